@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` (main job) and `make test` (the suite).
+# Both set themselves up on a fresh machine; `make venv` alone builds the environment.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DEMO_OUT ?= demo-out
+PYTEST_ARGS ?=
+
+.PHONY: venv system-deps demo test test-fast clean
+
+$(STAMP): setup.py requirements-cpu.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-cpu.txt
+	$(BIN)/pip install -q -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages for the real single-node Slurm cluster used by the `slurm` tests.
+system-deps:
+	bash tools/install_system_deps.sh
+
+demo: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH bash tools/demo.sh $(DEMO_OUT)
+
+test: $(STAMP) system-deps
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the Slurm cluster tests (no root or Debian packages needed).
+test-fast: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slurm" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

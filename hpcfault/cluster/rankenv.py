@@ -1,0 +1,110 @@
+"""Who am I in a parallel job? One value read once from the launcher's environment variables.
+
+Understands torchrun (RANK, WORLD_SIZE, LOCAL_RANK, ...), Open MPI (OMPI_COMM_WORLD_*),
+MPICH/Hydra and PMI (PMI_RANK, PMI_SIZE, MPI_LOCALRANKID), Slurm job steps (SLURM_PROCID,
+SLURM_NTASKS, SLURM_LOCALID, SLURM_JOB_NODELIST), and falls back to a single process.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from hpcfault.errors import HpcfaultError
+
+DEFAULT_PORT = 29500
+
+
+@dataclass(frozen=True)
+class RankEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    master_addr: str = "127.0.0.1"
+    master_port: int = DEFAULT_PORT
+    launcher: str = "single"   # torchrun | openmpi | mpich | slurm | submitit | single
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def under_mpi(self) -> bool:
+        """True when an MPI launcher (mpiexec or srun with a PMI plugin) started this process."""
+        return self.launcher in ("openmpi", "mpich") or (self.launcher == "slurm" and self.world_size > 1)
+
+
+def expand_nodelist(text: str) -> list[str]:
+    """Expand a Slurm hostlist: 'node[01-03,07],gpu5' -> ['node01', 'node02', 'node03', 'node07', 'gpu5']."""
+    hosts: list[str] = []
+    for m in re.finditer(r"([^,\[]+)(?:\[([^\]]*)\])?([^,\[]*)", text.strip()):
+        prefix, ranges, suffix = m.group(1), m.group(2), m.group(3)
+        if not prefix and not ranges:
+            continue
+        if ranges is None:
+            hosts.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise HpcfaultError(f"cannot read the Slurm node list (got {text!r}); expected e.g. node[01-04,07]")
+            for n in range(int(lo), int(hi or lo) + 1):
+                hosts.append(f"{prefix}{n:0{len(lo)}d}{suffix}")
+    return hosts
+
+
+def _int(env: Mapping[str, str], *names: str, default: int | None = None) -> int | None:
+    for n in names:
+        if env.get(n, "") != "":
+            try:
+                return int(env[n])
+            except ValueError:
+                raise HpcfaultError(f"environment variable {n} must be an integer (got {env[n]!r})") from None
+    return default
+
+
+def _slurm_master(env: Mapping[str, str]) -> str:
+    nodes = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+    hosts = expand_nodelist(nodes) if nodes else []
+    return hosts[0] if hosts else "127.0.0.1"
+
+
+def _port(env: Mapping[str, str]) -> int:
+    port = _int(env, "MASTER_PORT")
+    if port is not None:
+        return port
+    job = _int(env, "SLURM_JOB_ID", default=0) or 0
+    return DEFAULT_PORT + job % 1000  # different jobs sharing a node get different ports
+
+
+def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
+    env = os.environ if env is None else env
+    addr = env.get("MASTER_ADDR")
+    if "RANK" in env and "WORLD_SIZE" in env:  # torchrun, or set by hand
+        return RankEnv(_int(env, "RANK"), _int(env, "WORLD_SIZE"), _int(env, "LOCAL_RANK", default=0),
+                       _int(env, "LOCAL_WORLD_SIZE", default=1), addr or "127.0.0.1", _port(env), "torchrun")
+    if "OMPI_COMM_WORLD_RANK" in env:
+        return RankEnv(_int(env, "OMPI_COMM_WORLD_RANK"), _int(env, "OMPI_COMM_WORLD_SIZE"),
+                       _int(env, "OMPI_COMM_WORLD_LOCAL_RANK", default=0),
+                       _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", default=1),
+                       addr or (_slurm_master(env) if "SLURM_JOB_NODELIST" in env else "127.0.0.1"),
+                       _port(env), "openmpi")
+    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env:  # inside srun
+        ntasks = _int(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1)
+        # '2(x3),1' means 2 tasks on each of 3 nodes, then 1: the first count is this layout's norm
+        per_node = (env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or "1")
+        per_node = per_node.split("(")[0].split(",")[0]
+        local_n = int(per_node) if per_node.isdigit() else 1
+        return RankEnv(_int(env, "SLURM_PROCID"), ntasks, _int(env, "SLURM_LOCALID", default=0), local_n,
+                       addr or _slurm_master(env), _port(env), "slurm")
+    if "PMI_RANK" in env:  # MPICH / Hydra
+        return RankEnv(_int(env, "PMI_RANK"), _int(env, "PMI_SIZE", default=1),
+                       _int(env, "MPI_LOCALRANKID", default=0), _int(env, "MPI_LOCALNRANKS", default=1),
+                       addr or "127.0.0.1", _port(env), "mpich")
+    return RankEnv(master_addr=addr or "127.0.0.1", master_port=_port(env))
