@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 import types
 import typing
 from pathlib import Path
@@ -18,6 +19,24 @@ import yaml
 from hpcfault.errors import HpcfaultError
 
 T = TypeVar("T")
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load, but '1e-3' is a float (YAML 1.1 wants '1.0e-3', which nobody writes)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 # kind -> "module:Class". Explicit on purpose: a config names what it configures.
 KINDS: dict[str, str] = {
@@ -125,7 +144,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise HpcfaultError(f"override has an empty key (got {text!r}); e.g. model.name=unet3d")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = _yaml_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
@@ -150,7 +169,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise HpcfaultError(f"config file not found (got {str(path)!r}); see configs/ for examples")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _yaml_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise HpcfaultError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if data is None:

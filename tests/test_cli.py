@@ -1,0 +1,50 @@
+"""The CLI: help for every subcommand, cheap import, errors as one line with a non-zero exit."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hpcfault.cli import COMMANDS
+
+from conftest import REPO, run_cli
+
+
+def test_import_is_cheap():
+    code = "import sys, hpcfault, hpcfault.cli; print(sorted(m for m in ('torch', 'mpi4py', 'h5py', 'submitit') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_top_help_lists_every_subcommand():
+    out = run_cli("--help").stdout
+    for name in COMMANDS:
+        assert name in out
+    assert run_cli(check=False).returncode == 2
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_subcommand_has_help(name):
+    proc = run_cli(name, "--help", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"hpcfault {name}" in proc.stdout
+
+
+def test_python_dash_m_and_version():
+    out = subprocess.run([sys.executable, "-m", "hpcfault", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("hpcfault ")
+
+
+def test_config_subcommand_prints_resolved(tmp_path):
+    for cfg in sorted((REPO / "configs").glob("*.yaml")):
+        proc = run_cli("config", cfg)
+        assert proc.stdout.startswith("kind: ")
+
+
+def test_config_error_is_one_line(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("kind: nope\n")
+    proc = run_cli("config", p, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown config kind (got 'nope')" in proc.stderr
