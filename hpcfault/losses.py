@@ -1,0 +1,122 @@
+"""Training losses for fault segmentation from sparse, partly wrong labels.
+
+All losses take `pred` = probabilities (the models end in a sigmoid), `target` in {0, 1} and a label
+mask `mask` (1 = this voxel is labelled, 0 = unknown, e.g. every inline but the labelled ones), all
+of the same shape, and return a scalar tensor. Voxels with mask = 0 contribute nothing, and their
+gradient is exactly zero.
+
+MD loss (Mask Dice, Dou et al. 2021, eq. 12), with gamma in [0.5, 1):
+
+    L_MD = 1 - sum(M * p * y) / sum(M * ((1 - gamma) * p + gamma * y))
+
+gamma = 0.5 is the plain masked Dice loss (1 - 2 sum(Mpy) / sum(M(p + y))). Write I = sum(Mpy) and
+D = sum(M((1 - gamma)p + gamma y)). On a labelled background voxel (y = 0)
+
+    dL/dp = (1 - gamma) * I / D**2        and, through p = sigmoid(z),
+    dL/dz = (1 - gamma) * I / D**2 * p * (1 - p)
+
+so the push towards "no fault" on a background voxel carries the factor (1 - gamma), and on a
+false-negative label (a real fault labelled 0, where the network says p -> 1) it vanishes with
+p(1 - p). Binary cross-entropy instead has dL/dz = p - y per voxel, i.e. about p -> 1 on such a
+voxel: a wrong label keeps pulling at full strength. This is the argument of the paper (its eqs. 3
+and 14), checked numerically in tests/test_losses.py.
+
+lambda-BCE: the class-balanced cross-entropy of FaultSeg3D (Wu et al. 2019), restricted to labelled
+voxels. With lambda = (labelled background voxels) / (labelled voxels),
+
+    L = mean over labelled voxels of [ -lambda * y * log p - (1 - lambda) * (1 - y) * log(1 - p) ]
+
+so the rare fault class weighs lambda and the background 1 - lambda. Probabilities are clamped to
+[eps, 1 - eps]. A batch without labelled faults has lambda = 1 and loss 0 (as in FaultSeg3D).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hpcfault.errors import HpcfaultError
+
+EPS = 1e-7          # added to MD / Dice denominators
+PROB_EPS = 1e-7     # BCE clamps probabilities to [PROB_EPS, 1 - PROB_EPS]
+LOSSES = ("md", "bce", "dice")
+
+
+def _check(pred: Any, target: Any, mask: Any) -> None:
+    if target.shape != pred.shape or (mask is not None and mask.shape != pred.shape):
+        raise HpcfaultError(
+            f"loss inputs differ in shape (got pred {tuple(pred.shape)}, target {tuple(target.shape)}, "
+            f"mask {None if mask is None else tuple(mask.shape)}); pass arrays of one shape")
+
+
+def check_gamma(gamma: float) -> float:
+    gamma = float(gamma)
+    if not 0.5 <= gamma < 1.0:
+        raise HpcfaultError(
+            f"MD loss gamma must lie in [0.5, 1) (got {gamma}); 0.5 is plain masked Dice, "
+            "the paper uses 0.5, 0.6 and 0.7")
+    return gamma
+
+
+def md_loss(pred: Any, target: Any, mask: Any = None, gamma: float = 0.7, eps: float = EPS) -> Any:
+    """Mask Dice loss (paper eq. 12). `mask=None` means every voxel is labelled."""
+    gamma = check_gamma(gamma)
+    _check(pred, target, mask)
+    target = target.to(pred.dtype)
+    m = 1.0 if mask is None else mask.to(pred.dtype)
+    inter = (m * pred * target).sum()
+    denom = (m * ((1.0 - gamma) * pred + gamma * target)).sum()
+    return 1.0 - inter / (denom + eps)
+
+
+def dice_loss(pred: Any, target: Any, mask: Any = None, eps: float = EPS) -> Any:
+    """Soft Dice loss 1 - 2 sum(Mpy) / sum(M(p + y)); the same as md_loss with gamma = 0.5."""
+    return md_loss(pred, target, mask, gamma=0.5, eps=eps)
+
+
+def bce_loss(pred: Any, target: Any, mask: Any = None, balanced: bool = True,
+             eps: float = PROB_EPS) -> Any:
+    """Masked binary cross-entropy, class-balanced (lambda-BCE) unless `balanced=False`.
+
+    The mean runs over labelled voxels only; with no labelled voxel the loss is 0 (and so are the
+    gradients). With `balanced=False` every labelled voxel weighs 1, so dL/dz = (p - y) / n_labelled.
+    """
+    import torch
+
+    _check(pred, target, mask)
+    target = target.to(pred.dtype)
+    m = torch.ones_like(pred) if mask is None else mask.to(pred.dtype)
+    p = pred.clamp(eps, 1.0 - eps)
+    n = m.sum()
+    pos = -target * torch.log(p)
+    neg = -(1.0 - target) * torch.log1p(-p)
+    if balanced:
+        lam = ((m * (1.0 - target)).sum() / n.clamp_min(1.0)).detach()
+        per_voxel = lam * pos + (1.0 - lam) * neg
+    else:
+        per_voxel = pos + neg
+    return (m * per_voxel).sum() / n.clamp_min(1.0)
+
+
+def build_loss(name: str, **kw: Any) -> Callable[..., Any]:
+    """A loss by name: 'md' (keyword gamma), 'bce' (keyword balanced) or 'dice'.
+
+    Returns a callable `loss(pred, target, mask)` -> scalar tensor.
+    """
+    key = str(name).lower().replace("-", "").replace("_", "")
+    if key in ("md", "maskdice"):
+        gamma = check_gamma(kw.pop("gamma", 0.7))
+        _no_extra(name, kw)
+        return lambda pred, target, mask=None: md_loss(pred, target, mask, gamma=gamma)
+    if key in ("bce", "lambdabce", "balancedbce"):
+        balanced = bool(kw.pop("balanced", True))
+        _no_extra(name, kw)
+        return lambda pred, target, mask=None: bce_loss(pred, target, mask, balanced=balanced)
+    if key == "dice":
+        _no_extra(name, kw)
+        return lambda pred, target, mask=None: dice_loss(pred, target, mask)
+    raise HpcfaultError(f"unknown loss (got {name!r}); valid losses: {', '.join(LOSSES)}")
+
+
+def _no_extra(name: str, kw: dict) -> None:
+    if kw:
+        raise HpcfaultError(
+            f"loss {name!r} takes no option(s) {sorted(kw)}; md takes gamma, bce takes balanced, dice none")
