@@ -1,0 +1,195 @@
+"""Segmentation scores from integer counts that can be summed over blocks, slabs and ranks.
+
+Definitions (P = predicted fault voxels, prob >= threshold; L = label voxels, label >= 0.5; both
+restricted to the scored voxels, i.e. mask = 1 when a mask is given):
+
+    tp = |P & L|, fp = |P - L|, fn = |L - P|, tn = the remaining scored voxels
+    iou = tp / (tp + fp + fn)                  (paper eq. 19)
+    precision = tp / (tp + fp), recall = tp / (tp + fn), f1 = 2 tp / (2 tp + fp + fn)
+
+Tolerance scores with a matching radius r (default 2 voxels, Euclidean ball |d| <= r):
+
+    tol_precision = |{p in P : some l in L with |p - l| <= r}| / |P|
+    tol_recall    = |{l in L : some p in P with |p - l| <= r}| / |L|
+    tol_f1 = 2 tol_precision tol_recall / (tol_precision + tol_recall)
+    tol_iou = tol_f1 / (2 - tol_f1)            ("Tol-IoU@2", the IoU that this F1 corresponds to)
+
+With a mask, both P and L are taken inside the mask only (a prediction outside the labelled slices
+neither counts nor matches). A score whose denominator is 0 is reported as 1.0 when nothing was to
+be found and nothing was predicted, else 0.0.
+
+Streaming: `score_counts(..., core=...)` counts only the voxels of `core` and uses the rest of the
+arrays as context. Reading each slab with a halo of `radius` voxels on each side (clipped at the
+volume border) makes the summed counts equal the whole-volume counts exactly: the tolerance ball of
+a core voxel never leaves core + halo. `stream_counts` does this for a whole volume.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from hpcfault.errors import HpcfaultError
+
+DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
+COUNT_KEYS = ("tp", "fp", "fn", "tn", "tol_pred_hit", "pred_pos", "tol_label_hit", "label_pos")
+Slices = tuple[slice, slice, slice]
+
+
+def ball(radius: float, ndim: int = 3) -> np.ndarray:
+    """Boolean structuring element: every offset d with |d| <= radius (Euclidean)."""
+    r = int(np.floor(radius))
+    grid = np.indices((2 * r + 1,) * ndim) - r
+    return (grid ** 2).sum(axis=0) <= radius ** 2
+
+
+def dilate(a: np.ndarray, radius: float) -> np.ndarray:
+    """Voxels within `radius` of a True voxel of `a` (nothing outside the array counts)."""
+    if radius <= 0 or not a.any():
+        return a.copy()
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(a, structure=ball(radius, a.ndim))
+
+
+def _prepare(prob: np.ndarray, label: np.ndarray, mask: np.ndarray | None) -> tuple:
+    prob = np.asarray(prob)
+    label = np.asarray(label)
+    if prob.shape != label.shape or (mask is not None and np.shape(mask) != prob.shape):
+        raise HpcfaultError(
+            f"prediction and labels differ in shape (got prediction {prob.shape}, labels {label.shape}"
+            f"{'' if mask is None else f', mask {np.shape(mask)}'}); score volumes of the same survey")
+    scored = np.ones(prob.shape, bool) if mask is None else np.asarray(mask) > 0
+    prob = np.where(np.isfinite(prob), prob, 0.0)   # a non-finite probability counts as "no fault"
+    return prob, (label >= 0.5) & scored, scored
+
+
+def _core(shape: Sequence[int], core: Slices | None) -> Slices:
+    if core is None:
+        return tuple(slice(0, s) for s in shape)  # type: ignore[return-value]
+    return tuple(slice(*c.indices(s)[:2]) for c, s in zip(core, shape))  # type: ignore[return-value]
+
+
+def score_counts(prob: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None,
+                 threshold: float = 0.5, radius: float = 2, core: Slices | None = None) -> dict[str, int]:
+    """Integer counts (see the module docstring) over the voxels of `core` (default: all).
+
+    The arrays may extend beyond `core` by up to `radius` voxels per side (a halo); the halo only
+    serves as neighbourhood for the tolerance matching. Counts of disjoint cores add up.
+    """
+    prob, lab, scored = _prepare(prob, label, mask)
+    pred = (prob >= threshold) & scored
+    c = _core(prob.shape, core)
+    pc, lc, sc = pred[c], lab[c], scored[c]
+    tp = int(np.count_nonzero(pc & lc))
+    pred_pos = int(np.count_nonzero(pc))
+    label_pos = int(np.count_nonzero(lc))
+    n = int(np.count_nonzero(sc))
+    near_label = dilate(lab, radius)[c]
+    near_pred = dilate(pred, radius)[c]
+    return {"tp": tp, "fp": pred_pos - tp, "fn": label_pos - tp, "tn": n - pred_pos - label_pos + tp,
+            "tol_pred_hit": int(np.count_nonzero(pc & near_label)), "pred_pos": pred_pos,
+            "tol_label_hit": int(np.count_nonzero(lc & near_pred)), "label_pos": label_pos}
+
+
+def add_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Sum two count dicts key by key (ints or per-threshold integer arrays)."""
+    if not a:
+        return dict(b)
+    return {k: a[k] + b[k] for k in a}
+
+
+def _ratio(num: float, den: float, empty: float) -> float:
+    return float(num) / float(den) if den else empty
+
+
+def scores(counts: dict[str, int]) -> dict[str, float]:
+    """iou, precision, recall, f1 and their 2-voxel-tolerance twins from (summed) counts."""
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    nothing = 1.0 if tp + fp + fn == 0 else 0.0  # empty prediction of an empty truth is perfect
+    precision = _ratio(tp, tp + fp, nothing)
+    recall = _ratio(tp, tp + fn, nothing)
+    tol_p = _ratio(counts["tol_pred_hit"], counts["pred_pos"], nothing)
+    tol_r = _ratio(counts["tol_label_hit"], counts["label_pos"], nothing)
+    tol_f1 = _ratio(2 * tol_p * tol_r, tol_p + tol_r, nothing)
+    return {"iou": _ratio(tp, tp + fp + fn, nothing), "precision": precision, "recall": recall,
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn, nothing),
+            "tol_precision": tol_p, "tol_recall": tol_r, "tol_f1": tol_f1, "tol_iou": tol_f1 / (2.0 - tol_f1)}
+
+
+def threshold_counts(prob: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None,
+                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                     core: Slices | None = None) -> dict[str, np.ndarray]:
+    """tp, fp, fn for every threshold of an ascending grid at once (int64 arrays, summable)."""
+    th = np.asarray(thresholds, dtype=np.float64)
+    if th.ndim != 1 or th.size == 0 or np.any(np.diff(th) <= 0):
+        raise HpcfaultError(f"thresholds must be a non-empty ascending list (got {list(thresholds)})")
+    prob, lab, scored = _prepare(prob, label, mask)
+    c = _core(prob.shape, core)
+    p, lc, sc = prob[c], lab[c], scored[c]
+
+    def at_least(values: np.ndarray) -> np.ndarray:
+        # number of values >= th[j] for each j: bin each value by how many thresholds it reaches
+        reached = np.searchsorted(th, values, side="right")
+        hist = np.bincount(reached, minlength=th.size + 1)
+        return np.cumsum(hist[::-1])[::-1][1:].astype(np.int64)
+
+    pos = at_least(p[sc])
+    tp = at_least(p[lc])
+    return {"tp": tp, "fp": pos - tp, "fn": np.int64(np.count_nonzero(lc)) - tp}
+
+
+def best_threshold(counts: dict[str, np.ndarray],
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> tuple[float, float]:
+    """(threshold, iou) with the highest IoU from `threshold_counts` (summed); ties -> lowest."""
+    tp, fp, fn = (np.asarray(counts[k], dtype=np.float64) for k in ("tp", "fp", "fn"))
+    den = tp + fp + fn
+    iou = np.where(den > 0, tp / np.where(den > 0, den, 1), 1.0)
+    k = int(np.argmax(iou))
+    return float(thresholds[k]), float(iou[k])
+
+
+def slab_plan(n: int, thickness: int, halo: int) -> list[tuple[slice, slice]]:
+    """(read, core-within-read) slices cutting length n into slabs of `thickness` with a halo."""
+    if thickness < 1:
+        raise HpcfaultError(f"slab thickness must be >= 1 (got {thickness})")
+    plan = []
+    for start in range(0, n, thickness):
+        stop = min(n, start + thickness)
+        lo, hi = max(0, start - halo), min(n, stop + halo)
+        plan.append((slice(lo, hi), slice(start - lo, stop - lo)))
+    return plan
+
+
+def stream_counts(read: Callable[[slice], tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+                  n_inlines: int, *, threshold: float = 0.5, radius: float = 2, slab: int = 32,
+                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                  progress: Callable[[int], None] | None = None) -> tuple[dict, dict]:
+    """Counts of a whole volume read slab by slab along the inline axis (axis 1), with a halo.
+
+    `read(inline_slice)` returns (prob, label, mask or None) for all times and crosslines of those
+    inlines. Returns (counts at `threshold`, per-threshold counts for `thresholds`); both equal the
+    counts of one whole-volume call.
+    """
+    halo = int(np.ceil(radius))
+    total: dict = {}
+    grid: dict = {}
+    for read_sl, core in slab_plan(n_inlines, slab, halo):
+        prob, label, mask = read(read_sl)
+        c3 = (slice(None), core, slice(None))
+        total = add_counts(total, score_counts(prob, label, mask, threshold, radius, core=c3))
+        grid = add_counts(grid, threshold_counts(prob, label, mask, thresholds, core=c3))
+        if progress is not None:
+            progress(core.stop - core.start)
+    return total, grid
+
+
+def format_table(values: dict[str, Any], rows: Iterable[tuple[str, str]]) -> str:
+    """Two aligned columns: label and value (floats with 4 decimals)."""
+    rows = list(rows)
+    width = max(len(label) for label, _ in rows)
+    out = []
+    for label, key in rows:
+        v = values[key]
+        out.append(f"{label:<{width}}  {v:.4f}" if isinstance(v, float) else f"{label:<{width}}  {v}")
+    return "\n".join(out)
