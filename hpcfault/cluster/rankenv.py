@@ -2,7 +2,8 @@
 
 Understands torchrun (RANK, WORLD_SIZE, LOCAL_RANK, ...), Open MPI (OMPI_COMM_WORLD_*),
 MPICH/Hydra and PMI (PMI_RANK, PMI_SIZE, MPI_LOCALRANKID), Slurm job steps (SLURM_PROCID,
-SLURM_NTASKS, SLURM_LOCALID, SLURM_JOB_NODELIST), and falls back to a single process.
+SLURM_NTASKS, SLURM_LOCALID, SLURM_JOB_NODELIST; submitit's Slurm executor runs its tasks this way),
+submitit's local executor (SUBMITIT_LOCAL_GLOBALID, ...), and falls back to a single process.
 """
 from __future__ import annotations
 
@@ -107,4 +108,11 @@ def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
         return RankEnv(_int(env, "PMI_RANK"), _int(env, "PMI_SIZE", default=1),
                        _int(env, "MPI_LOCALRANKID", default=0), _int(env, "MPI_LOCALNRANKS", default=1),
                        addr or "127.0.0.1", _port(env), "mpich")
+    if "SUBMITIT_LOCAL_GLOBALID" in env:  # submitit's local executor: one process per task, one node
+        n = _int(env, "SUBMITIT_LOCAL_NTASKS", default=1)
+        port = _int(env, "MASTER_PORT")
+        if port is None:  # tasks of one local job share the controller's pid as job id
+            port = DEFAULT_PORT + (_int(env, "SUBMITIT_LOCAL_JOB_ID", default=0) or 0) % 1000
+        return RankEnv(_int(env, "SUBMITIT_LOCAL_GLOBALID"), n, _int(env, "SUBMITIT_LOCAL_LOCALID", default=0), n,
+                       addr or "127.0.0.1", port, "submitit")
     return RankEnv(master_addr=addr or "127.0.0.1", master_port=_port(env))
