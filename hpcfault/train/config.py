@@ -1,0 +1,158 @@
+"""The training recipe as a frozen dataclass (`kind: train` in a YAML file).
+
+Every knob of `hpcfault train` lives here; `configs/train-*.yaml` are examples. Defaults follow the
+paper (Dou et al. 2021): Fault-Net, MD loss with gamma 0.7, Adam with lr 1e-3, a global batch of 8
+cubes of 128^3.
+
+`batch` is the GLOBAL batch: each of the W processes draws batch / W cubes per step (an error when
+it does not divide), so a run gives the same result whatever the number of processes (see
+hpcfault/train/trainer.py for how cubes and BatchNorm statistics are arranged for that).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hpcfault.errors import HpcfaultError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "faultnet"                      # faultnet | faultnet-nomcf | unet3d
+    options: dict[str, Any] = field(default_factory=dict)   # passed to build_model(name, **options)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: Literal["md", "bce", "dice"] = "md"
+    gamma: float = 0.7                          # md only
+    balanced: bool = True                       # bce only (lambda-BCE)
+
+    def options(self) -> dict[str, Any]:
+        return {"md": {"gamma": self.gamma}, "bce": {"balanced": self.balanced}, "dice": {}}[self.name]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3                            # Adam
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0                 # max global L2 norm of the gradient; 0 = no clipping
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source of training cubes. kind 'synthetic': surveys generated on the fly (seeded,
+    unlimited); kind 'volume': a volume file with datasets data, labels and mask."""
+
+    kind: Literal["synthetic", "volume"] = "synthetic"
+    weight: float = 1.0                         # relative share of the cubes (paper Table II)
+    path: str = ""                              # kind volume: the file
+    shape: tuple[int, int, int] = (128, 128, 128)   # kind synthetic: size of each generated survey
+    seed: int = 0                               # kind synthetic: first survey's seed
+    label_every: int = 0                        # kind synthetic: label only every k-th inline (0 = all)
+    label_axis: Literal["time", "inline", "xline"] = "inline"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    sources: tuple[SourceConfig, ...] = field(default_factory=lambda: (SourceConfig(),))
+    cube: int = 128                             # cube edge (multiple of 16)
+    min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    every: int = 500                            # steps between validations; 0 = never
+    volumes: tuple[str, ...] = ()               # held-out volume files with data and labels (mask optional)
+    synthetic_seeds: tuple[int, ...] = ()       # held-out synthetic surveys, generated once
+    synthetic_shape: tuple[int, int, int] = (128, 128, 128)
+    threshold: float = 0.5
+    radius: int = 2                             # Tol-IoU matching radius in voxels
+    block: int = 0                              # prediction block edge; 0 = the whole volume
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run_dir: str = ""                           # where checkpoints and metrics go (or --run-dir)
+    seed: int = 0
+    steps: int = 10000                          # optimizer steps in total (may grow on resume)
+    batch: int = 8                              # GLOBAL batch, split evenly over processes
+    micro_batch: int = 0                        # cubes per forward pass; 0 = the per-process batch
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"   # auto: bf16 on a GPU that has it, else off
+    sync_batchnorm: bool = True                 # on GPU: BatchNorm statistics over the global batch
+    threads: int = 0                            # torch CPU threads per process; 0 = leave as is
+    log_every: int = 10
+    checkpoint_every: int = 200                 # steps between checkpoints (and on stop signals)
+    deterministic: bool = False                 # torch.use_deterministic_algorithms (GPU: slower)
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+# Keys that may change when a run is resumed: they do not alter the trajectory already recorded.
+RESUMABLE_KEYS = ("run_dir", "steps", "log_every", "checkpoint_every", "threads",
+                  "validation.every", "validation.block")
+
+
+def check(cfg: TrainConfig) -> None:
+    def need(ok: bool, what: str, got: Any, fix: str) -> None:
+        if not ok:
+            raise HpcfaultError(f"train config: {what} (got {got!r}); {fix}")
+
+    need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
+    need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")
+    need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
+    need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
+         cfg.data.cube, "e.g. data.cube=128")
+    need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,
+         "the paper uses 128")
+    need(len(cfg.data.sources) > 0, "data.sources is empty", cfg.data.sources, "list at least one source")
+    for k, s in enumerate(cfg.data.sources):
+        need(s.weight > 0, f"data.sources[{k}].weight must be > 0", s.weight, "e.g. weight: 1.0")
+        need(s.kind != "volume" or bool(s.path), f"data.sources[{k}] of kind volume needs a path", s.path,
+             "set path: to a volume file with data, labels and mask")
+        need(s.label_every >= 0, f"data.sources[{k}].label_every must be >= 0", s.label_every, "e.g. 30")
+    need(cfg.optim.lr > 0, "optim.lr must be > 0", cfg.optim.lr, "the paper uses 1e-3")
+    need(cfg.optim.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0", cfg.optim.clip_grad_norm,
+         "0 turns clipping off")
+    need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")
+    need(cfg.validation.block == 0 or cfg.validation.block % 16 == 0, "validation.block must be 0 or a "
+         "multiple of 16", cfg.validation.block, "e.g. validation.block=128")
+    need(cfg.log_every >= 1 and cfg.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1",
+         (cfg.log_every, cfg.checkpoint_every), "e.g. log_every=10 checkpoint_every=200")
+
+
+def per_rank_batch(cfg: TrainConfig, world_size: int) -> int:
+    """Cubes each process draws per step; the global batch must split evenly."""
+    if cfg.batch % world_size:
+        raise HpcfaultError(
+            f"the global batch must be divisible by the number of processes (got batch={cfg.batch} "
+            f"for {world_size} processes); set batch to a multiple of {world_size}")
+    local = cfg.batch // world_size
+    micro = cfg.micro_batch or local
+    if local % micro:
+        raise HpcfaultError(
+            f"micro_batch must divide the per-process batch (got micro_batch={cfg.micro_batch}, "
+            f"per-process batch {local}); use a divisor of {local} or 0")
+    return local
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config mappings (RESUMABLE_KEYS excluded)."""
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        dotted = prefix + key
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, dotted + ".")
+        elif a != b and dotted not in RESUMABLE_KEYS:
+            diffs.append(f"{dotted}: {a!r} -> {b!r}")
+    return diffs

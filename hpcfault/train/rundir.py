@@ -1,0 +1,74 @@
+"""The run directory: its layout, and whether a run there is new or resumed.
+
+    RUN_DIR/config.yaml            the resolved config (a valid config file: `hpcfault train RUN_DIR/config.yaml`)
+    RUN_DIR/metrics.jsonl          training and validation records (see metrics_log.py)
+    RUN_DIR/checkpoints/last.pt    complete training state (see checkpoint.py)
+    RUN_DIR/checkpoints/model.pt   latest weights as a project checkpoint (load_model / hpcfault predict -m)
+    RUN_DIR/checkpoints/best.pt    weights with the best validation IoU so far, project checkpoint
+
+A directory holding config.yaml is an existing run: training resumes from checkpoints/last.pt
+(or starts at step 0 when the run was stopped before its first checkpoint). The config given must
+equal the stored one except for RESUMABLE_KEYS (e.g. `steps`, to train further); anything else
+is refused with the differing keys listed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hpcfault.config import dump_config, read_yaml, to_mapping
+from hpcfault.errors import HpcfaultError
+from hpcfault.train.config import RESUMABLE_KEYS, TrainConfig, config_differences
+
+CONFIG = "config.yaml"
+
+
+def last_state(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / "last.pt"
+
+
+def model_path(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / "model.pt"
+
+
+def best_path(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / "best.pt"
+
+
+def resolve_run_dir(cfg: TrainConfig, cli_run_dir: str | os.PathLike | None) -> Path:
+    text = str(cli_run_dir) if cli_run_dir else cfg.run_dir
+    if not text:
+        raise HpcfaultError("no run directory (got neither run_dir in the config nor --run-dir); "
+                            "pass --run-dir DIR or run_dir=DIR")
+    return Path(text).expanduser().resolve()
+
+
+def prepare(cfg: TrainConfig, run_dir: Path) -> bool:
+    """Create the run directory or check a resumed one; True when resuming. Rank 0 only."""
+    stored = run_dir / CONFIG
+    mapping = to_mapping(cfg)
+    if stored.is_file():
+        old = read_yaml(stored)
+        old.pop("kind", None)
+        diffs = config_differences(old, mapping)
+        if diffs:
+            raise HpcfaultError(
+                f"{run_dir} holds a run with a different config (got {len(diffs)} difference(s): "
+                f"{'; '.join(diffs[:6])}); use a new run_dir, or the stored config "
+                f"{stored} (only {', '.join(RESUMABLE_KEYS)} may change on resume)")
+        return True
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise HpcfaultError(f"run directory is not empty and holds no {CONFIG} (got {run_dir}); "
+                            "choose a new or empty directory")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    from hpcfault.io.atomic import write_text_atomic
+
+    write_text_atomic(stored, dump_config(cfg, kind="train"))
+    return False
+
+
+def update_stored_config(cfg: TrainConfig, run_dir: Path) -> None:
+    """After a resume with changed RESUMABLE_KEYS (e.g. more steps), store the config now in force."""
+    from hpcfault.io.atomic import write_text_atomic
+
+    write_text_atomic(run_dir / CONFIG, dump_config(cfg, kind="train"))
