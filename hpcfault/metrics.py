@@ -163,33 +163,81 @@ def slab_plan(n: int, thickness: int, halo: int) -> list[tuple[slice, slice]]:
 
 def stream_counts(read: Callable[[slice], tuple[np.ndarray, np.ndarray, np.ndarray | None]],
                   n_inlines: int, *, threshold: float = 0.5, radius: float = 2, slab: int = 32,
-                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS, part: tuple[int, int] = (0, 1),
                   progress: Callable[[int], None] | None = None) -> tuple[dict, dict]:
     """Counts of a whole volume read slab by slab along the inline axis (axis 1), with a halo.
 
     `read(inline_slice)` returns (prob, label, mask or None) for all times and crosslines of those
     inlines. Returns (counts at `threshold`, per-threshold counts for `thresholds`); both equal the
-    counts of one whole-volume call.
+    counts of one whole-volume call. `part=(rank, size)` counts only slabs rank::size, so the
+    results of all ranks add up to the whole-volume counts.
     """
     halo = int(np.ceil(radius))
     total: dict = {}
     grid: dict = {}
-    for read_sl, core in slab_plan(n_inlines, slab, halo):
+    rank, size = part
+    for read_sl, core in slab_plan(n_inlines, slab, halo)[rank::size]:
         prob, label, mask = read(read_sl)
         c3 = (slice(None), core, slice(None))
         total = add_counts(total, score_counts(prob, label, mask, threshold, radius, core=c3))
         grid = add_counts(grid, threshold_counts(prob, label, mask, thresholds, core=c3))
         if progress is not None:
             progress(core.stop - core.start)
+    if not total:  # a rank without slabs contributes zeros
+        total = {k: 0 for k in COUNT_KEYS}
+        zero = np.zeros(len(thresholds), np.int64)
+        grid = {"tp": zero, "fp": zero.copy(), "fn": zero.copy()}
     return total, grid
 
 
-def format_table(values: dict[str, Any], rows: Iterable[tuple[str, str]]) -> str:
-    """Two aligned columns: label and value (floats with 4 decimals)."""
-    rows = list(rows)
-    width = max(len(label) for label, _ in rows)
-    out = []
-    for label, key in rows:
-        v = values[key]
-        out.append(f"{label:<{width}}  {v:.4f}" if isinstance(v, float) else f"{label:<{width}}  {v}")
-    return "\n".join(out)
+def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
+                   radius: float = 2, slab: int | None = None, memory_budget: int = 256 << 20,
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None) -> dict[str, Any]:
+    """Score a prediction volume file against a labels volume file, streamed by inline slabs.
+
+    Labels come from the `labels` dataset of `labels_path`, or from `data` when it has none; with
+    `use_mask` only voxels where its `mask` dataset is 1 are scored. Slabs hold `slab` inlines
+    (default: as many as fit `memory_budget`) plus a halo of `radius` inlines each side. Under MPI,
+    ranks share the slabs and sum their counts; every rank returns the same report.
+    """
+    import contextlib
+
+    from hpcfault.cluster.mpi import allreduce, get_comm
+    from hpcfault.io.volume import check_volume, open_volume
+
+    comm = get_comm() if comm is None else comm
+    with contextlib.ExitStack() as stack:
+        pf = stack.enter_context(open_volume(pred_path))
+        lf = stack.enter_context(open_volume(labels_path))
+        pds = pf["data"]
+        lname = "labels" if "labels" in lf else "data"
+        lds = check_volume(lf, labels_path, lname)
+        if pds.shape != lds.shape:
+            raise HpcfaultError(
+                f"prediction {pred_path} has shape {pds.shape}, labels {labels_path}:{lname} {lds.shape}; "
+                "score a prediction of the same survey (both (time, inline, xline))")
+        mds = None
+        if use_mask:
+            if "mask" not in lf:
+                raise HpcfaultError(f"{labels_path} has no 'mask' dataset (got {sorted(lf.keys())}); "
+                                    "leave out --mask to score every voxel")
+            mds = check_volume(lf, labels_path, "mask")
+        t, n_il, x = pds.shape
+        if slab is None:
+            slab = int(max(1, min(n_il, memory_budget // max(1, t * x * 48))))
+
+        def read(sl: slice) -> tuple:
+            return (pds[:, sl, :], lds[:, sl, :], None if mds is None else mds[:, sl, :])
+
+        counts, grid = stream_counts(read, n_il, threshold=threshold, radius=radius, slab=slab,
+                                     thresholds=thresholds, part=(comm.rank, comm.size))
+    counts = {k: int(allreduce(comm, int(v), "sum")) for k, v in counts.items()}
+    grid = {k: np.asarray(allreduce(comm, np.asarray(v, np.int64), "sum")) for k, v in grid.items()}
+    t_best, iou_best = best_threshold(grid, thresholds)
+    den = grid["tp"] + grid["fp"] + grid["fn"]
+    return {"prediction": str(pred_path), "labels": f"{labels_path}:{lname}", "mask": bool(use_mask),
+            "shape": list(pds.shape), "threshold": float(threshold), "radius": float(radius),
+            "counts": counts, "scores": scores(counts),
+            "best_threshold": {"threshold": t_best, "iou": iou_best},
+            "iou_by_threshold": {f"{th:g}": (float(tp / d) if d else 1.0)
+                                 for th, tp, d in zip(thresholds, grid["tp"], den)}}
