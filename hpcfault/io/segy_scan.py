@@ -110,8 +110,19 @@ def check_file(path: str | os.PathLike, endian: str) -> int:
                             f"reads (valid: {sorted(FORMATS)}); the file is damaged or not SEG-Y")
     if size == HEADER_BYTES + TEXT_BYTES * max(0, _int16(head, EXT_OFFSET, endian)):
         raise HpcfaultError(f"{p}: the file holds only its textual and binary headers, no traces "
-                            "(a text-only SEG-Y); nothing to convert")
+                            "(a text-only SEG-Y); there is no survey to read")
     return code
+
+
+def detect_endian(path: str | os.PathLike) -> str:
+    """The byte order whose binary header names a known sample format ("big" when both do)."""
+    try:
+        check_file(path, "big")
+        return "big"
+    except HpcfaultError as exc:
+        if "pass --endian little" in str(exc):
+            return "little"
+        raise
 
 
 def open_segy(path: str | os.PathLike, endian: str):
@@ -205,7 +216,7 @@ def scan_segy(path: str | os.PathLike, *, iline: int = 189, xline: int = 193, en
     with open_segy(path, endian) as f:
         n = f.tracecount
         if n == 0:
-            raise HpcfaultError(f"{path}: no traces after the headers (a text-only SEG-Y); nothing to convert")
+            raise HpcfaultError(f"{path}: no traces after the headers (a text-only SEG-Y); there is no survey to read")
         il = np.asarray(f.attributes(int(iline))[:], dtype=np.int64)
         xl = np.asarray(f.attributes(int(xline))[:], dtype=np.int64)
         offsets = np.asarray(f.attributes(segyio.TraceField.offset)[:])
