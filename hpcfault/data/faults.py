@@ -71,14 +71,32 @@ def draw_faults(rng: np.random.Generator, shape: Sequence[int]) -> list[Fault]:
     return faults
 
 
-def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
-    """Undo `faults` (last first) at output coordinates q = [t, i, x] (float32, updated in place).
+def _crossings(dist: np.ndarray, axis: int) -> np.ndarray:
+    """Grid points next to a sign change of `dist` along `axis`: of each straddling pair, the one
+    nearer the plane (so exactly one voxel per crossing along that axis)."""
+    n = dist.shape[axis]
+    lo, hi = np.take(dist, range(n - 1), axis=axis), np.take(dist, range(1, n), axis=axis)
+    cross = (lo < 0) != (hi < 0)
+    lo_nearer = np.abs(lo) <= np.abs(hi)
+    on = np.zeros(dist.shape, bool)
+    head = [slice(None)] * 3
+    tail = [slice(None)] * 3
+    head[axis], tail[axis] = slice(0, n - 1), slice(1, n)
+    on[tuple(head)] |= cross & lo_nearer
+    on[tuple(tail)] |= cross & ~lo_nearer
+    return on
 
-    Returns the fault id (uint8, 0 = none) of every point that lies on a fault surface with a
-    visible slip. A point is on fault k when, in the frame right after fault k, its signed
-    distance to the plane is in [-w/2, w/2) with w the largest component of the unit normal: a
-    "naive" digital plane, exactly one voxel thick along the normal's dominant axis. Later
-    faults take precedence where two surfaces meet.
+
+def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
+    """Undo `faults` (last first) at output coordinates q = [t, i, x] (float32 arrays over a regular
+    output grid, updated in place). Returns the fault id (uint8, 0 = none) of every grid point on a
+    fault surface with a visible slip (>= VISIBLE_THROW samples).
+
+    Fault k's surface is where its signed distance, evaluated in the frame right after fault k,
+    changes sign between output-grid neighbours along the dominant axis of its normal: exactly the
+    displacement discontinuity, one voxel thick along that axis (the neighbour nearer the plane is
+    marked). Later faults take precedence where two surfaces meet. The grid's outermost points
+    only serve as neighbours: render with a one-voxel halo.
     """
     ids = np.zeros(np.broadcast_shapes(*(a.shape for a in q)), np.uint8)
     for f in reversed(list(faults)):
@@ -87,14 +105,15 @@ def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
         rt, ri, rx = q[0] - ct, q[1] - ci, q[2] - cx
         dist = n[0] * rt + n[1] * ri + n[2] * rx
         along = (s[1] * ri + s[2] * rx) * np.float32(1.0 / f.half_length)
+        del rt, ri, rx
         taper = np.clip(np.float32(1.0) - along * along, 0.0, None)
         taper *= taper
         slip = taper * np.float32(f.throw)                     # local vertical offset, samples
-        half = np.float32(0.5 * np.abs(n).max())
-        on = (dist >= -half) & (dist < half) & (slip >= VISIBLE_THROW) & (ids == 0)
+        on = _crossings(dist, int(np.argmax(np.abs(n))))
+        on &= (slip >= VISIBLE_THROW) & (ids == 0)
         ids[on] = f.id
         sign = 1.0 if f.kind == "normal" else -1.0
-        # hanging wall (above the plane: dist < 0) moved by slip / sin(dip) along u; undo it
+        # the hanging wall (above the plane: dist < 0) moved by slip / sin(dip) along u; undo it
         amount = np.where(dist < 0, slip * np.float32(sign / np.sin(np.radians(f.dip))), np.float32(0.0))
         q[0] -= amount * u[0]
         q[1] -= amount * u[1]

@@ -132,7 +132,10 @@ class SynthModel:
         return tau
 
     def _clean(self, t0: int, t1: int, i_idx: np.ndarray, x_idx: np.ndarray):
-        """Noise-free seismic, fault ids and tau for times [t0, t1) at the traces i_idx x x_idx."""
+        """Noise-free seismic, fault ids and tau for times [t0, t1) at the traces i_idx x x_idx.
+
+        Fault ids need each trace's neighbours: pass consecutive indices with one extra on each side
+        and drop the outer traces (render_components does)."""
         from scipy.ndimage import convolve1d
 
         h = self._halo
@@ -169,8 +172,9 @@ class SynthModel:
         """Every part of a sub-box: clean and noise (unscaled), fault_ids, tau (reflectivity time)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
-        clean, ids, tau = self._clean(tb[0], tb[1], np.arange(*ib), np.arange(*xb))
-        return {"clean": clean, "noise": self._noise(tb, ib, xb), "fault_ids": ids, "tau": tau}
+        clean, ids, tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1), np.arange(xb[0] - 1, xb[1] + 1))
+        inner = (slice(None), slice(1, -1), slice(1, -1))
+        return {"clean": clean[inner], "noise": self._noise(tb, ib, xb), "fault_ids": ids[inner], "tau": tau[inner]}
 
     def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
         """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""

@@ -1,0 +1,153 @@
+"""The synthetic generator: determinism, box-by-box rendering, fault parameters, labels, SNR, CLI."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from scipy.ndimage import binary_dilation
+
+from hpcfault.data.faults import COUNT_RANGE, DIP_RANGE, THROW_RANGE
+from hpcfault.data.synth import PEAK_HZ_RANGE, SNR_DB_RANGE, SynthModel, block_boxes, synthesize
+from hpcfault.errors import HpcfaultError
+from conftest import run_cli
+
+SHAPE = (48, 40, 36)
+
+
+def test_same_seed_same_survey_other_seed_other_survey():
+    a = SynthModel(SHAPE, 11).render()
+    b = SynthModel(SHAPE, 11).render()
+    c = SynthModel(SHAPE, 12).render()
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y)
+    assert not np.array_equal(a[0], c[0])
+    assert a[0].dtype == np.float32 and a[1].dtype == np.uint8 and a[2].dtype == np.uint8
+    assert a[0].shape == SHAPE and set(np.unique(a[1])) <= {0, 1}
+
+
+def test_block_by_block_equals_whole_render():
+    model = SynthModel(SHAPE, 3)
+    whole = model.render()
+    parts = [np.zeros(SHAPE, np.float32), np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.uint8)]
+    boxes = block_boxes(SHAPE, 16)
+    assert len(boxes) == 3 * 3 * 3
+    for box in boxes:
+        for dst, src in zip(parts, model.render(*box)):
+            dst[box] = src
+    for got, want in zip(parts, whole):
+        assert np.array_equal(got, want)
+    odd = (slice(5, 31), slice(17, 18), slice(0, 35))
+    for got, want in zip(model.render(*odd), whole):
+        assert np.array_equal(got, want[odd])
+
+
+def test_bad_render_box_is_refused():
+    with pytest.raises(HpcfaultError, match="step 1"):
+        SynthModel(SHAPE, 0).render(slice(0, 10, 2))
+    with pytest.raises(HpcfaultError, match="seed"):
+        SynthModel(SHAPE, -1)
+
+
+def test_fault_parameters_in_the_documented_ranges():
+    kinds = set()
+    for seed in range(12):
+        m = SynthModel((64, 64, 64), seed)
+        assert COUNT_RANGE[0] <= len(m.faults) <= COUNT_RANGE[1] == 8 and COUNT_RANGE[0] == 4
+        for f in m.faults:
+            assert DIP_RANGE[0] <= f["dip"] <= DIP_RANGE[1] and DIP_RANGE == (60.0, 85.0)
+            assert THROW_RANGE[0] <= f["throw"] <= THROW_RANGE[1] and THROW_RANGE == (5.0, 30.0)
+            assert 0 <= f["strike"] < 360
+            kinds.add(f["kind"])
+        assert [f["id"] for f in m.faults] == list(range(1, len(m.faults) + 1))
+        assert PEAK_HZ_RANGE[0] <= m.peak_hz <= PEAK_HZ_RANGE[1]
+        assert SNR_DB_RANGE[0] <= m.snr_db <= SNR_DB_RANGE[1]
+        json.dumps(m.params)
+    assert kinds == {"normal", "reverse"}
+
+
+def _neighbour_jumps(tau: np.ndarray, threshold: float) -> np.ndarray:
+    """Voxels next to a lateral jump of the reflectivity time larger than `threshold` samples."""
+    out = np.zeros(tau.shape, bool)
+    for ax in (1, 2):
+        d = np.abs(np.diff(tau, axis=ax)) > threshold
+        lo, hi = [(0, 0)] * 3, [(0, 0)] * 3
+        lo[ax], hi[ax] = (0, 1), (1, 0)
+        out |= np.pad(d, lo) | np.pad(d, hi)
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_labels_lie_on_the_displacement_discontinuities(seed):
+    model = SynthModel((64, 64, 64), seed)
+    parts = model.render_components()
+    labels = parts["fault_ids"] > 0
+    assert 0.005 < labels.mean() < 0.2
+    # every clear jump (> 3 samples) of the reflectivity time has a label within one voxel ...
+    near = binary_dilation(labels, iterations=1)
+    n_jumps = 0
+    for ax in (1, 2):
+        jump = np.abs(np.diff(parts["tau"], axis=ax)) > 3.0
+        n = parts["tau"].shape[ax]
+        beside = np.take(near, range(n - 1), axis=ax) | np.take(near, range(1, n), axis=ax)
+        assert (jump & ~beside).sum() == 0
+        n_jumps += jump.sum()
+    assert n_jumps > 0
+    # ... and labelled voxels sit next to a jump (slip >= 1 sample is labelled)
+    assert _neighbour_jumps(parts["tau"], 0.75)[labels].mean() > 0.95
+    # every fault with a label is one voxel thick along its normal's dominant axis
+    for f in model.fault_objects:
+        on = parts["fault_ids"] == f.id
+        if on.sum() < 50:
+            continue
+        ax = int(np.argmax(np.abs(f.vectors[2])))
+        a, b = np.take(on, range(63), axis=ax), np.take(on, range(1, 64), axis=ax)
+        assert (a & b).sum() <= 0.05 * on.sum()
+
+
+def test_later_faults_offset_earlier_ones():
+    # with several faults crossing, some earlier fault surface is cut and shifted by a later one
+    model = SynthModel((64, 64, 64), 2)
+    ids = model.render()[2]
+    counts = {f["id"]: int((ids == f["id"]).sum()) for f in model.faults}
+    assert sum(c > 0 for c in counts.values()) >= 3
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_noise_level_matches_the_drawn_snr(seed):
+    model = SynthModel((64, 64, 64), seed)
+    parts = model.render_components()
+    measured = 10 * np.log10(parts["clean"].var() / parts["noise"].var())
+    assert abs(measured - model.snr_db) < 1.0
+    seis = model.render()[0]
+    assert 0.5 < seis.std() < 2.0   # clean signal scaled to unit RMS, plus noise
+
+
+def test_cli_writes_volume_and_segy(tmp_path):
+    import segyio
+
+    out, sgy = tmp_path / "s.h5", tmp_path / "s.sgy"
+    proc = run_cli("synth", out, "--shape", "32", "40", "24", "--seed", "9", "--segy", sgy, "--block", "16")
+    assert "faults" in proc.stdout
+    seis, labels, ids, faults = synthesize((32, 40, 24), 9)
+    with h5py.File(out, "r") as f:
+        assert f.attrs["axes"] == "time,inline,xline"
+        assert np.array_equal(f["data"][...], seis)
+        assert np.array_equal(f["labels"][...], labels)
+        assert np.array_equal(f["fault_ids"][...], ids)
+        assert json.loads(f.attrs["faults"]) == faults
+        assert int(f.attrs["seed"]) == 9
+        data = f["data"][...]
+    with segyio.open(str(sgy), iline=189, xline=193) as s:
+        cube = segyio.tools.cube(s)                      # (inline, xline, sample)
+        assert cube.shape == (40, 24, 32)
+        assert np.array_equal(np.transpose(cube, (2, 0, 1)), data)
+        assert s.bin[segyio.BinField.Interval] == 4000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5", "s.sgy"]
+
+
+def test_cli_bad_block_is_one_line_error(tmp_path):
+    proc = run_cli("synth", tmp_path / "x.h5", "--shape", "8", "8", "8", "--block", "0", check=False)
+    assert proc.returncode == 2 and "--block must be >= 1" in proc.stderr
+    assert not (tmp_path / "x.h5").exists()
