@@ -25,7 +25,7 @@ a core voxel never leaves core + halo. `stream_counts` does this for a whole vol
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 

@@ -35,6 +35,7 @@ import numpy as np
 from hpcfault.errors import HpcfaultError
 
 DEFAULT_BINS = 65536
+CHUNK = 1 << 20          # samples per chunk inside stats_of / histogram (bounds temporaries)
 CONSTANT_VALUE = 0.5
 
 
@@ -110,39 +111,58 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def _chunks(flat: np.ndarray, size: int = CHUNK) -> Any:
+    for start in range(0, flat.size, size):
+        yield flat[start:start + size]
+
+
 def stats_of(x: np.ndarray, hist_range: tuple[float, float] | None = None,
              bins: int = DEFAULT_BINS) -> Stats:
-    """Statistics of one array (any shape). With `hist_range`, also its histogram over that range."""
-    x = np.asarray(x)
-    flat = x.reshape(-1)
-    finite = np.isfinite(flat)
-    nonfinite = int(flat.size - np.count_nonzero(finite))
-    vals = flat[finite] if nonfinite else flat
-    vals64 = vals.astype(np.float64, copy=False)
-    st = Stats(count=int(vals.size), nonfinite=nonfinite,
-               min=float(vals.min()) if vals.size else math.inf,
-               max=float(vals.max()) if vals.size else -math.inf,
-               sum=float(vals64.sum()), sumsq=float(np.dot(vals64, vals64)))
-    if hist_range is None:
+    """Statistics of one array (any shape). With `hist_range`, also its histogram over that range.
+
+    Works through the array in chunks of CHUNK samples, so the float64 temporaries stay small.
+    """
+    flat = np.asarray(x).reshape(-1)
+    st = Stats()
+    count = nonfinite = 0
+    lo, hi, total, total_sq = math.inf, -math.inf, 0.0, 0.0
+    hist = None if hist_range is None else np.zeros(bins, np.int64)
+    for part in _chunks(flat):
+        finite = np.isfinite(part)
+        n_ok = int(np.count_nonzero(finite))
+        vals = part if n_ok == part.size else part[finite]
+        nonfinite += part.size - n_ok
+        if n_ok:
+            v64 = vals.astype(np.float64)
+            count += n_ok
+            lo, hi = min(lo, float(v64.min())), max(hi, float(v64.max()))
+            total += float(v64.sum())
+            total_sq += float(np.dot(v64, v64))
+            if hist is not None:
+                hist += histogram(v64, hist_range, bins)  # type: ignore[arg-type]
+    st = Stats(count=count, nonfinite=nonfinite, min=lo, max=hi, sum=total, sumsq=total_sq)
+    if hist is None:
         return st
-    return replace(st, hist=histogram(vals, hist_range, bins), hist_lo=float(hist_range[0]),
-                   hist_hi=float(hist_range[1]))
+    return replace(st, hist=hist, hist_lo=float(hist_range[0]), hist_hi=float(hist_range[1]))  # type: ignore[index]
 
 
 def histogram(vals: np.ndarray, hist_range: tuple[float, float], bins: int) -> np.ndarray:
-    """Counts of finite `vals` in `bins` equal bins over [lo, hi] (values outside go to the end bins)."""
+    """Counts of the finite `vals` in `bins` equal bins over [lo, hi] (outside: the end bins)."""
     lo, hi = float(hist_range[0]), float(hist_range[1])
     if bins < 1:
         raise HpcfaultError(f"histogram bins must be >= 1 (got {bins})")
-    if vals.size == 0:
-        return np.zeros(bins, np.int64)
+    out = np.zeros(bins, np.int64)
     if hi <= lo:
-        out = np.zeros(bins, np.int64)
-        out[0] = vals.size
+        out[0] = int(np.count_nonzero(np.isfinite(vals)))
         return out
-    idx = np.floor((vals.astype(np.float64) - lo) * (bins / (hi - lo)))
-    idx = np.clip(idx, 0, bins - 1).astype(np.int64)
-    return np.bincount(idx, minlength=bins).astype(np.int64)
+    for part in _chunks(np.asarray(vals).reshape(-1)):
+        finite = np.isfinite(part)
+        if not finite.all():
+            part = part[finite]
+        idx = np.floor((part.astype(np.float64) - lo) * (bins / (hi - lo)))
+        np.clip(idx, 0, bins - 1, out=idx)
+        out += np.bincount(idx.astype(np.int64), minlength=bins)
+    return out
 
 
 @dataclass(frozen=True)
@@ -157,14 +177,15 @@ class Normalizer:
         return not (self.hi > self.lo and math.isfinite(1.0 / (float(self.hi) - float(self.lo))))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
         if self.constant:
-            return np.full(x.shape, CONSTANT_VALUE, np.float32)
+            return np.full(np.shape(x), CONSTANT_VALUE, np.float32)
         scale = np.float32(1.0 / (float(self.hi) - float(self.lo)))
-        out = np.where(np.isfinite(x), x, np.float32(0.0))
-        out = (out - np.float32(self.lo)) * scale
+        out = np.array(x, dtype=np.float32, copy=True)     # the only full-size temporary
+        out[~np.isfinite(out)] = 0.0
+        out -= np.float32(self.lo)
+        out *= scale
         np.clip(out, 0.0, 1.0, out=out)
-        return out.astype(np.float32, copy=False)
+        return out
 
     def to_dict(self) -> dict[str, float]:
         return {"lo": float(self.lo), "hi": float(self.hi)}
@@ -214,8 +235,7 @@ def compute_stats(read_fn: Callable[[Any], np.ndarray], slabs: Sequence[Any], co
     rng = (total.min, total.max) if total.count else (0.0, 0.0)
     hist = np.zeros(bins, np.int64)
     for slab in mine:
-        vals = np.asarray(read_fn(slab)).reshape(-1)
-        hist += histogram(vals[np.isfinite(vals)], rng, bins)
+        hist += histogram(np.asarray(read_fn(slab)), rng, bins)
         if progress is not None:
             progress(1)
     hist = np.asarray(allreduce(comm, hist, "sum"), dtype=np.int64)
