@@ -252,7 +252,7 @@ def scan_bytes(path: str | os.PathLike, *, endian: str = "big",
                 if b not in cache:
                     cache[b] = np.asarray(f.attributes(b)[:], dtype=np.int64)
             il, xl = cache[ib], cache[xb]
-            ni, nx = len(np.unique(il)), len(np.unique(xl))
+            ni, nx = len(line_axis(il)), len(line_axis(xl))
             pairs_distinct = len(np.unique(il * (int(xl.max()) - int(xl.min()) + 1) + (xl - xl.min()))) if n else 0
             rows.append({
                 "iline_byte": ib, "xline_byte": xb, "inlines": ni, "xlines": nx,
