@@ -40,6 +40,13 @@ PROB_EPS = 1e-7     # BCE clamps probabilities to [PROB_EPS, 1 - PROB_EPS]
 LOSSES = ("md", "bce", "dice")
 
 
+def _as_float32(pred: Any) -> Any:
+    """Half-precision predictions (autocast) are summed in float32: fp16 sums overflow at 65504."""
+    import torch
+
+    return pred.float() if pred.dtype in (torch.float16, torch.bfloat16) else pred
+
+
 def _check(pred: Any, target: Any, mask: Any) -> None:
     if target.shape != pred.shape or (mask is not None and mask.shape != pred.shape):
         raise HpcfaultError(
@@ -60,6 +67,7 @@ def md_loss(pred: Any, target: Any, mask: Any = None, gamma: float = 0.7, eps: f
     """Mask Dice loss (paper eq. 12). `mask=None` means every voxel is labelled."""
     gamma = check_gamma(gamma)
     _check(pred, target, mask)
+    pred = _as_float32(pred)
     target = target.to(pred.dtype)
     m = 1.0 if mask is None else mask.to(pred.dtype)
     inter = (m * pred * target).sum()
@@ -82,6 +90,7 @@ def bce_loss(pred: Any, target: Any, mask: Any = None, balanced: bool = True,
     import torch
 
     _check(pred, target, mask)
+    pred = _as_float32(pred)
     target = target.to(pred.dtype)
     m = torch.ones_like(pred) if mask is None else mask.to(pred.dtype)
     p = pred.clamp(eps, 1.0 - eps)

@@ -141,3 +141,18 @@ def test_build_loss_names_and_errors():
         build_loss("dice", gamma=0.7)
     with pytest.raises(HpcfaultError, match="differ in shape"):
         md_loss(p, y[:2])
+
+
+@pytest.mark.parametrize("name", ["md", "bce"])
+def test_half_precision_predictions_are_summed_in_float32(name):
+    g = torch.Generator().manual_seed(1)
+    p = torch.rand(1, 1, 64, 64, 64, generator=g)
+    y = (torch.rand(1, 1, 64, 64, 64, generator=g) > 0.9).float()
+    ref = build_loss(name)(p, y, torch.ones_like(y))
+    for dt in (torch.float16, torch.bfloat16):
+        half = p.to(dt).requires_grad_(True)
+        loss = build_loss(name)(half, y, torch.ones_like(y))   # sum(p) = 131072 > fp16 max
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        assert loss.item() == pytest.approx(ref.item(), abs=5e-3)
+        loss.backward()
+        assert half.grad.dtype == dt and torch.isfinite(half.grad.float()).all()
