@@ -36,7 +36,8 @@ def _cube3(cube: int | Sequence[int]) -> tuple[int, int, int]:
 
 
 class CubeSampler:
-    """Endless iterator of {"seismic", "labels", "mask"} float32 (T, I, X) cubes.
+    """Endless iterator of {"seismic", "labels", "mask"} float32 (T, I, X) cubes; `last` tells
+    where the latest one came from ({"source", "index", "fault_voxels"}).
 
     sources: SyntheticSource / VolumeSource objects (or paths of volume files);
     weights: relative draw probability of each source (default equal);
@@ -67,6 +68,7 @@ class CubeSampler:
             if wt > 0:
                 src.check(self.cube, self.min_fault_voxels)
         self.position = 0           # cubes drawn by this rank
+        self.last: dict = {}        # where the last cube came from: source name, global index, fault voxels
 
     # -- the stream -------------------------------------------------------------------------
     def global_index(self, position: int) -> int:
@@ -100,7 +102,8 @@ class CubeSampler:
                 mask = mask.astype(np.float32)
                 if self.augment is not None:
                     seis, labels, mask = augment(seis, labels, mask, rng, self.augment)
-                return {"seismic": seis, "labels": labels, "mask": mask, "source": src.name, "index": int(g)}
+                self.last = {"source": src.name, "index": int(g), "fault_voxels": found}
+                return {"seismic": seis, "labels": labels, "mask": mask}
             tried.append(found)
         raise HpcfaultError(
             f"no cube of {self.cube} with >= {self.min_fault_voxels} labelled fault voxels in "
