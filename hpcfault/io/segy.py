@@ -54,13 +54,16 @@ def write_segy(path: str | os.PathLike, data: np.ndarray, geometry: SurveyGeomet
                text_header: str | None = None, sample_interval_us: int = 4000) -> None:
     """Write `data` (time, inline, xline) as a regular 3D post-stack IEEE-float SEG-Y, atomically.
 
+    `data` may be any array-like with `.shape` and `data[:, i, :]` (NumPy memmap, h5py dataset, a
+    generator object): it is read one inline at a time, so large surveys need not fit in memory.
+
     Without `geometry`, inlines and crosslines are numbered from 1 and CDP X/Y are 25 m x index.
     With a geometry whose sample unit is "ms", its sample interval wins over `sample_interval_us`;
     the first sample time is stored as the delay recording time (byte 109).
     """
     import segyio
 
-    t, ni, nx = check_shape3(np.shape(data), "write_segy data")
+    t, ni, nx = check_shape3(data.shape if hasattr(data, "shape") else np.shape(data), "write_segy data")
     geom = geometry or SurveyGeometry(
         inlines=np.arange(1, ni + 1, dtype=np.int32), xlines=np.arange(1, nx + 1, dtype=np.int32),
         samples=np.arange(t, dtype=np.float64) * sample_interval_us / 1000.0,

@@ -12,7 +12,6 @@ pairs and says which one spans a full grid.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,16 +261,3 @@ def scan_bytes(path: str | os.PathLike, *, endian: str = "big",
                 "fits": bool(n > 0 and pairs_distinct == n and (n == 1 or ni * nx > 1) and n >= MIN_LIVE * ni * nx),
             })
     return rows
-
-
-def plan_summary(layout: SegyLayout) -> str:
-    t, i, x = layout.shape
-    return (f"{layout.n_traces} traces on a {i} x {x} grid ({layout.missing} missing), {t} samples, "
-            f"{layout.format_name} {layout.endian}-endian")
-
-
-def gcd_step(values: np.ndarray) -> int:
-    """The common step of sorted line numbers (1 for a single line)."""
-    if len(values) < 2:
-        return 1
-    return int(math.gcd(*[int(v) for v in np.diff(values)])) or 1

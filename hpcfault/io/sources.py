@@ -15,7 +15,6 @@ are marked False in `geometry.live`.
 """
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,8 +25,6 @@ from hpcfault.errors import HpcfaultError
 from hpcfault.geometry import AXES, AXES_ATTR, parse_axes, to_engine_order
 from hpcfault.io.segy_scan import MIN_LIVE, SegyLayout, open_segy, scan_segy
 from hpcfault.io.volume import SurveyGeometry, read_geometry
-
-log = logging.getLogger(__name__)
 
 SEGY_EXT = (".sgy", ".segy")
 HDF5_EXT = (".h5", ".hdf5")
