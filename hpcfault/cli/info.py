@@ -41,8 +41,8 @@ def _print_scan(path: str, endian: str | None) -> None:
             verdict = "no: several traces per position"
         else:
             verdict = f"no: grid only {100 * r['fill']:.0f}% filled"
-        print(f"  {r['iline_byte']:>3}/{r['xline_byte']:<3}  inline {r['inlines']:>6} {str(r['iline_range']):>22}  "
-              f"crossline {r['xlines']:>6} {str(r['xline_range']):>22}  {verdict}")
+        print(f"  {r['iline_byte']:>3}/{r['xline_byte']:<3}  inline {r['inlines']:>6} {str(r['iline_range']):>16}  "
+              f"crossline {r['xlines']:>6} {str(r['xline_range']):>16}  {verdict}")
 
 
 def run(args: argparse.Namespace) -> int:
