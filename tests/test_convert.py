@@ -190,3 +190,12 @@ def test_same_input_and_output_is_refused(tmp_path):
     write_array(tmp_path / "v.h5", data)
     with pytest.raises(HpcfaultError, match="same file"):
         convert(tmp_path / "v.h5", tmp_path / "v.h5", progress=False)
+
+
+def test_unwritable_output_is_one_line(tmp_path, capsys):
+    data, _ = survey(shape=(8, 6, 4))
+    np.save(tmp_path / "c.npy", data)
+    (tmp_path / "afile").write_text("x")
+    rc = main(["convert", str(tmp_path / "c.npy"), str(tmp_path / "afile" / "o.h5"), "--axes", "tix"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot create the output folder" in err and len(err.strip().splitlines()) == 1

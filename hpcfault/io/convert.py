@@ -48,6 +48,20 @@ def slab_plan(shape: tuple[int, int, int], memory_budget: int, chunk_inlines: in
     return plan_ranges(i, per)
 
 
+def check_output(dst: str | os.PathLike) -> None:
+    """Fail early, with one line, when the output's folder cannot hold it."""
+    parent = Path(dst).resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HpcfaultError(f"cannot create the output folder {str(parent)!r} ({exc.strerror}); "
+                            "choose an output path in a writable folder") from None
+    if not os.access(parent, os.W_OK):
+        raise HpcfaultError(f"output folder {str(parent)!r} is not writable; choose another output path")
+    if Path(dst).is_dir():
+        raise HpcfaultError(f"output is a folder (got {str(dst)!r}); give a file name such as OUT.h5")
+
+
 def _open(src: Any, comm: Any, source_opts: dict) -> Source:
     """Open the input on every rank; SEG-Y headers are scanned once on rank 0 and broadcast."""
     from hpcfault.cluster.mpi import rank0_first
@@ -75,6 +89,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, comm: Any = None,
     if Path(src).resolve() == Path(dst).resolve():
         raise HpcfaultError(f"output and input are the same file (got {str(dst)!r}); choose another output name")
     t0 = time.perf_counter()
+    from hpcfault.cluster.mpi import rank0_first
+
+    rank0_first(comm, lambda: check_output(dst))
     with _open(src, comm, source_opts) as source:
         shape = source.shape
         chunks = tuple(chunks) if chunks else default_chunks(shape)

@@ -17,6 +17,7 @@ import numpy as np
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.io.atomic import atomic_path
+from hpcfault.io.convert import check_output
 from hpcfault.io.segy import IEEE_FLOAT, TRACE_HEADER_BYTES
 from hpcfault.io.segy_scan import FORMAT_OFFSET, FORMATS, SegyLayout, detect_endian, scan_segy
 from hpcfault.io.slabs import DEFAULT_BUDGET, plan_ranges, slab_lines
@@ -59,6 +60,7 @@ def export_segy(volume_path: str | os.PathLike, like_segy: str | os.PathLike, ou
 
     if Path(out_path).resolve() in (Path(like_segy).resolve(), Path(volume_path).resolve()):
         raise HpcfaultError(f"output would overwrite an input (got -o {str(out_path)!r}); choose another name")
+    check_output(out_path)
     with open_volume(volume_path) as f:
         if dataset not in f:
             raise HpcfaultError(f"{volume_path}: no dataset {dataset!r} (got {sorted(f.keys())}); pass --dataset")
