@@ -1,0 +1,81 @@
+"""Configuration of `hpcfault predict` (YAML `kind: predict`, see configs/predict.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from hpcfault.errors import HpcfaultError
+
+# The embedded default model (arrives with its own issue); `-m` overrides it.
+DEFAULT_MODEL = str(Path(__file__).resolve().parents[1] / "assets" / "faultnet-default.pt")
+
+DEFAULT_BLOCK = 528          # paper anchor: 528^3 fp32 fits in 16 GB with Fault-Net
+DEFAULT_OVERLAP = 32         # measured with tools/bench_seams.py (see README)
+SIZE_MULTIPLE = 16           # Fault-Net downsamples 16x: block edges and the tiling grid use it
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Every knob of the predict stages. CLI options override the file's values."""
+
+    model: str | None = None                 # checkpoint path; None = DEFAULT_MODEL
+    block: int = DEFAULT_BLOCK               # block edge in voxels (multiple of 16), capped by survey and memory
+    overlap: int = DEFAULT_OVERLAP           # voxels shared by neighbouring blocks (rounded up to the grid)
+    dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
+    out_dtype: Literal["float16", "float32"] = "float32"
+    threads: int = 0                         # CPU threads per rank; 0 = cores / ranks on the node
+    memory: str | None = None                # memory per rank for the planner, e.g. "16GiB"; None = detect
+    clip_percentile: float | None = None     # robust min-max: clip to [p, 100-p] percentiles; None = min-max
+    merge_tile: int = 128                    # edge of the output tiles the merge blends at once
+    deterministic: bool = True               # torch.use_deterministic_algorithms for rank-independent blocks
+    progress: bool = True
+
+
+def check_config(cfg: PredictConfig) -> PredictConfig:
+    """Raise a one-line error for values no plan can use."""
+    if cfg.block < SIZE_MULTIPLE or cfg.block % SIZE_MULTIPLE:
+        raise HpcfaultError(f"block edge must be a positive multiple of {SIZE_MULTIPLE} (got {cfg.block}); "
+                            f"e.g. --block 256")
+    if cfg.overlap < 0 or 2 * cfg.overlap >= cfg.block:
+        raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap "
+                            f"{cfg.overlap} with block {cfg.block}); e.g. --overlap {cfg.block // 4}")
+    if cfg.threads < 0:
+        raise HpcfaultError(f"threads must be >= 0 (got {cfg.threads}); 0 picks cores / ranks on the node")
+    if cfg.merge_tile < 16:
+        raise HpcfaultError(f"merge_tile must be >= 16 (got {cfg.merge_tile})")
+    if cfg.clip_percentile is not None and not 0 <= cfg.clip_percentile < 50:
+        raise HpcfaultError(f"clip_percentile must be in [0, 50) (got {cfg.clip_percentile}); e.g. 0.5")
+    return cfg
+
+
+def resolve_model(path: str | None) -> Path:
+    """The checkpoint to use: `path`, or the embedded default, with a clear error when missing."""
+    if path is None:
+        p = Path(DEFAULT_MODEL)
+        if not p.is_file():
+            raise HpcfaultError(
+                f"no model given and the embedded default model is missing (got {str(p)!r}); pass -m "
+                "CHECKPOINT, e.g. from 'hpcfault import-weights FaultNet_Gamma0.7.pt -o faultnet-g07.pt'")
+        return p
+    p = Path(path)
+    if not p.is_file():
+        raise HpcfaultError(f"model checkpoint not found (got {str(p)!r}); check the -m path")
+    return p
+
+
+def parse_bytes(text: str) -> int:
+    """'16GiB', '512MB', '2e9' -> bytes."""
+    units = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+             "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4,
+             "tib": 1024**4}
+    s = text.strip().lower().replace(" ", "")
+    num = s.rstrip("kmgtib")
+    unit = s[len(num):]
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if unit not in units or value <= 0:
+        raise HpcfaultError(f"cannot read the memory size (got {text!r}); e.g. 16GiB, 512MiB, 2e9")
+    return int(value * units[unit])

@@ -1,0 +1,129 @@
+"""One rank's model: device choice, threads, dtype and a rank-independent (deterministic) forward.
+
+Device: with CUDA, GPU number local_rank % visible GPUs; else the CPU with
+threads = usable cores / ranks on this node (at least 1), unless --threads says otherwise.
+
+Determinism: a block's prediction must not depend on which rank computed it, and ranks may run
+with different thread counts (1 rank x 2 threads vs 2 ranks x 1 thread). Measured on torch 2.13
+CPU: every Fault-Net layer gives bit-identical results for 1-4 threads except the last 1x1x1
+convolution with a single output channel, whose oneDNN kernel splits its channel sum by thread
+count (max diff 6e-8). Such convolutions (out_channels <= 4) are replaced by `PointwiseConv`, a
+fixed-order sum of per-channel products (elementwise ops, identical for any thread count).
+On CUDA, cuDNN is set deterministic and torch.use_deterministic_algorithms(warn_only) is enabled.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from hpcfault.cluster.rankenv import RankEnv
+
+log = logging.getLogger(__name__)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def pick_device(env: RankEnv, threads: int = 0) -> tuple[str, int]:
+    """('cuda:N' or 'cpu', CPU threads) for this rank."""
+    import torch
+
+    if threads <= 0:
+        threads = max(1, usable_cores() // max(1, env.local_world_size))
+    if torch.cuda.is_available() and torch.cuda.device_count() > 0:
+        return f"cuda:{env.local_rank % torch.cuda.device_count()}", threads
+    return "cpu", threads
+
+
+def _pointwise_class() -> type:
+    import torch
+    from torch import nn
+
+    class PointwiseConv(nn.Module):
+        """A 1x1x1 Conv3d computed as a fixed-order sum over input channels (thread-count independent)."""
+
+        def __init__(self, conv: nn.Conv3d) -> None:
+            super().__init__()
+            w = conv.weight.detach()
+            self.register_buffer("weight", w.reshape(w.shape[0], w.shape[1]).clone())
+            b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype,
+                                                                                       device=w.device)
+            self.register_buffer("bias", b)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            outs = []
+            w = self.weight.to(x.dtype)
+            b = self.bias.to(x.dtype)
+            for o in range(w.shape[0]):
+                acc = x[:, 0] * w[o, 0]
+                for c in range(1, w.shape[1]):
+                    acc = acc + x[:, c] * w[o, c]
+                outs.append(acc + b[o])
+            return torch.stack(outs, dim=1)
+
+    return PointwiseConv
+
+
+def make_deterministic(model: Any, max_out: int = 4) -> int:
+    """Replace 1x1x1 convolutions with <= `max_out` output channels by PointwiseConv; returns the count."""
+    from torch import nn
+
+    cls = _pointwise_class()
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if (isinstance(child, nn.Conv3d) and tuple(child.kernel_size) == (1, 1, 1)
+                    and tuple(child.stride) == (1, 1, 1) and child.groups == 1 and child.out_channels <= max_out):
+                setattr(parent, name, cls(child))
+                count += 1
+    return count
+
+
+class BlockModel:
+    """Loads a checkpoint once and predicts normalized (T, I, X) float32 blocks."""
+
+    def __init__(self, checkpoint: str, device: str = "cpu", dtype: str = "fp32", threads: int = 1,
+                 deterministic: bool = True) -> None:
+        import torch
+
+        try:
+            from hpcfault.models import load_model, prepare_for_inference
+        except ImportError:  # TODO(infer): drop once hpcfault.models exports them
+            from hpcfault.models.checkpoint import load_model
+            from hpcfault.models.fuse import prepare_for_inference
+
+        self.torch = torch
+        torch.set_num_threads(max(1, threads))
+        self.device = torch.device(device)
+        self.dtype = dtype
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = not deterministic
+            torch.backends.cudnn.deterministic = deterministic
+        if deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        model = prepare_for_inference(load_model(checkpoint, device=self.device))
+        self.replaced = make_deterministic(model) if deterministic else 0
+        self.model = model
+        self.channels_last = bool(getattr(model, "hpcfault_channels_last", False))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(self.device)
+        if self.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last_3d)
+        amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.dtype)
+        with torch.inference_mode():
+            if amp is not None:
+                with torch.autocast(device_type=self.device.type, dtype=amp):
+                    y = self.model(t)
+            else:
+                y = self.model(t)
+        return y[0, 0].float().cpu().numpy()

@@ -1,0 +1,82 @@
+"""Stage 4: blend the blocks' predictions into one seamless volume, in parallel by output tiles.
+
+The survey is cut into tiles (plan.merge_tiles); rank r blends a contiguous share of them. For a
+tile, every block whose read region meets it contributes w * p, where w is its taper weight
+(taper.py), and the tile is sum(w * p) / sum(w). The sums are taken in float64 over the blocks in
+ascending block number, so the result depends only on the block predictions - not on the number
+of ranks nor on which rank computed which block - and reruns are bit-identical. Dead traces
+(geometry.live False) are set to 0. Each rank writes its tiles as .npy files (atomic) into the
+work dir; rank 0 then assembles them into the output volume file (atomic: the output appears only
+when complete), one tile in memory at a time.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from hpcfault.geometry import Roi
+from hpcfault.infer.ledger import Entry
+from hpcfault.infer.plan import Plan
+from hpcfault.infer.shards import ShardReader
+from hpcfault.infer.taper import block_weights
+from hpcfault.io.atomic import atomic_path
+
+
+def blend_tile(plan: Plan, tile: Roi, done: Mapping[int, Entry], reader: ShardReader,
+               live: np.ndarray | None = None) -> np.ndarray:
+    """The merged float32 probabilities of one output tile."""
+    acc = np.zeros(tile.shape, np.float64)
+    wsum = np.zeros(tile.shape, np.float64)
+    for k in plan.touching(tile):
+        block = plan.block(k)
+        inter = block.read.intersect(tile)
+        src = inter.relative_to(block.read).slices
+        dst = inter.relative_to(tile).slices
+        wt, wi, wx = block_weights(block.read.shape, plan.ramps(k))
+        w = wt[src[0]][:, None, None] * wi[src[1]][None, :, None] * wx[src[2]][None, None, :]
+        entry = done[k]
+        pred = reader.read(entry.shard, block.id, src).astype(np.float64)
+        acc[dst] += w * pred
+        wsum[dst] += w
+    out = acc / wsum
+    out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
+    if live is not None:
+        lv = np.asarray(live[tile.slices[1], tile.slices[2]], bool)
+        out *= lv[None, :, :]
+    return out.astype(np.float32)
+
+
+def tile_path(workdir: Path, n: int) -> Path:
+    return workdir / "merge" / f"t{n:06d}.npy"
+
+
+def merge_share(plan: Plan, tiles: list[Roi], mine: range, done: Mapping[int, Entry], workdir: Path,
+                live: np.ndarray | None, progress: Any = None) -> None:
+    """Blend tiles[mine] and store each as workdir/merge/tNNNNNN.npy."""
+    (workdir / "merge").mkdir(parents=True, exist_ok=True)
+    with ShardReader(workdir / "shards") as reader:
+        for n in mine:
+            out = blend_tile(plan, tiles[n], done, reader, live)
+            with atomic_path(tile_path(workdir, n)) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, out)
+            if progress is not None:
+                progress(1)
+
+
+def assemble(out_path: Path, plan: Plan, tiles: list[Roi], workdir: Path, geometry: Any, out_dtype: str,
+             attrs: Mapping[str, Any]) -> None:
+    """Rank 0: write the tiles into the output volume file (atomic), then delete them."""
+    from hpcfault.io.volume import create_volume
+
+    chunks = tuple(min(n, 64) for n in plan.shape)
+    with create_volume(out_path, plan.shape, out_dtype, geometry=geometry, chunks=chunks,
+                       attrs={k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()}) as f:
+        ds = f["data"]
+        for n, tile in enumerate(tiles):
+            ds[tile.slices] = np.load(tile_path(workdir, n)).astype(out_dtype, copy=False)
+    for n in range(len(tiles)):
+        tile_path(workdir, n).unlink(missing_ok=True)

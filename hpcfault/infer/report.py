@@ -1,0 +1,82 @@
+"""What rank 0 shows and writes: the dry-run text, the progress bar and the summary JSON."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpcfault.infer.plan import Plan
+from hpcfault.io.atomic import write_text_atomic
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def plan_text(plan: Plan, ranks: int, todo: int, memory: dict[str, int], seconds_per_block: float | None,
+              device: str, threads: int) -> str:
+    g = plan.grid
+    eff = [a.edge - a.stride if len(a.windows) > 1 else 0 for a in plan.axes]
+    lines = [
+        f"survey       {plan.shape[0]} x {plan.shape[1]} x {plan.shape[2]} (time, inline, xline), "
+        f"{plan.shape[0] * plan.shape[1] * plan.shape[2] / 1e6:.1f} Mvox",
+        f"block edge   {plan.edge} (model input {plan.input_shape[0]} x {plan.input_shape[1]} x "
+        f"{plan.input_shape[2]}, reflect padding {plan.pad[0]}/{plan.pad[1]}/{plan.pad[2]})",
+        f"overlap      asked {plan.overlap}, effective per axis {eff[0]}/{eff[1]}/{eff[2]} "
+        f"(stride on the 16-voxel grid, last block shifted inside)",
+        f"blocks       {len(plan)} = {g[0]} x {g[1]} x {g[2]}; to compute now: {todo}",
+        f"ranks        {ranks}, dynamic: each rank takes the next block from a shared counter "
+        f"(about {-(-todo // max(1, ranks))} per rank if equally fast)",
+        f"device       {device}, {threads} thread(s) per rank",
+        f"memory/rank  model ~{gib(memory['model'])} + block buffers ~{gib(memory['buffers'])} + "
+        f"merge tile ~{gib(memory['merge'])} = ~{gib(sum(memory.values()))}",
+    ]
+    if seconds_per_block is not None:
+        total = seconds_per_block * -(-todo // max(1, ranks))
+        lines.append(f"estimate     {seconds_per_block:.2f} s per block -> ~{total / 60:.1f} min for the "
+                     f"prediction stage (from a timed forward on this machine)")
+    lines.append("first blocks " + ", ".join(plan.block(k).id for k in range(min(4, len(plan))))
+                 + (" ..." if len(plan) > 4 else ""))
+    return "\n".join(lines)
+
+
+class Progress:
+    """One aggregated bar on rank 0 (blocks done/total, Mvox/s, ETA); silent elsewhere."""
+
+    def __init__(self, enabled: bool, total: int, vox_per_block: int, desc: str) -> None:
+        self.bar = None
+        self.vox = vox_per_block
+        if enabled and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="blk", file=sys.stderr, dynamic_ncols=True,
+                            mininterval=0.5)
+
+    def set(self, done: int) -> None:
+        if self.bar is None or done <= self.bar.n:
+            return
+        self.bar.update(done - self.bar.n)
+        rate = self.bar.format_dict.get("rate")
+        if rate:
+            self.bar.set_postfix_str(f"{rate * self.vox / 1e6:.2f} Mvox/s", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".summary.json")
+
+
+def write_summary(out: Path, data: dict[str, Any]) -> Path:
+    path = summary_path(out)
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
+    return path

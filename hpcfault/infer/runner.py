@@ -1,0 +1,323 @@
+"""The predict stages for one rank: statistics -> plan -> predict (dynamic) -> merge -> outputs.
+
+Every rank runs `run_predict`; collective steps are marked. Rank 0 decides what must be shared
+(plan, attempt, the blocks still to do) and broadcasts it, so all ranks act on the same values.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcfault.errors import HpcfaultError
+from hpcfault.infer import ledger as ledg
+from hpcfault.infer.config import PredictConfig, check_config, parse_bytes, resolve_model
+from hpcfault.infer.plan import Plan, make_plan, merge_tiles, share
+from hpcfault.infer.report import Progress, peak_rss, plan_text, write_summary
+
+log = logging.getLogger(__name__)
+CRASH_ENV = "HPCFAULT_TEST_CRASH_AFTER_BLOCKS"   # "RANK:K": that rank kills itself (SIGKILL) after K blocks
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    survey: str
+    out: str
+    cfg: PredictConfig = field(default_factory=PredictConfig)
+    workdir: str | None = None
+    dry_run: bool = False
+    restart: bool = False
+    segy_out: str | None = None
+    png: str | None = None
+    max_blocks: int | None = None          # per rank and run; stop early without merging (resume later)
+    iline: int = 189
+    xline: int = 193
+
+    @property
+    def work(self) -> Path:
+        return Path(self.workdir) if self.workdir else Path(str(self.out) + ".work")
+
+
+def _model_name(checkpoint: Path) -> str:
+    try:
+        from hpcfault.models import read_checkpoint
+    except ImportError:  # TODO(infer): drop once hpcfault.models exports it
+        from hpcfault.models.checkpoint import read_checkpoint
+
+    return str(read_checkpoint(checkpoint)["model"])
+
+
+def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int) -> int | None:
+    if cfg.memory:
+        return parse_bytes(cfg.memory)
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0] * 0.9)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 * 6 // 10 // max(1, local_ranks)
+    except OSError:
+        pass
+    return None
+
+
+def _max_edge(model: str, budget: int | None, dtype: str) -> int | None:
+    if budget is None:
+        return None
+    try:
+        from hpcfault.models.memory import largest_block
+    except ImportError:  # the memory planner is optional
+        return None
+    return int(largest_block(model, budget, dtype))
+
+
+def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int) -> dict[str, int]:
+    vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
+    try:
+        from hpcfault.models.memory import bytes_per_voxel
+
+        model_bytes = int(bytes_per_voxel(model, dtype) * vox)
+    except (ImportError, Exception):  # noqa: BLE001 - an estimate only
+        model_bytes = 120 * vox
+    return {"model": model_bytes, "buffers": 16 * vox, "merge": 5 * 8 * merge_tile ** 3}
+
+
+def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
+    """Model input of block k: read region, normalized, reflect-padded to the input shape."""
+    block = plan.block(k)
+    x = normalizer.apply(source.read(*block.read.slices))
+    pad = [(0, e - s) for e, s in zip(plan.input_shape, block.read.shape)]
+    if any(p for _, p in pad):
+        x = np.pad(x, pad, mode="reflect")
+    return x
+
+
+def _crash_after() -> tuple[int, int] | None:
+    text = os.environ.get(CRASH_ENV, "")
+    if not text:
+        return None
+    r, _, k = text.partition(":")
+    return int(r), int(k)
+
+
+def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, normalizer: Any, model: Any,
+                   attempt: str, comm: Any) -> dict:
+    """Collective: compute the `todo` blocks with dynamic load balancing; shards + ledger."""
+    from hpcfault.cluster.counter import shared_counters
+    from hpcfault.infer.shards import ShardWriter
+
+    counters = shared_counters(comm, 2)   # [next block to claim, blocks finished]
+    shard = f"{attempt}-r{comm.rank:04d}.h5"
+    writer = ShardWriter(job.work / "shards" / shard)
+    ledger = ledg.LedgerWriter(job.work, attempt, comm.rank)
+    crash = _crash_after()
+    vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
+    bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
+    mine, busy = 0, 0.0
+    try:
+        while job.max_blocks is None or mine < job.max_blocks:
+            j = counters.fetch_add(0)
+            if j >= len(todo):
+                break
+            k = todo[j]
+            t0 = time.perf_counter()
+            block = plan.block(k)
+            x = read_block(source, plan, k, normalizer)
+            y = model(x)[tuple(slice(0, s) for s in block.read.shape)]
+            crc = writer.write(block.id, y)
+            dt = time.perf_counter() - t0
+            ledger.record(block.id, k, shard, crc, dt)
+            busy += dt
+            mine += 1
+            done = counters.fetch_add(1) + 1
+            bar.set(done)
+            if crash and crash[0] == comm.rank and mine >= crash[1]:
+                os.kill(os.getpid(), signal.SIGKILL)
+        if comm.rank == 0 and job.max_blocks is None:
+            while (done := counters.read(1)) < len(todo):   # keep the bar moving while others finish
+                bar.set(done)
+                time.sleep(0.25)
+            bar.set(done)
+    finally:
+        writer.close()
+        ledger.close(shard if mine else None)
+        bar.close()
+    counters.free()   # collective: also the end-of-stage barrier
+    if not mine:
+        (job.work / "shards" / shard).unlink(missing_ok=True)
+    return {"blocks": mine, "busy_s": round(busy, 3)}
+
+
+def _done_and_todo(job: PredictJob, plan: Plan) -> tuple[dict, list[int]]:
+    entries, closed = ledg.read_ledger(job.work)
+    done = ledg.done_blocks(ledg.verify_unclosed(job.work, entries, closed))
+    done = {k: e for k, e in done.items() if k < len(plan) and e.id == plan.block(k).id}
+    return done, [k for k in range(len(plan)) if k not in done]
+
+
+def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
+    """Run every stage on this rank (collective). Returns the summary on rank 0, None elsewhere."""
+    from hpcfault.cluster.mpi import get_comm, rank0_first
+    from hpcfault.cluster.rankenv import read_rank_env
+    from hpcfault.infer.forward import BlockModel, pick_device
+    from hpcfault.infer.stats import load_or_compute
+    from hpcfault.io.sources import open_source
+
+    comm = get_comm() if comm is None else comm
+    env = read_rank_env()
+    cfg = check_config(job.cfg)
+    times: dict[str, float] = {}
+    t_start = time.perf_counter()
+    checkpoint = resolve_model(cfg.model)
+    device, threads = pick_device(env, cfg.threads)
+    with open_source(job.survey, iline=job.iline, xline=job.xline) as source:
+        def plan_on_rank0() -> tuple[Plan, str]:
+            name = _model_name(checkpoint)
+            edge = _max_edge(name, _memory_budget(cfg, device, env.local_world_size), cfg.dtype)
+            return make_plan(source.shape, cfg.block, cfg.overlap, max_edge=edge), name
+        plan, model_name = rank0_first(comm, plan_on_rank0)
+        if job.dry_run:
+            return _dry_run(job, plan, model_name, checkpoint, device, threads, comm)
+        Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+
+        def prepare() -> None:
+            if job.restart:
+                ledg.clear(job.work)
+            fp = ledg.fingerprint(checkpoint, job.survey, plan.params(), cfg.dtype,
+                                  {"clip_percentile": cfg.clip_percentile, "method": "survey min-max"})
+            ledg.check_fingerprint(job.work, fp, job.restart)
+        rank0_first(comm, prepare)
+
+        t = time.perf_counter()
+        stats, normalizer = load_or_compute(job.work, source, comm, cfg.clip_percentile)
+        times["statistics_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        todo, attempt = rank0_first(comm, lambda: (_done_and_todo(job, plan)[1], ledg.next_attempt(job.work)))
+        model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic) if todo else None
+        mine = predict_blocks(job, plan, todo, source, normalizer, model, attempt, comm) if todo else \
+            {"blocks": 0, "busy_s": 0.0}
+        times["predict_s"] = time.perf_counter() - t
+
+        done, missing = rank0_first(comm, lambda: _done_and_todo(job, plan))
+        if missing:
+            if job.max_blocks is not None:
+                if comm.rank == 0:
+                    log.info("%d of %d blocks done; rerun the same command to continue", len(done), len(plan))
+                return {"partial": True, "done": len(done), "blocks": len(plan)} if comm.rank == 0 else None
+            raise HpcfaultError(f"{len(missing)} blocks are missing after the predict stage (got e.g. block "
+                                f"{plan.block(missing[0]).id}); rerun the same command to compute them")
+
+        t = time.perf_counter()
+        from hpcfault.infer.merge import assemble, merge_share
+
+        tiles = merge_tiles(plan.shape, cfg.merge_tile)
+        live = source.geometry.live
+        merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live)
+        per_rank = comm.gather({"rank": comm.rank, "device": device, "threads": threads, **mine,
+                                "peak_rss_bytes": peak_rss()}, root=0)
+        attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
+                 "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
+                 "dtype": cfg.dtype, "content": "fault probability in [0, 1]; 0 on dead traces"}
+        if comm.rank == 0:
+            assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
+        times["merge_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if comm.rank == 0:
+            _extras(job, source)
+        times["outputs_s"] = time.perf_counter() - t
+        comm.barrier()
+    if comm.rank != 0:
+        return None
+    total = time.perf_counter() - t_start
+    vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
+    summary = {
+        "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work), "attempt": attempt,
+        "ranks": comm.size, "blocks": len(plan), "blocks_computed": len(todo),
+        "blocks_reused": len(plan) - len(todo), "plan": plan.params(), "dtype": cfg.dtype,
+        "times_s": {k: round(v, 3) for k, v in times.items()} | {"total_s": round(total, 3)},
+        "throughput_mvox_s": round(vox / total / 1e6, 4),
+        "predict_mvox_s": round(len(todo) * np.prod(plan.input_shape) / max(times["predict_s"], 1e-9) / 1e6, 4),
+        "per_rank": per_rank, "config": asdict(cfg),
+    }
+    write_summary(Path(job.out), summary)
+    return summary
+
+
+def _dry_run(job: PredictJob, plan: Plan, model_name: str, checkpoint: Path, device: str, threads: int,
+             comm: Any) -> dict | None:
+    if comm.rank != 0:
+        return None
+    todo = len(plan)
+    if job.work.is_dir() and not job.restart:
+        try:
+            todo = len(_done_and_todo(job, plan)[1])
+        except Exception:  # noqa: BLE001 - a dry run only reports
+            pass
+    seconds = None
+    try:
+        from hpcfault.infer.forward import BlockModel
+
+        model = BlockModel(str(checkpoint), device, job.cfg.dtype, threads, job.cfg.deterministic)
+        edge = min(64, *plan.input_shape)
+        x = np.random.default_rng(0).random((edge, edge, edge), dtype=np.float32)
+        model(x)
+        t = time.perf_counter()
+        model(x)
+        seconds = (time.perf_counter() - t) * np.prod(plan.input_shape) / edge ** 3
+    except Exception as exc:  # noqa: BLE001 - the estimate is optional
+        log.debug("no time estimate: %s", exc)
+    mem = memory_estimate(model_name, plan, job.cfg.dtype, job.cfg.merge_tile)
+    print(plan_text(plan, comm.size, todo, mem, seconds, device, threads))
+    return {"dry_run": True, "blocks": len(plan), "todo": todo}
+
+
+class _SourceView:
+    """Lets viz.save_slices index a Source like an array (one slice at a time)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source, self.shape = source, source.shape
+
+    def __getitem__(self, index: tuple) -> np.ndarray:
+        sl = [slice(i, i + 1) if isinstance(i, int) else i for i in index]
+        a = self.source.read(*sl)
+        return a[tuple(0 if isinstance(i, int) else slice(None) for i in index)]
+
+
+def _extras(job: PredictJob, source: Any) -> None:
+    """--segy-out and --png (rank 0, after the output volume exists)."""
+    from hpcfault.io.volume import open_volume
+
+    if job.segy_out:
+        from hpcfault.io.sources import source_kind
+
+        if source_kind(job.survey) == "segy":
+            from hpcfault.io.export import export_segy
+
+            export_segy(job.out, job.survey, job.segy_out, iline=job.iline, xline=job.xline)
+        else:
+            from hpcfault.io.segy import write_segy
+
+            with open_volume(job.out) as f:
+                write_segy(job.segy_out, f["data"][...].astype(np.float32), source.geometry)
+    if job.png:
+        from hpcfault.viz import save_slices
+
+        png = Path(job.png)
+        png.mkdir(parents=True, exist_ok=True)
+        with open_volume(job.out) as f:
+            seis, faults = _SourceView(source), f["data"]
+            save_slices(seis, faults, png / "three-view.png", geometry=source.geometry,
+                        title=f"{Path(job.survey).name}: fault probability")
+            t, i, x = (n // 2 for n in source.shape)
+            save_slices(seis, faults, png / f"inline-{i}.png", inline=i, geometry=source.geometry)
+            save_slices(seis, faults, png / f"xline-{x}.png", xline=x, geometry=source.geometry)
+            save_slices(seis, faults, png / f"time-{t}.png", time=t, geometry=source.geometry)
