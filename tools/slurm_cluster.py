@@ -47,6 +47,7 @@ class ClusterInfo:
     ports: dict
     pids: dict
     start_seconds: float
+    stage_seconds: dict  # how long each daemon took to come up
 
     def env(self) -> dict[str, str]:
         """Variables a client (sbatch, sinfo, sacct, submitit) needs to talk to this cluster."""
@@ -131,7 +132,8 @@ SlurmdPort={ports['slurmd']}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket={sock}
+# cred_expire is also how long a requeued job waits before it may start again (default 120 s)
+AuthInfo=socket={sock},cred_expire=10
 CredType=cred/munge
 StateSaveLocation={lay.state / 'slurmctld'}
 SlurmdSpoolDir={lay.state / 'slurmd'}
@@ -154,6 +156,7 @@ AccountingStoragePass={sock}
 MpiDefault=none
 SwitchType=switch/none
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
 SlurmdParameters=config_overrides
 ReturnToService=2
 JobRequeue=1
@@ -298,10 +301,10 @@ def start_cluster(root: str | os.PathLike, *, timeout: float = 60) -> ClusterInf
     missing = missing_commands()
     if missing:
         raise ClusterError(f"missing {', '.join(missing)}; run tools/install_system_deps.sh as root")
-    t0 = time.monotonic()
     lay = Layout(Path(root).resolve())
     if lay.info.exists():
         stop_cluster(lay.root)  # a previous cluster in the same directory: end it first
+    t0 = time.monotonic()
     for d in (lay.state, lay.run):
         shutil.rmtree(d, ignore_errors=True)
     for d in (lay.root, lay.etc, lay.state, lay.log, lay.run, lay.munge_dir, lay.state / "slurmctld",
@@ -318,24 +321,37 @@ def start_cluster(root: str | os.PathLike, *, timeout: float = 60) -> ClusterInf
     dbd_conf.write_text(slurmdbd_conf_text(lay, ports, db_pass))
     os.chmod(dbd_conf, 0o600)  # slurmdbd refuses a config others can read
     env = {**os.environ, "SLURM_CONF": str(lay.slurm_conf)}
-    info = ClusterInfo(str(lay.root), str(lay.slurm_conf), str(lay.munge_socket), ports, {}, 0.0)
+    info = ClusterInfo(str(lay.root), str(lay.slurm_conf), str(lay.munge_socket), ports, {}, 0.0, {})
     lay.info.write_text(json.dumps(asdict(info), indent=1))  # so `stop` can clean up a half-started cluster
+    stages: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def stage(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        stages[name] = round(now - mark, 2)
+        mark = now
+
     try:
         _start_munge(lay)
+        stage("munged")
         _start_mariadb(lay, ports["mariadb"], db_pass)
+        stage("mariadb")
         # slurmdbd reads slurmdbd.conf from the directory of SLURM_CONF
         _start_slurm_daemon("slurmdbd", [], lay, env)
         _wait("slurmdbd", lambda: _port_open(ports["slurmdbd"]), 60, lay.logfile("slurmdbd"))
         _run([_which("sacctmgr"), "-i", "add", "cluster", CLUSTER_NAME], env=env)
+        stage("slurmdbd")
         _start_slurm_daemon("slurmctld", ["-f", str(lay.slurm_conf)], lay, env)
         _start_slurm_daemon("slurmd", ["-f", str(lay.slurm_conf), "-N", NODE], lay, env)
         _wait("the node (sinfo shows idle)", lambda: _node_state(env) == "idle", timeout, lay.logfile("slurmd"))
+        stage("slurmctld+slurmd idle")
     except BaseException:
         stop_cluster(lay.root)
         raise
     pids = {d: _read_pid(lay.pidfile(d)) for d in STOP_ORDER}
     info = ClusterInfo(str(lay.root), str(lay.slurm_conf), str(lay.munge_socket), ports, pids,
-                       round(time.monotonic() - t0, 2))
+                       round(time.monotonic() - t0, 2), stages)
     lay.info.write_text(json.dumps(asdict(info), indent=1))
     return info
 
@@ -454,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "start":
             info = start_cluster(args.dir, timeout=args.timeout)
-            print(f"# slurm cluster up in {info.start_seconds:.1f} s under {info.dir} "
-                  f"(slurmctld port {info.ports['slurmctld']})", file=sys.stderr)
+            steps = ", ".join(f"{k} {v:.1f} s" for k, v in info.stage_seconds.items())
+            print(f"# slurm cluster up in {info.start_seconds:.1f} s under {info.dir} ({steps}); "
+                  f"slurmctld port {info.ports['slurmctld']}", file=sys.stderr)
             print(_exports(info.env()), end="")
         elif args.action == "stop":
             stopped = stop_cluster(args.dir)
