@@ -46,8 +46,9 @@ def test_block_by_block_equals_whole_render():
 def test_bad_render_box_is_refused():
     with pytest.raises(HpcfaultError, match="step 1"):
         SynthModel(SHAPE, 0).render(slice(0, 10, 2))
-    with pytest.raises(HpcfaultError, match="seed"):
-        SynthModel(SHAPE, -1)
+    for seed in (-1, 2 ** 63):
+        with pytest.raises(HpcfaultError, match="seed"):
+            SynthModel(SHAPE, seed)
 
 
 def test_fault_parameters_in_the_documented_ranges():

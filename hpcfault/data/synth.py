@@ -57,8 +57,8 @@ class SynthModel:
 
     def __init__(self, shape: Sequence[int], seed: int):
         self.shape = check_shape3(shape, "synthetic survey")
-        if int(seed) < 0:
-            raise HpcfaultError(f"the synthetic seed must be >= 0 (got {seed})")
+        if not 0 <= int(seed) < 2 ** 63:
+            raise HpcfaultError(f"the synthetic seed must be in [0, 2**63) (got {seed})")
         self.seed = int(seed)
         nt, ni, nx = self.shape
         rng = np.random.default_rng(self.seed)
