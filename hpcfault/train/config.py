@@ -42,16 +42,24 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """One source of training cubes. kind 'synthetic': surveys generated on the fly (seeded,
-    unlimited); kind 'volume': a volume file with datasets data, labels and mask."""
+    """One source of training cubes (see hpcfault/train/stream.py):
 
-    kind: Literal["synthetic", "volume"] = "synthetic"
+    synthetic         a fresh synthetic survey per cube (seeded, unlimited), dense labels;
+    synthetic-survey  `count` synthetic surveys of `shape` (seeds seed, seed+1, ...) made once in
+                      RUN_DIR/data/, labelled on every `label_every`-th `label_axis` slice only,
+                      with a fraction `drop_faults` of the faults removed there (false negatives);
+    volume            a volume file `path` with datasets data, labels and mask.
+    """
+
+    kind: Literal["synthetic", "synthetic-survey", "volume"] = "synthetic"
     weight: float = 1.0                         # relative share of the cubes (paper Table II)
-    path: str = ""                              # kind volume: the file
-    shape: tuple[int, int, int] = (128, 128, 128)   # kind synthetic: size of each generated survey
-    seed: int = 0                               # kind synthetic: first survey's seed
-    label_every: int = 0                        # kind synthetic: label only every k-th inline (0 = all)
+    path: str = ""                              # volume: the file
+    shape: tuple[int, int, int] | None = None   # synthetic: survey size (None = the cube); synthetic-survey: required
+    seed: int = 0                               # synthetic*: first seed
+    count: int = 1                              # synthetic-survey: how many surveys
+    label_every: int = 30                       # synthetic-survey: keep labels on every k-th slice (1 = all)
     label_axis: Literal["time", "inline", "xline"] = "inline"
+    drop_faults: float = 0.0                    # synthetic-survey: fraction of faults dropped from the labels
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,15 @@ def check(cfg: TrainConfig) -> None:
         need(s.weight > 0, f"data.sources[{k}].weight must be > 0", s.weight, "e.g. weight: 1.0")
         need(s.kind != "volume" or bool(s.path), f"data.sources[{k}] of kind volume needs a path", s.path,
              "set path: to a volume file with data, labels and mask")
-        need(s.label_every >= 0, f"data.sources[{k}].label_every must be >= 0", s.label_every, "e.g. 30")
+        need(s.label_every >= 1, f"data.sources[{k}].label_every must be >= 1", s.label_every, "e.g. 30; 1 = all")
+        need(0.0 <= s.drop_faults < 1.0, f"data.sources[{k}].drop_faults must be in [0, 1)", s.drop_faults,
+             "e.g. 0.3 drops 30 % of the faults from the labelled slices")
+        if s.kind == "synthetic-survey":
+            need(s.shape is not None and s.count >= 1, f"data.sources[{k}] of kind synthetic-survey needs a "
+                 "shape and count >= 1", (s.shape, s.count), "e.g. shape: [128, 128, 128], count: 4")
+        if s.kind != "volume" and s.shape is not None:
+            need(min(s.shape) >= cfg.data.cube, f"data.sources[{k}].shape is smaller than the cube "
+                 f"({cfg.data.cube})", s.shape, "use a larger shape or a smaller data.cube")
     need(cfg.optim.lr > 0, "optim.lr must be > 0", cfg.optim.lr, "the paper uses 1e-3")
     need(cfg.optim.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0", cfg.optim.clip_grad_norm,
          "0 turns clipping off")

@@ -1,0 +1,94 @@
+"""The per-rank cube stream of a training run, built on hpcfault.data.sampling.CubeSampler.
+
+CubeSampler numbers the cubes of a run g = 0, 1, 2, ... (each a pure function of (seed, g)) and
+rank r of W draws g = r, r + W, ...; taking `batch / W` consecutive cubes per step, the W ranks of
+step s together hold exactly cubes s*batch ... s*batch + batch - 1: the batch one process draws.
+The stream position (one integer per rank) is what checkpoints store.
+
+Source kinds (TrainConfig.data.sources):
+- synthetic: a fresh synthetic survey per cube (SyntheticSource), dense labels;
+- synthetic-survey: `count` fixed synthetic surveys (seeds seed, seed+1, ...) generated once into
+  RUN_DIR/data/ and labelled on every `label_every`-th `label_axis` slice only, optionally with a
+  fraction `drop_faults` of the faults removed from those slices (false-negative labels), via
+  hpcfault.data.synth.write_synthetic and `hpcfault labels sparsify`; sampled as volume files;
+- volume: a volume file with data, labels and mask (VolumeSource), e.g. a converted real survey.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcfault.errors import HpcfaultError
+from hpcfault.train.config import SourceConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def survey_files(src: SourceConfig, data_dir: Path) -> list[Path]:
+    t, i, x = src.shape
+    tag = f"{t}x{i}x{x}-every{src.label_every}{src.label_axis[0]}-drop{src.drop_faults:g}"
+    return [data_dir / f"synth-{src.seed + k}-{tag}.h5" for k in range(src.count)]
+
+
+def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
+    """Generate the synthetic-survey sources' files that are not there yet (call on rank 0)."""
+    from hpcfault.cli.labels import sparsify
+    from hpcfault.data.synth import write_synthetic
+
+    for src in cfg.data.sources:
+        if src.kind != "synthetic-survey":
+            continue
+        for k, path in enumerate(survey_files(src, run_dir / "data")):
+            if path.is_file():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dense = path.with_name(f".dense-{path.name}")
+            write_synthetic(dense, src.shape, src.seed + k)
+            sparsify(str(dense), str(path), src.label_every or 1, src.label_axis, drop=src.drop_faults,
+                     seed=src.seed + k)
+            dense.unlink()
+            log.info("made training survey %s", path)
+
+
+class CubeStream:
+    """`next_batch()` -> (seismic, labels, mask) float32 arrays of shape (n, T, I, X)."""
+
+    def __init__(self, sampler: Any, per_step: int) -> None:
+        self.sampler = sampler
+        self.per_step = per_step
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b = self.sampler.batch(self.per_step)
+        return b["seismic"][:, 0], b["labels"][:, 0], b["mask"][:, 0]
+
+    def state_dict(self) -> dict:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.load_state_dict(state)
+
+
+def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path) -> CubeStream:
+    from hpcfault.data.sampling import CubeSampler, SyntheticSource, VolumeSource
+
+    sources, weights = [], []
+    for k, src in enumerate(cfg.data.sources):
+        if src.kind == "synthetic":
+            sources.append(SyntheticSource(src.shape, seed=src.seed, name=f"synthetic[{k}]"))
+            weights.append(src.weight)
+        elif src.kind == "volume":
+            if not Path(src.path).is_file():
+                raise HpcfaultError(f"data.sources[{k}]: volume file not found (got {src.path!r}); "
+                                    "edit the path in the config (see configs/train-paper.yaml)")
+            sources.append(VolumeSource(src.path))
+            weights.append(src.weight)
+        else:
+            files = survey_files(src, run_dir / "data")
+            sources += [VolumeSource(p) for p in files]
+            weights += [src.weight / len(files)] * len(files)
+    sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
+                          seed=cfg.seed, rank=rank, world_size=world, augment=cfg.data.augment)
+    return CubeStream(sampler, per_step)

@@ -1,0 +1,302 @@
+"""The training loop: one code path for 1 process, torchrun, srun/mpiexec and submitit.
+
+Each step every rank draws its slice of the global batch (hpcfault/train/stream.py), runs forward
+and backward (in micro-batches of `micro_batch` cubes, gradients accumulated without DDP sync until
+the last), and Adam steps on the gradient averaged over ranks.
+
+Why the result does not depend on the number of processes W:
+- cubes: the stream draws the global batch of each step deterministically and rank r takes its
+  share, so the union of the ranks' cubes is exactly the 1-process batch;
+- loss: the loss of a step is the MEAN OVER CUBES of the per-cube loss (MD, BCE or Dice computed on
+  each cube), so the gradient of a global batch is the same however it is split (a loss summed
+  over a whole batch, like the Dice ratio, would not split);
+- BatchNorm: its statistics depend on which cubes share a forward pass. On GPUs SyncBatchNorm
+  (`sync_batchnorm: true`) computes them over the global batch; torch has no SyncBatchNorm on
+  CPU, so on CPU use `micro_batch: 1` (the CPU configs do): every forward pass then sees one cube
+  whatever W is. Running statistics (buffers, used only for eval) come from rank 0.
+Up to floating-point summation order, W processes therefore follow the 1-process trajectory
+(tests/test_train_ddp.py checks parameters agree to 1e-5 after several steps).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hpcfault.cluster.rankenv import RankEnv, read_rank_env
+from hpcfault.config import to_mapping
+from hpcfault.errors import HpcfaultError
+from hpcfault.train import ddp, rundir
+from hpcfault.train.checkpoint import load_state, plain, rng_state, save_state, set_rng_state
+from hpcfault.train.config import TrainConfig, config_differences, per_rank_batch
+from hpcfault.train.metrics_log import MetricsLog
+from hpcfault.train.signals import StopFlag, after_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
+        return None
+    if cfg.amp == "fp16":
+        if device.type != "cuda":
+            raise HpcfaultError("amp=fp16 needs a GPU (got device cpu); use amp=off or amp=bf16 on CPU")
+        return torch.float16
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if cfg.amp == "bf16":
+            raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
+        return torch.float16
+    return torch.bfloat16
+
+
+def build(cfg: TrainConfig, d: ddp.Dist) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(model as built, the module to call: DDP-wrapped when distributed). Same init on every rank."""
+    from hpcfault.models import build_model
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model.name, **cfg.model.options)
+    if d.device.type == "cuda" and d.backend and cfg.sync_batchnorm:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(d.device).train()
+    if not d.backend:
+        return model, model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [d.device.index] if d.device.type == "cuda" else None
+    return model, DistributedDataParallel(model, device_ids=ids)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, d: ddp.Dist) -> None:
+        from hpcfault.losses import build_loss
+        from hpcfault.train.stream import build_stream
+
+        self.cfg, self.run_dir, self.d = cfg, run_dir, d
+        self.local_batch = per_rank_batch(cfg, d.world)
+        self.micro = cfg.micro_batch or self.local_batch
+        self.amp = amp_dtype(cfg, d.device)
+        self.model, self.net = build(cfg, d)
+        o = cfg.optim
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
+                                          weight_decay=o.weight_decay)
+        self.scaler = torch.amp.GradScaler(d.device.type, enabled=self.amp == torch.float16)
+        self.loss_fn = build_loss(cfg.loss.name, **cfg.loss.options())
+        seed_everything(cfg.seed * 7919 + d.rank)  # per-rank streams of anything random in the loop
+        self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir)
+        self.metrics = MetricsLog(run_dir, enabled=d.is_main)
+        self.step = 0
+        self.best = {"iou": -1.0, "step": -1}
+        self._held: list | None = None
+        self.info = log.info if d.is_main else log.debug  # one voice for the run: rank 0's
+
+    # ---------------------------------------------------------------- state
+    def restore(self, state: dict[str, Any]) -> None:
+        if int(state["world_size"]) != self.d.world:
+            raise HpcfaultError(
+                f"the run was checkpointed with {state['world_size']} processes (got {self.d.world}); "
+                f"resume it with {state['world_size']} processes (each holds its own cube stream)")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best = dict(state["best"])
+        set_rng_state(state["rng"][self.d.rank])
+        self.stream.load_state_dict(state["data"][self.d.rank])
+
+    def checkpoint(self) -> None:
+        mine = {"rng": rng_state(), "data": plain(self.stream.state_dict())}
+        every = ddp.gather_to_main(self.d, mine)
+        if self.d.is_main:
+            state = {"step": self.step, "world_size": self.d.world, "config": to_mapping(self.cfg),
+                     "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "scaler": self.scaler.state_dict(), "best": dict(self.best),
+                     "rng": [e["rng"] for e in every], "data": [e["data"] for e in every]}
+            save_state(rundir.last_state(self.run_dir), state)
+            self._save_model(rundir.model_path(self.run_dir), {})
+        ddp.barrier(self.d)
+
+    def _save_model(self, path: Path, extra: dict[str, Any]) -> None:
+        from hpcfault.models import save_checkpoint
+
+        prov = {"trained_by": "hpcfault train", "run_dir": str(self.run_dir), "step": self.step,
+                "loss": self.cfg.loss.name, **({"gamma": self.cfg.loss.gamma} if self.cfg.loss.name == "md" else {}),
+                **extra}
+        model = self.model
+        if isinstance(model, torch.nn.SyncBatchNorm) or any(isinstance(m, torch.nn.SyncBatchNorm)
+                                                            for m in model.modules()):
+            model = _unsync(model)
+        save_checkpoint(path, model, self.cfg.model.name, dict(self.cfg.model.options), provenance=prov)
+
+    # ---------------------------------------------------------------- validation
+    def validate(self) -> None:
+        from hpcfault.train.validate import load_held_out, validate
+
+        v = self.cfg.validation
+        if self._held is None:
+            self._held = load_held_out(v, self.d.rank, self.d.world)
+        t0 = time.perf_counter()
+        s = validate(self.model, self._held, v, self.d, self.amp)
+        s = {k: (round(x, 6) if isinstance(x, float) else x) for k, x in s.items()}
+        self.metrics.write(self.step, "val", **s, seconds=round(time.perf_counter() - t0, 2))
+        self.info("step %d validation: IoU %.4f  precision %.4f  recall %.4f  Tol-IoU@%d %.4f", self.step,
+                 s["iou"], s["precision"], s["recall"], v.radius, s["tol_iou"])
+        if s["iou"] > self.best["iou"]:
+            self.best = {"iou": s["iou"], "step": self.step}
+            if self.d.is_main:
+                self._save_model(rundir.best_path(self.run_dir), {"val": s})
+
+    # ---------------------------------------------------------------- one step
+    def train_step(self) -> float:
+        seismic, labels, mask = self.stream.next_batch()
+        dev = self.d.device
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        chunks = range(0, self.local_batch, self.micro)
+        for k, start in enumerate(chunks):
+            sl = slice(start, start + self.micro)
+            x = torch.from_numpy(seismic[sl])[:, None].to(dev, non_blocking=True)
+            y = torch.from_numpy(labels[sl])[:, None].to(dev, non_blocking=True)
+            m = torch.from_numpy(mask[sl])[:, None].to(dev, non_blocking=True)
+            last = k == len(chunks) - 1
+            sync = contextlib.nullcontext() if (last or not self.d.backend) else self.net.no_sync()
+            with sync:
+                with torch.autocast(dev.type, dtype=self.amp, enabled=self.amp is not None):
+                    pred = self.net(x)
+                pred = pred.float()
+                loss = sum(self.loss_fn(pred[j:j + 1], y[j:j + 1], m[j:j + 1]) for j in range(pred.shape[0]))
+                loss = loss / self.local_batch
+                self.scaler.scale(loss).backward()
+            total += float(loss.detach())
+        if self.cfg.optim.clip_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return total
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, flag: StopFlag) -> str:
+        cfg, d = self.cfg, self.d
+        val_on = cfg.validation.every > 0 and (cfg.validation.volumes or cfg.validation.synthetic_seeds)
+        if val_on and self.step == 0:
+            self.validate()  # the untrained network: the baseline of the curves
+        window, t_window = 0.0, time.perf_counter()
+        n_window = 0
+        while self.step < cfg.steps:
+            window += self.train_step()
+            n_window += 1
+            stop = ddp.any_rank(d, flag.requested)
+            if self.step % cfg.log_every == 0 or stop or self.step == cfg.steps:
+                mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
+                dt = time.perf_counter() - t_window
+                self.metrics.write(self.step, "train", loss=mean, lr=self.optimizer.param_groups[0]["lr"],
+                                   cubes_per_s=round(n_window * cfg.batch / dt, 4))
+                self.info("step %d/%d  loss %.5f  %.2f cubes/s", self.step, cfg.steps, mean, n_window * cfg.batch / dt)
+                window, n_window, t_window = 0.0, 0, time.perf_counter()
+            if val_on and self.step % cfg.validation.every == 0:
+                self.validate()
+            if stop or self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.checkpoint()
+            if stop:
+                return "stopped"
+        return "done"
+
+
+def _unsync(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` with SyncBatchNorm layers turned back into BatchNorm3d (for saving)."""
+    import copy
+
+    model = copy.deepcopy(model)
+
+    def swap(module: torch.nn.Module) -> torch.nn.Module:
+        if isinstance(module, torch.nn.SyncBatchNorm):
+            bn = torch.nn.BatchNorm3d(module.num_features, module.eps, module.momentum, module.affine,
+                                      module.track_running_stats)
+            bn.load_state_dict(module.state_dict())
+            return bn
+        for name, child in module.named_children():
+            setattr(module, name, swap(child))
+        return module
+
+    return swap(model).cpu()
+
+
+def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = None) -> int:
+    """Train (or resume) the run in `run_dir` (default cfg.run_dir). Returns the exit code."""
+    env = read_rank_env() if env is None else env
+    path = rundir.resolve_run_dir(cfg, run_dir)
+    cfg = dataclasses.replace(cfg, run_dir=str(path))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    d = ddp.setup(env, cfg.device)
+    try:
+        per_rank_batch(cfg, d.world)
+        outcome = None
+        if d.is_main:
+            try:
+                resuming = rundir.prepare(cfg, path)
+                from hpcfault.train.stream import prepare_surveys
+
+                prepare_surveys(cfg, path)
+                outcome = ("ok", resuming)
+            except HpcfaultError as exc:
+                outcome = ("error", str(exc))
+        outcome = ddp.broadcast_object(d, outcome)
+        if outcome[0] == "error":
+            raise HpcfaultError(outcome[1])
+        resuming = outcome[1]
+        trainer = Trainer(cfg, path, d)
+        state_file = rundir.last_state(path)
+        if resuming and state_file.is_file():
+            state = load_state(state_file)
+            diffs = config_differences(state["config"], to_mapping(cfg))
+            if diffs:
+                raise HpcfaultError(f"{state_file} was written with another config (got {'; '.join(diffs[:6])}); "
+                                    "use a new run_dir")
+            trainer.restore(state)
+            if d.is_main:
+                trainer.metrics.truncate_after(trainer.step)
+                rundir.update_stored_config(cfg, path)
+            trainer.info("resumed %s at step %d", path, trainer.step)
+        elif resuming and d.is_main:
+            trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
+        if trainer.step >= cfg.steps:
+            if d.is_main:
+                print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}); "
+                      "pass steps=N with a larger N to train further")
+            return 0
+        flag = StopFlag()
+        try:
+            outcome = trainer.fit(flag)
+        finally:
+            if outcome != "stopped":
+                flag.restore()
+        if outcome == "stopped":
+            ddp.barrier(d)
+            what = after_checkpoint(flag, d.is_main)
+            if d.is_main:
+                print(f"stopped at step {trainer.step} on a signal; checkpoint {state_file}; {what}")
+            return 0
+        if d.is_main:
+            print(f"trained {path} to step {trainer.step}; weights {rundir.model_path(path)}"
+                  + (f", best validation IoU {trainer.best['iou']:.4f} at step {trainer.best['step']} "
+                     f"in {rundir.best_path(path)}" if trainer.best["step"] >= 0 else ""))
+        return 0
+    finally:
+        ddp.teardown(d)
