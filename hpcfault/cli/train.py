@@ -16,8 +16,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 HELP = "train a model from sparse slice labels (DDP, resumable)"
 
@@ -26,17 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="training config (YAML, kind: train); see configs/train-*.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted-key overrides, e.g. steps=500 optim.lr=3e-4")
     p.add_argument("--run-dir", help="run directory (default: the config's run_dir); an existing one is resumed")
-    s = p.add_argument_group("submission (submitit)")
-    s.add_argument("--submit", choices=("slurm", "local"), help="submit through submitit instead of running here")
-    s.add_argument("--nodes", type=int, default=1)
-    s.add_argument("--gpus-per-node", type=int, default=0)
-    s.add_argument("--tasks-per-node", type=int, default=None, help="default: gpus-per-node, or 1 without GPUs")
-    s.add_argument("--cpus-per-task", type=int, default=None)
-    s.add_argument("--partition")
-    s.add_argument("--account")
-    s.add_argument("--time", default="01:00:00", help="wall time limit, HH:MM:SS (default %(default)s)")
-    s.add_argument("--mem", help="memory per node, e.g. 64G")
-    s.add_argument("--dry-run", action="store_true", help="print what would be submitted and stop")
+    from hpcfault.cluster.submit import add_submit_arguments
+
+    add_submit_arguments(p)  # --submit slurm|local, --nodes, --gpus-per-node, ..., --dry-run
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides, cls=_config_class(args.config))
     if args.submit:
-        run_dir = resolve_run_dir(cfg, args.run_dir)
-        return _submit(args, run_dir)
+        from hpcfault.cluster.submit import submit_from_args
+
+        resolve_run_dir(cfg, args.run_dir)  # no run directory at all: say so before submitting
+        return submit_from_args(None, args, command="train")
     from hpcfault.train.trainer import train
 
     return train(cfg, args.run_dir)
@@ -63,21 +55,3 @@ def _config_class(path: str) -> type:
         raise HpcfaultError(f"{path} is a {kind!r} config (got kind: {kind}); hpcfault train needs kind: train")
     return TrainConfig
 
-
-def _submit(args: argparse.Namespace, run_dir) -> int:
-    from hpcfault.cluster.submit import submit_command
-
-    argv = ["train", os.path.abspath(args.config), *args.overrides, "--run-dir", str(run_dir)]
-    tasks = args.tasks_per_node or (args.gpus_per_node or 1)
-    res = submit_command(argv, mode=args.submit, folder=run_dir / "jobs", nodes=args.nodes,
-                         tasks_per_node=tasks, gpus_per_node=args.gpus_per_node, cpus_per_task=args.cpus_per_task,
-                         partition=args.partition, account=args.account, time=args.time, mem=args.mem,
-                         dry_run=args.dry_run)
-    if args.dry_run:
-        print(res.text)
-        return 0
-    print(f"submitted job {res.job_id} ({args.submit}): {args.nodes} node(s) x {tasks} task(s); run dir {run_dir}")
-    print(f"stdout: {res.stdout_path}")
-    print(f"stderr: {res.stderr_path}")
-    sys.stdout.flush()
-    return 0
