@@ -244,9 +244,9 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
         torch.set_num_threads(cfg.threads)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
+    per_rank_batch(cfg, env.world_size)  # before joining a process group that may never form
     d = ddp.setup(env, cfg.device)
     try:
-        per_rank_batch(cfg, d.world)
         outcome = None
         if d.is_main:
             try:
