@@ -1,0 +1,81 @@
+"""Seams: how far the tiled, merged prediction is from one whole-volume forward, per overlap.
+
+    python tools/bench_seams.py -m faultnet-g07.pt --shape 256 256 256 --blocks 128 --overlaps 0 16 32 48
+
+Makes a synthetic survey (hpcfault.data.synth, seed 3), runs one forward of the model on the whole
+(normalized) volume, then `hpcfault predict`'s stages in this process for each overlap, and prints
+overlap asked -> effective overlap per axis -> max abs and mean abs difference, plus the max abs
+difference inside the blocks' overlap zones. Both sides use the same normalization (survey min-max)
+and the same deterministic forward, so the difference is the tiling alone.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-m", "--model", required=True, help="project checkpoint (e.g. from hpcfault import-weights)")
+    p.add_argument("--shape", type=int, nargs=3, default=(128, 128, 128))
+    p.add_argument("--blocks", type=int, nargs="+", default=[64])
+    p.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 24])
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=3)
+    args = p.parse_args(argv)
+
+    import h5py
+
+    from hpcfault.cluster.mpi import SerialComm
+    from hpcfault.cluster.rankenv import RankEnv
+    from hpcfault.data.synth import write_synthetic
+    from hpcfault.infer.config import PredictConfig
+    from hpcfault.infer.forward import BlockModel, pick_device
+    from hpcfault.infer.runner import PredictJob, run_predict
+    from hpcfault.normalize import normalizer_from, stats_of
+
+    _, threads = pick_device(RankEnv(), args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        survey = Path(tmp) / "survey.h5"
+        write_synthetic(survey, args.shape, args.seed)
+        with h5py.File(survey, "r") as f:
+            vol = f["data"][...]
+        x = normalizer_from(stats_of(vol)).apply(vol)
+        model = BlockModel(args.model, "cpu", "fp32", threads)
+        t = time.perf_counter()
+        whole = model(x)
+        print(f"survey {tuple(args.shape)}, whole-volume forward {time.perf_counter() - t:.1f} s, "
+              f"{threads} thread(s)")
+        print(f"{'block':>6} {'overlap':>8} {'effective':>12} {'blocks':>7} {'max_abs':>9} {'p99.9':>9} "
+              f"{'mean_abs':>9} {'>0.02':>8}")
+        for block, ov in [(b, o) for b in args.blocks for o in args.overlaps if 2 * o < b]:
+            out = Path(tmp) / f"tiled-{block}-{ov}.h5"
+            cfg = PredictConfig(model=args.model, block=block, overlap=ov, threads=threads, progress=False)
+            summary = run_predict(PredictJob(str(survey), str(out), cfg), SerialComm())
+            with h5py.File(out, "r") as f:
+                tiled = f["data"][...]
+            d = np.abs(tiled.astype(np.float64) - whole)
+            eff = "/".join(str(b - s) if g > 1 else "-" for b, s, g in zip(
+                summary["plan"]["input_shape"], _strides(args.shape, block, ov), summary["plan"]["grid"]))
+            print(f"{block:>6} {ov:>8} {eff:>12} {summary['blocks']:>7} {d.max():>9.2e} "
+                  f"{np.percentile(d, 99.9):>9.2e} {d.mean():>9.2e} {(d > 0.02).mean():>8.2%}")
+            out.unlink()
+            sys.stdout.flush()
+    return 0
+
+
+def _strides(shape, block, overlap):
+    from hpcfault.infer.plan import make_plan
+
+    return [a.stride for a in make_plan(shape, block, overlap).axes]
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())
