@@ -1,0 +1,61 @@
+"""List the models with their parameter count and GFLOP per 128^3 block, or plan a block size.
+
+Examples:
+  hpcfault models
+  hpcfault models --plan --mem 16GiB --dtype fp16
+  hpcfault models --plan --mem 40GB --dtype fp32 --model unet3d --reserve 2GiB
+
+The plan is the largest cube edge (a multiple of 16) whose forward pass (prepare_for_inference,
+torch.inference_mode) fits in --mem, from the per-voxel formulas of hpcfault/models/memory.py.
+"""
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the models; --plan prints the largest block for a memory budget"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plan", action="store_true", help="print the largest block edge that fits in --mem")
+    p.add_argument("--mem", default="16GiB", help="memory budget for --plan, e.g. 16GiB, 80GB (default 16GiB)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="activation dtype (default fp32)")
+    p.add_argument("--model", default=None, help="only this model (default: all)")
+    p.add_argument("--reserve", default="0", help="bytes kept free for weights, CUDA context etc. (default 0)")
+
+
+def gflop_per_block(model, edge: int = 128) -> float:
+    """Convolution GFLOP (2 per multiply-add) of one forward pass on an edge^3 block, counted on 'meta'."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(model).to("meta").eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        meta(torch.empty(1, 1, edge, edge, edge, device="meta"))
+    return counter.get_total_flops() / 1e9
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpcfault.models.memory import bytes_per_voxel, largest_block, parse_bytes
+    from hpcfault.models.registry import MODELS, model_spec
+
+    names = [model_spec(args.model).name] if args.model else list(MODELS)
+    if args.plan:
+        mem = parse_bytes(args.mem)
+        reserve = parse_bytes(args.reserve) if args.reserve not in ("0", "") else 0
+        print(f"{'model':<16} {'dtype':<5} {'B/voxel':>8} {'block edge':>10}  memory at that edge")
+        for name in names:
+            edge = largest_block(name, mem, args.dtype, reserve_bytes=reserve)
+            bpv = bytes_per_voxel(name, args.dtype)
+            used = bpv * edge ** 3 / 2 ** 30
+            print(f"{name:<16} {args.dtype:<5} {bpv:8.1f} {edge:>10}  {used:.2f} GiB of {mem / 2 ** 30:.2f} GiB")
+        return 0
+    from hpcfault.models.registry import build_model, count_parameters
+
+    print(f"{'model':<16} {'params':>10} {'GFLOP/128^3':>12}  description")
+    for name in names:
+        model = build_model(name)
+        print(f"{name:<16} {count_parameters(model):>10,} {gflop_per_block(model):>12.1f}  {MODELS[name].summary}")
+    return 0

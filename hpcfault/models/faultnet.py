@@ -1,0 +1,100 @@
+"""Fault-Net (Dou et al. 2021, arXiv 2110.05319), written to match the published TorchScript files.
+
+Data flow for an input (N, 1, T, I, X), sizes multiples of 16 (w = widths):
+
+    stem     conv s2 -> BasicBlock (kept as the 1/2 skip) -> conv s2 -> Bottleneck   1/4, 8*w0 ch
+    stage2   two HRNet modules on branches (1/4: w0, 1/8: w1)
+    stage3   two HRNet modules on branches (1/4: w0, 1/8: w1, 1/16: w2)
+    head     1x1 convs bring every branch to w0, upsample to 1/4, concat (3*w0)
+             -> MCF (-> w0) -> x2 -> concat with the 1/2 skip (2*w0) -> MCF (-> w0)
+             -> 2 BasicBlocks -> x2 -> BasicBlock -> 1x1 conv -> sigmoid
+
+The published configuration is widths (8, 16, 24) and 421,597 parameters (the paper's text says
+8/16/32). With `mcf=False` (the paper's ablation) each MCF block is replaced by one 1x1x1
+convolution with bias from the concatenated features to w0 channels: plain concatenation fusion,
+no expansion, attention or skip path (386,097 parameters with the published widths).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hpcfault.errors import HpcfaultError
+from hpcfault.models.blocks import (BasicBlock, Bottleneck, HighResolutionModule, MCFBlock, conv3,
+                                    conv_bn, upsample2, upsample_to)
+
+SIZE_MULTIPLE = 16
+
+
+def check_input(x: torch.Tensor, multiple: int) -> None:
+    """Raise a one-line error unless `x` is (N, 1, T, I, X) with T, I, X multiples of `multiple`."""
+    if x.dim() != 5 or x.shape[1] != 1:
+        raise HpcfaultError(
+            f"model input must be (N, 1, time, inline, xline) (got shape {tuple(x.shape)}); "
+            "add the batch and channel axes, e.g. x[None, None]")
+    spatial = tuple(x.shape[2:])
+    if any(s % multiple or s == 0 for s in spatial):
+        raise HpcfaultError(
+            f"model input sizes must be multiples of {multiple} (got {spatial}); "
+            f"pad or crop each of time, inline, xline to a multiple of {multiple}")
+
+
+@dataclass(frozen=True)
+class FaultNetConfig:
+    widths: tuple[int, int, int] = (8, 16, 24)
+    expansion: int = 8      # Bottleneck output = widths[0] * expansion (64 when published)
+    blocks: int = 2         # BasicBlocks per branch in each HRNet module
+    mcf: bool = True
+
+
+class FaultNet(nn.Module):
+    """Fault-Net; output are fault probabilities of the same spatial size as the input."""
+
+    size_multiple = SIZE_MULTIPLE
+
+    def __init__(self, widths=(8, 16, 24), expansion: int = 8, blocks: int = 2, mcf: bool = True) -> None:
+        super().__init__()
+        w0, w1, w2 = (int(w) for w in widths)
+        self.config = FaultNetConfig((w0, w1, w2), int(expansion), int(blocks), bool(mcf))
+        wide = w0 * expansion
+        # stem: 1/2 (kept for the skip connection), then 1/4
+        self.conv1 = nn.Sequential(conv3(1, w0, stride=2, bias=True), nn.BatchNorm3d(w0), nn.ReLU6(inplace=True))
+        self.conv1_0 = BasicBlock(w0)
+        self.conv1_1 = conv3(w0, w0, stride=2)
+        self.bn1_1 = nn.BatchNorm3d(w0)
+        self.relu = nn.ReLU6(inplace=True)
+        self.layer1 = nn.Sequential(Bottleneck(w0, w0, expansion))
+        # HRNet stages
+        self.transition1 = nn.ModuleList([conv_bn(wide, w0, 3, relu=True),
+                                          nn.Sequential(conv_bn(wide, w1, 3, stride=2, relu=True))])
+        self.stage2 = nn.Sequential(*(HighResolutionModule((w0, w1), blocks) for _ in range(2)))
+        self.transition2 = nn.ModuleList([nn.Identity(), nn.Identity(),
+                                          nn.Sequential(conv_bn(w1, w2, 3, stride=2, relu=True))])
+        self.stage3 = nn.Sequential(*(HighResolutionModule((w0, w1, w2), blocks) for _ in range(2)))
+        # head
+        self.fuse1 = nn.Conv3d(w0, w0, 1)
+        self.fuse2 = nn.Conv3d(w1, w0, 1)
+        self.fuse3 = nn.Conv3d(w2, w0, 1)
+        self.fuse_layer1 = MCFBlock(3 * w0, w0) if mcf else nn.Conv3d(3 * w0, w0, 1)
+        self.fuse_layer2 = MCFBlock(2 * w0, w0) if mcf else nn.Conv3d(2 * w0, w0, 1)
+        self.layer2 = nn.Sequential(BasicBlock(w0), BasicBlock(w0))
+        self.last_layer = nn.Sequential(BasicBlock(w0), nn.Conv3d(w0, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, SIZE_MULTIPLE)
+        half = self.conv1_0(self.conv1(x))
+        y = self.layer1(self.relu(self.bn1_1(self.conv1_1(half))))
+        ys = [t(y) for t in self.transition1]
+        for module in self.stage2:
+            ys = module(ys)
+        ys = [t(v) for t, v in zip(self.transition2, ys + [ys[-1]])]
+        for module in self.stage3:
+            ys = module(ys)
+        x1 = self.fuse1(ys[0])
+        x2 = upsample_to(self.fuse2(ys[1]), x1)
+        x3 = upsample_to(self.fuse3(ys[2]), x1)
+        y = upsample2(self.fuse_layer1(torch.cat([x1, x2, x3], 1)))
+        y = self.layer2(self.fuse_layer2(torch.cat([y, half], 1)))
+        return torch.sigmoid(self.last_layer(upsample2(y)))

@@ -1,0 +1,55 @@
+"""UNet3D baseline as in FaultSeg3D (Wu et al. 2019): 4 levels, 16-32-64-128 filters.
+
+Each level is two 3x3x3 convolutions with bias and ReLU (no BatchNorm, as in the Keras original);
+2x max-pooling down, nearest-neighbour 2x upsampling up, skip connections by concatenation, a 1x1x1
+convolution and a sigmoid at the end: 1,459,585 parameters with the default filters.
+Inputs need sizes that are multiples of 2**(levels-1) (8 by default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpcfault.models.faultnet import check_input
+
+
+@dataclass(frozen=True)
+class UNet3DConfig:
+    filters: tuple[int, ...] = (16, 32, 64, 128)
+
+
+def _double_conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv3d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
+
+
+class UNet3D(nn.Module):
+    def __init__(self, filters=(16, 32, 64, 128)) -> None:
+        super().__init__()
+        filters = tuple(int(f) for f in filters)
+        self.config = UNet3DConfig(filters)
+        self.size_multiple = 2 ** (len(filters) - 1)
+        self.down = nn.ModuleList()
+        cin = 1
+        for f in filters:
+            self.down.append(_double_conv(cin, f))
+            cin = f
+        self.up = nn.ModuleList(_double_conv(filters[k + 1] + filters[k], filters[k])
+                                for k in reversed(range(len(filters) - 1)))
+        self.head = nn.Conv3d(filters[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.size_multiple)
+        skips = []
+        for k, level in enumerate(self.down):
+            if k:
+                x = F.max_pool3d(x, 2)
+            x = level(x)
+            skips.append(x)
+        skips.pop()
+        for level in self.up:
+            x = level(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skips.pop()], 1))
+        return torch.sigmoid(self.head(x))
