@@ -62,20 +62,3 @@ def resolve_model(path: str | None) -> Path:
     if not p.is_file():
         raise HpcfaultError(f"model checkpoint not found (got {str(p)!r}); check the -m path")
     return p
-
-
-def parse_bytes(text: str) -> int:
-    """'16GiB', '512MB', '2e9' -> bytes."""
-    units = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
-             "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4,
-             "tib": 1024**4}
-    s = text.strip().lower().replace(" ", "")
-    num = s.rstrip("kmgtib")
-    unit = s[len(num):]
-    try:
-        value = float(num)
-    except ValueError:
-        value = -1.0
-    if unit not in units or value <= 0:
-        raise HpcfaultError(f"cannot read the memory size (got {text!r}); e.g. 16GiB, 512MiB, 2e9")
-    return int(value * units[unit])

@@ -93,11 +93,7 @@ class BlockModel:
                  deterministic: bool = True) -> None:
         import torch
 
-        try:
-            from hpcfault.models import load_model, prepare_for_inference
-        except ImportError:  # TODO(infer): drop once hpcfault.models exports them
-            from hpcfault.models.checkpoint import load_model
-            from hpcfault.models.fuse import prepare_for_inference
+        from hpcfault.models import load_model, prepare_for_inference
 
         self.torch = torch
         torch.set_num_threads(max(1, threads))

@@ -17,7 +17,7 @@ import numpy as np
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.infer import ledger as ledg
-from hpcfault.infer.config import PredictConfig, check_config, parse_bytes, resolve_model
+from hpcfault.infer.config import PredictConfig, check_config, resolve_model
 from hpcfault.infer.plan import Plan, make_plan, merge_tiles, share
 from hpcfault.infer.report import Progress, peak_rss, plan_text, write_summary
 
@@ -45,16 +45,15 @@ class PredictJob:
 
 
 def _model_name(checkpoint: Path) -> str:
-    try:
-        from hpcfault.models import read_checkpoint
-    except ImportError:  # TODO(infer): drop once hpcfault.models exports it
-        from hpcfault.models.checkpoint import read_checkpoint
+    from hpcfault.models import read_checkpoint
 
     return str(read_checkpoint(checkpoint)["model"])
 
 
 def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int) -> int | None:
     if cfg.memory:
+        from hpcfault.models.memory import parse_bytes
+
         return parse_bytes(cfg.memory)
     if device.startswith("cuda"):
         import torch
@@ -72,21 +71,19 @@ def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int) -> int | N
 def _max_edge(model: str, budget: int | None, dtype: str) -> int | None:
     if budget is None:
         return None
-    try:
-        from hpcfault.models.memory import largest_block
-    except ImportError:  # the memory planner is optional
-        return None
-    return int(largest_block(model, budget, dtype))
+    from hpcfault.models.memory import largest_block
+
+    edge = int(largest_block(model, budget, dtype))
+    if edge < 16:
+        log.warning("the memory planner finds no block fitting in %.2f GiB; using 16^3 blocks", budget / 2**30)
+    return max(edge, 16)
 
 
 def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int) -> dict[str, int]:
     vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
-    try:
-        from hpcfault.models.memory import bytes_per_voxel
+    from hpcfault.models.memory import bytes_per_voxel
 
-        model_bytes = int(bytes_per_voxel(model, dtype) * vox)
-    except (ImportError, Exception):  # noqa: BLE001 - an estimate only
-        model_bytes = 120 * vox
+    model_bytes = int(bytes_per_voxel(model, dtype) * vox)
     return {"model": model_bytes, "buffers": 16 * vox, "merge": 5 * 8 * merge_tile ** 3}
 
 
