@@ -34,8 +34,12 @@ def load_torchscript(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise HpcfaultError(f"published weights file not found (got {str(path)!r}); give a FaultNet_Gamma0.*.pt file")
+    import warnings
+
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # the published files are TorchScript; there is no other form
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise HpcfaultError(f"cannot load {str(path)!r} as TorchScript (got {reason[:160]}); "

@@ -1,0 +1,134 @@
+"""Model architectures, registry, shapes, input checks, BN folding and `hpcfault models`."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hpcfault.errors import HpcfaultError
+from hpcfault.models import MODELS, build_model, count_parameters, fold_all_bn, prepare_for_inference
+from tests.conftest import run_cli
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def randomize_bn(model, seed=0):
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
+    return model.eval()
+
+
+def test_registry_names_and_parameter_counts():
+    assert list(MODELS) == ["faultnet", "faultnet-nomcf", "unet3d"]
+    assert count_parameters(build_model("faultnet")) == 421_597
+    nomcf = count_parameters(build_model("faultnet-nomcf"))
+    assert nomcf == 386_097 and abs(nomcf - 390_000) < 10_000
+    unet = count_parameters(build_model("unet3d"))
+    assert unet == 1_459_585 and abs(unet - 1_460_000) < 10_000
+
+
+def test_widths_are_configurable():
+    paper = build_model("faultnet", widths=[8, 16, 32])
+    assert paper.transition2[2][0][0].out_channels == 32
+    assert count_parameters(paper) > 421_597
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("shape", [(16, 16, 16), (32, 16, 48), (48, 32, 16)])
+def test_output_is_probability_of_input_shape(name, shape):
+    model = build_model(name).eval()
+    with torch.inference_mode():
+        y = model(torch.rand(2, 1, *shape))
+    assert y.shape == (2, 1, *shape)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+@pytest.mark.parametrize("name", ["faultnet", "faultnet-nomcf"])
+@pytest.mark.parametrize("shape", [(16, 16, 24), (30, 32, 32), (32, 32, 8)])
+def test_size_not_multiple_of_16_is_a_clear_error(name, shape):
+    with pytest.raises(HpcfaultError, match=r"multiples of 16 \(got \(" + str(shape[0])):
+        build_model(name)(torch.rand(1, 1, *shape))
+
+
+def test_unet3d_needs_multiples_of_8_and_one_channel():
+    with pytest.raises(HpcfaultError, match="multiples of 8"):
+        build_model("unet3d")(torch.rand(1, 1, 20, 16, 16))
+    with pytest.raises(HpcfaultError, match=r"\(N, 1, time, inline, xline\)"):
+        build_model("faultnet")(torch.rand(16, 16, 16))
+
+
+def test_unknown_model_and_bad_config_are_clear_errors():
+    with pytest.raises(HpcfaultError, match="valid models: faultnet, faultnet-nomcf, unet3d"):
+        build_model("resnet")
+    with pytest.raises(HpcfaultError, match="unknown config key .*'depth'.*valid keys: widths"):
+        build_model("faultnet", depth=3)
+    with pytest.raises(HpcfaultError, match="widths must be a list of positive integers"):
+        build_model("faultnet", widths=[8, 16])
+    with pytest.raises(HpcfaultError, match="needs mcf=False"):
+        build_model("faultnet-nomcf", mcf=True)
+
+
+def test_bn_folding_is_exact_in_float64():
+    """Folding is an exact rewrite: in float64 the folded model equals the original to ~1e-12."""
+    model = randomize_bn(build_model("faultnet")).double()
+    folded = copy.deepcopy(model)
+    assert fold_all_bn(folded) == 77
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in folded.modules())
+    x = torch.rand(1, 1, 32, 32, 32, dtype=torch.float64)
+    with torch.inference_mode():
+        assert (model(x) - folded(x)).abs().max().item() <= 1e-10
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_prepare_for_inference_matches_unfused(name):
+    model = randomize_bn(build_model(name), seed=3)
+    fast = prepare_for_inference(model)
+    x = torch.rand(1, 1, 32, 48, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        want, got = model(x), fast(x)
+        exact = model.double()(x.double())
+    assert got.shape == want.shape
+    assert (got - want).abs().max().item() <= 1e-5
+    # no worse than the fp32 rounding of the plain model itself (measured against float64)
+    assert (got.double() - exact).abs().max().item() <= 2 * (want.double() - exact).abs().max().item() + 1e-6
+    assert model.training is False and all(not p.requires_grad for p in fast.parameters())
+
+
+def test_models_cli_lists_params_and_gflop():
+    out = run_cli("models").stdout
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert lines["faultnet"][1] == "421,597" and lines["faultnet-nomcf"][1] == "386,097"
+    assert lines["unet3d"][1] == "1,459,585"
+    gflop = {k: float(v[2]) for k, v in lines.items()}
+    assert 25 < gflop["faultnet"] < 40 and gflop["faultnet-nomcf"] < gflop["faultnet"] < gflop["unet3d"]
+
+
+def test_gflop_count_matches_hand_count():
+    """UNet3D convolution FLOP per 128^3, counted by hand from its layers."""
+    from hpcfault.cli.models import gflop_per_block
+
+    flop, cin, v = 0, 1, 128 ** 3
+    for level, f in enumerate((16, 32, 64, 128)):
+        vox = v / 8 ** level
+        flop += 2 * 27 * vox * (cin * f + f * f)
+        cin = f
+    for level, (f, fin) in enumerate(((64, 192), (32, 96), (16, 48))):
+        vox = v / 8 ** (2 - level)
+        flop += 2 * 27 * vox * (fin * f + f * f)
+    flop += 2 * v * 16
+    assert gflop_per_block(build_model("unet3d")) == pytest.approx(flop / 1e9, rel=1e-6)
