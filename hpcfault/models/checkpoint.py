@@ -44,14 +44,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise HpcfaultError(f"checkpoint not found (got {str(path)!r}); give the path of a .pt file "
                             "written by 'hpcfault train' or 'hpcfault import-weights'")
+    if _looks_like_torchscript(path):  # torch.load would hand it to torch.jit.load
+        raise HpcfaultError(f"{str(path)!r} is a TorchScript model, not an hpcfault checkpoint (got a file with "
+                            "code/ entries); convert it with 'hpcfault import-weights FILE -o CHECKPOINT'")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, truncated file, a pickle with foreign classes, TorchScript...
+    except Exception as exc:  # corrupt zip, truncated file, a pickle with foreign classes...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "convert a published TorchScript file with 'hpcfault import-weights'" \
-            if _looks_like_torchscript(path) else "the file is corrupt or not a checkpoint; re-create it"
         raise HpcfaultError(f"cannot read checkpoint {str(path)!r} (got {type(exc).__name__}: {reason[:160]}); "
-                            f"{hint}") from None
+                            "the file is corrupt or not a checkpoint; re-create it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise HpcfaultError(f"{str(path)!r} is not an hpcfault checkpoint (got format {got!r}, want {FORMAT!r}); "
@@ -70,7 +71,7 @@ def _looks_like_torchscript(path: Path) -> bool:
     import zipfile
     try:
         with zipfile.ZipFile(path) as zf:
-            return any(n.endswith("/code/__torch__.py") or "/code/" in n for n in zf.namelist())
+            return any("/code/" in n or n.startswith("code/") for n in zf.namelist())
     except (zipfile.BadZipFile, OSError):
         return False
 
