@@ -61,3 +61,7 @@ def run_cli(*args: str, ranks: int = 0, check: bool = True, timeout: float = 600
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# The session-scoped `slurm_cluster` fixture (a real single-node Slurm cluster) for tests marked slurm.
+from slurm_fixtures import slurm_cluster  # noqa: E402,F401

@@ -16,6 +16,15 @@ from hpcfault.errors import HpcfaultError
 DEFAULT_SRUN_MPI = "pmi2"
 SRUN_MPI_ENV = "HPCFAULT_SRUN_MPI"
 
+#: MPICH 4 names its shared-memory files after the job step (mpich_shm_<hash of jobid.stepid>_<node>)
+#: and leaves them in /dev/shm when a run is killed; a requeued job reruns the same step ids and would
+#: map the stale files and fail in MPI_Init. Before the tasks start, remove this user's files that no
+#: running process has mapped, once per node (the same lines are in slurm/*.sbatch).
+MPICH_SHM_CLEANUP = (
+    "srun --ntasks=\"${SLURM_JOB_NUM_NODES:-1}\" --ntasks-per-node=1 --mpi=none bash -c "
+    "'for f in /dev/shm/mpich_shm_* /dev/shm/mpich_vci_*; do [ -O \"$f\" ] || continue; "
+    "cat /proc/[0-9]*/maps 2>/dev/null | grep -qF \"$f\" || rm -f \"$f\"; done; true'")
+
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
 
@@ -78,9 +87,10 @@ def srun_mpi_plugin(env: dict | None = None) -> str:
 
 
 def slurm_srun_args(res: Resources, *, mpi: bool, plugin: str | None = None) -> list[str]:
-    """Extra srun flags for a job's tasks: an MPI plugin when the tasks talk MPI (or there are several)."""
+    """Extra srun flags for a job's tasks: an MPI plugin when the tasks talk MPI (or there are several),
+    and the whole step ends when one task fails (an MPI job would otherwise wait for it forever)."""
     if mpi or res.ntasks > 1:
-        return [f"--mpi={plugin or srun_mpi_plugin()}"]
+        return [f"--mpi={plugin or srun_mpi_plugin()}", "--kill-on-bad-exit=1"]
     return []
 
 
@@ -115,7 +125,12 @@ def submitit_parameters(res: Resources, *, mpi: bool, signal_delay_s: int = 120,
     """Keyword arguments for submitit.SlurmExecutor.update_parameters."""
     params: dict = {"job_name": res.job_name, "nodes": res.nodes, "ntasks_per_node": res.tasks_per_node,
                     "time": res.minutes, "signal_delay_s": signal_delay_s,
-                    "srun_args": slurm_srun_args(res, mpi=mpi, plugin=plugin)}
+                    "srun_args": slurm_srun_args(res, mpi=mpi, plugin=plugin),
+                    # submitit requeues a checkpointed job with scontrol requeue: allow it even
+                    # where the site's default (JobRequeue=0) forbids requeueing
+                    "additional_parameters": {"requeue": True}}
+    if mpi or res.ntasks > 1:
+        params["setup"] = [MPICH_SHM_CLEANUP]
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
     if res.cpus_per_task:
