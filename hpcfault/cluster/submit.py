@@ -220,6 +220,9 @@ def submit_from_args(argv: Sequence[str] | None, args: argparse.Namespace, *, co
     while raw and raw[0] in ("-v", "--verbose"):
         raw.pop(0)
     if command and (not raw or raw[0] != command):
+        if argv is None:
+            raise HpcfaultError(f"cannot find the '{command}' command line to submit (got {raw[:3]!r} in "
+                                "sys.argv); pass argv to submit_from_args explicitly")
         raw.insert(0, command)
     task_argv = strip_submit_arguments(raw)
     gpus = int(getattr(args, "gpus_per_node", 0) or 0)
