@@ -8,7 +8,7 @@ import pytest
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.geometry import Roi
-from hpcfault.infer.plan import make_plan, merge_tiles, share, tile_axis
+from hpcfault.infer.plan import auto_overlap, make_plan, merge_tiles, share, tile_axis
 from hpcfault.infer.taper import axis_weights, block_weights, ramp
 
 
@@ -65,6 +65,11 @@ def test_plan_blocks_ids_deterministic_and_partition():
         assert all(o >= 0 and e <= n for o, e, n in zip(b.read.offset, b.read.end, plan.shape))
         owned[b.write.slices] += 1
     assert (owned == 1).all()
+
+
+def test_default_overlap_follows_the_edge():
+    assert [auto_overlap(e) for e in (16, 32, 64, 128, 256, 528)] == [7, 8, 8, 16, 32, 66]
+    assert make_plan((300, 300, 300), 128, None).overlap == 16
 
 
 def test_plan_caps_and_padding():

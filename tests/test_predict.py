@@ -15,7 +15,7 @@ import pytest
 
 from hpcfault.cluster.mpi import SerialComm
 from hpcfault.errors import HpcfaultError
-from hpcfault.infer.config import DEFAULT_OVERLAP, PredictConfig
+from hpcfault.infer.config import PredictConfig
 from hpcfault.infer.runner import PredictJob, run_predict
 from hpcfault.io.volume import SurveyGeometry, write_array
 
@@ -71,7 +71,7 @@ def test_tiled_matches_whole_volume_forward(tmp_path, checkpoint, model):
     data = _smooth((48, 64, 64))
     survey = _survey(tmp_path / "s.h5", data)
     whole = model(_normalized(data))
-    small, s1, attrs = _predict(survey, tmp_path / "a.h5", checkpoint, block=32, overlap=min(DEFAULT_OVERLAP, 15))
+    small, s1, attrs = _predict(survey, tmp_path / "a.h5", checkpoint, block=32)   # default overlap
     large, s2, _ = _predict(survey, tmp_path / "b.h5", checkpoint, block=48, overlap=23)
     assert s1["blocks"] == 18 and s2["blocks"] == 4
     assert np.abs(small - whole).max() <= 0.02

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config of kind 'predict' (see configs/predict.yaml)")
     p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default 528, capped by the "
                                              "survey and the memory planner)")
-    p.add_argument("--overlap", type=int, help="voxels shared by neighbouring blocks (default 32)")
+    p.add_argument("--overlap", type=int, help="voxels shared by neighbouring blocks (default: block edge / 8)")
     p.add_argument("--workdir", help="shards and ledger (default OUT.h5.work next to the output)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="compute precision (default fp32)")
     p.add_argument("--out-dtype", dest="out_dtype", choices=("float32", "float16"),

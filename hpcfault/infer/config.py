@@ -11,7 +11,7 @@ from hpcfault.errors import HpcfaultError
 DEFAULT_MODEL = str(Path(__file__).resolve().parents[1] / "assets" / "faultnet-default.pt")
 
 DEFAULT_BLOCK = 528          # paper anchor: 528^3 fp32 fits in 16 GB with Fault-Net
-DEFAULT_OVERLAP = 32         # measured with tools/bench_seams.py (see README)
+OVERLAP_DIVISOR = 8          # default overlap = block edge / 8 (see tools/bench_seams.py and the README)
 SIZE_MULTIPLE = 16           # Fault-Net downsamples 16x: block edges and the tiling grid use it
 
 
@@ -21,7 +21,7 @@ class PredictConfig:
 
     model: str | None = None                 # checkpoint path; None = DEFAULT_MODEL
     block: int = DEFAULT_BLOCK               # block edge in voxels (multiple of 16), capped by survey and memory
-    overlap: int = DEFAULT_OVERLAP           # voxels shared by neighbouring blocks (rounded up to the grid)
+    overlap: int | None = None               # voxels shared by neighbours (>=, stride on the 16-grid); None = edge/8
     dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
     out_dtype: Literal["float16", "float32"] = "float32"
     threads: int = 0                         # CPU threads per rank; 0 = cores / ranks on the node
@@ -37,7 +37,7 @@ def check_config(cfg: PredictConfig) -> PredictConfig:
     if cfg.block < SIZE_MULTIPLE or cfg.block % SIZE_MULTIPLE:
         raise HpcfaultError(f"block edge must be a positive multiple of {SIZE_MULTIPLE} (got {cfg.block}); "
                             f"e.g. --block 256")
-    if cfg.overlap < 0 or 2 * cfg.overlap >= cfg.block:
+    if cfg.overlap is not None and (cfg.overlap < 0 or 2 * cfg.overlap >= cfg.block):
         raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap "
                             f"{cfg.overlap} with block {cfg.block}); e.g. --overlap {cfg.block // 4}")
     if cfg.threads < 0:

@@ -24,6 +24,12 @@ from hpcfault.errors import HpcfaultError
 from hpcfault.geometry import Block, Roi, check_shape3
 
 ALIGN = 16
+OVERLAP_DIVISOR = 8
+
+
+def auto_overlap(edge: int) -> int:
+    """The default overlap for a block edge: edge / 8 (at least 8, below edge / 2)."""
+    return min(max(8, edge // OVERLAP_DIVISOR), (edge - 1) // 2)
 
 
 def round_up(n: int, m: int = ALIGN) -> int:
@@ -130,8 +136,10 @@ class Plan:
                 "input_shape": list(self.input_shape), "grid": list(self.grid)}
 
 
-def make_plan(shape: Sequence[int], block: int, overlap: int, max_edge: int | None = None) -> Plan:
-    """The plan for a survey of `shape`: edge = `block` capped by `max_edge` (memory) and the survey."""
+def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None) -> Plan:
+    """The plan for a survey of `shape`: edge = `block` capped by `max_edge` (memory) and the survey.
+
+    `overlap` None picks auto_overlap(edge)."""
     shape = check_shape3(shape, "survey")
     if block < ALIGN or block % ALIGN:
         raise HpcfaultError(f"block edge must be a positive multiple of {ALIGN} (got {block}); e.g. --block 256")
@@ -140,6 +148,8 @@ def make_plan(shape: Sequence[int], block: int, overlap: int, max_edge: int | No
         capped = max(ALIGN, int(max_edge) // ALIGN * ALIGN)
         edge = min(edge, capped)
     edge = min(edge, round_up(max(shape)))
+    if overlap is None:
+        overlap = auto_overlap(edge)
     if overlap < 0 or 2 * overlap >= edge:
         raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap {overlap} "
                             f"with block edge {edge}); lower --overlap or raise --block")
