@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from hpcfault.cluster.submit import add_submit_arguments
 
     add_submit_arguments(p)  # --submit slurm|local, --nodes, --gpus-per-node, ..., --dry-run
+    # key=value overrides may come before or after the options (`--run-dir D steps=10`)
+    p.parse_args = p.parse_intermixed_args  # type: ignore[method-assign]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -94,7 +94,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"   # auto: bf16 on a GPU that has it, else off
+    # auto: bf16 on a GPU that has it, else off. YAML reads a bare `off` as false: accepted as "off".
+    amp: Literal["auto", "bf16", "fp16", "off"] | bool = "auto"
     sync_batchnorm: bool = True                 # on GPU: BatchNorm statistics over the global batch
     threads: int = 0                            # torch CPU threads per process; 0 = leave as is
     log_every: int = 10
@@ -102,6 +103,8 @@ class TrainConfig:
     deterministic: bool = False                 # torch.use_deterministic_algorithms (GPU: slower)
 
     def __post_init__(self) -> None:
+        if isinstance(self.amp, bool):
+            object.__setattr__(self, "amp", "auto" if self.amp else "off")
         check(self)
 
 
