@@ -9,6 +9,8 @@ Stages: statistics (global min-max, reduced over ranks) -> plan (blocks with ove
 OUT.h5 (+ --segy-out, --png, OUT.summary.json). Rerunning the same command after a crash or a
 timeout recomputes only the blocks missing from the ledger in the work dir (OUT.h5.work).
 Settings come from defaults < --config FILE < key=value overrides < the options below.
+With --submit slurm|local the same command is submitted through submitit (one task per rank, MPI);
+a requeued or resubmitted job resumes from the ledger.
 """
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iline", type=int, default=189, help="SEG-Y inline byte (default 189)")
     p.add_argument("--xline", type=int, default=193, help="SEG-Y crossline byte (default 193)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from hpcfault.cluster.submit import add_submit_arguments
+
+    add_submit_arguments(p)  # --submit slurm|local, --nodes, --tasks-per-node, ... (resubmits this command)
+    # key=value overrides may come before or after the options
+    p.parse_args = p.parse_intermixed_args  # type: ignore[method-assign]
 
 
 def build_config(args: argparse.Namespace):
@@ -74,7 +81,12 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from hpcfault.infer.runner import PredictJob, run_predict
 
-    job = PredictJob(survey=args.survey, out=args.output, cfg=build_config(args), workdir=args.workdir,
+    cfg = build_config(args)   # a bad config fails here, before anything is submitted
+    if getattr(args, "submit", None):
+        from hpcfault.cluster.submit import submit_from_args
+
+        return submit_from_args(None, args, command="predict", mpi=True)
+    job = PredictJob(survey=args.survey, out=args.output, cfg=cfg, workdir=args.workdir,
                      dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
                      max_blocks=args.max_blocks, iline=args.iline, xline=args.xline)
     summary = run_predict(job)

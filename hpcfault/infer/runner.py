@@ -5,9 +5,11 @@ Every rank runs `run_predict`; collective steps are marked. Rank 0 decides what 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -97,6 +99,20 @@ def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
     return x
 
 
+@contextlib.contextmanager
+def abort_on_error(comm: Any):
+    """A failure on one rank inside a collective stage aborts the job instead of leaving the
+    other ranks waiting forever (blocks already in the ledger stay done: rerun to resume)."""
+    try:
+        yield
+    except BaseException as exc:
+        if getattr(comm, "size", 1) > 1:
+            print(f"hpcfault predict: error on rank {comm.rank}: {exc}; aborting every rank "
+                  "(rerun the same command to resume)", file=sys.stderr, flush=True)
+            comm.Abort(2)
+        raise
+
+
 def _crash_after() -> tuple[int, int] | None:
     text = os.environ.get(CRASH_ENV, "")
     if not text:
@@ -120,29 +136,30 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
     bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
     mine, busy = 0, 0.0
     try:
-        while job.max_blocks is None or mine < job.max_blocks:
-            j = counters.fetch_add(0)
-            if j >= len(todo):
-                break
-            k = todo[j]
-            t0 = time.perf_counter()
-            block = plan.block(k)
-            x = read_block(source, plan, k, normalizer)
-            y = model(x)[tuple(slice(0, s) for s in block.read.shape)]
-            crc = writer.write(block.id, y)
-            dt = time.perf_counter() - t0
-            ledger.record(block.id, k, shard, crc, dt)
-            busy += dt
-            mine += 1
-            done = counters.fetch_add(1) + 1
-            bar.set(done)
-            if crash and crash[0] == comm.rank and mine >= crash[1]:
-                os.kill(os.getpid(), signal.SIGKILL)
-        if comm.rank == 0 and job.max_blocks is None:
-            while (done := counters.read(1)) < len(todo):   # keep the bar moving while others finish
+        with abort_on_error(comm):
+            while job.max_blocks is None or mine < job.max_blocks:
+                j = counters.fetch_add(0)
+                if j >= len(todo):
+                    break
+                k = todo[j]
+                t0 = time.perf_counter()
+                block = plan.block(k)
+                x = read_block(source, plan, k, normalizer)
+                y = model(x)[tuple(slice(0, s) for s in block.read.shape)]
+                crc = writer.write(block.id, y)
+                dt = time.perf_counter() - t0
+                ledger.record(block.id, k, shard, crc, dt)
+                busy += dt
+                mine += 1
+                done = counters.fetch_add(1) + 1
                 bar.set(done)
-                time.sleep(0.25)
-            bar.set(done)
+                if crash and crash[0] == comm.rank and mine >= crash[1]:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            if comm.rank == 0 and job.max_blocks is None:
+                while (done := counters.read(1)) < len(todo):   # keep the bar moving while others finish
+                    bar.set(done)
+                    time.sleep(0.25)
+                bar.set(done)
     finally:
         writer.close()
         ledger.close(shard if mine else None)
@@ -218,23 +235,27 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
 
         tiles = merge_tiles(plan.shape, cfg.merge_tile)
         live = source.geometry.live
-        merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live)
+        with abort_on_error(comm):
+            merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live)
         per_rank = comm.gather({"rank": comm.rank, "device": device, "threads": threads, **mine,
                                 "peak_rss_bytes": peak_rss()}, root=0)
         attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
                  "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
                  "dtype": cfg.dtype, "content": "fault probability in [0, 1]; 0 on dead traces"}
         if comm.rank == 0:
-            assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
+            with abort_on_error(comm):
+                assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
         times["merge_s"] = time.perf_counter() - t
         t = time.perf_counter()
         if comm.rank == 0:
-            _extras(job, source)
+            with abort_on_error(comm):
+                _extras(job, source)
         times["outputs_s"] = time.perf_counter() - t
         comm.barrier()
     if comm.rank != 0:
         return None
     total = time.perf_counter() - t_start
+    per_rank[0]["peak_rss_bytes"] = peak_rss()   # rank 0 also assembled the output
     vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
     summary = {
         "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work), "attempt": attempt,
