@@ -97,6 +97,7 @@ class TrainConfig:
     # auto: bf16 on a GPU that has it, else off. YAML reads a bare `off` as false: accepted as "off".
     amp: Literal["auto", "bf16", "fp16", "off"] | bool = "auto"
     sync_batchnorm: bool = True                 # on GPU: BatchNorm statistics over the global batch
+    freeze_redundant: bool = True               # freeze parameters whose exact gradient is 0 (see redundant.py)
     threads: int = 0                            # torch CPU threads per process; 0 = leave as is
     log_every: int = 10
     checkpoint_every: int = 200                 # steps between checkpoints (and on stop signals)

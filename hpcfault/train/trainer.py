@@ -62,6 +62,14 @@ def build(cfg: TrainConfig, d: ddp.Dist) -> tuple[torch.nn.Module, torch.nn.Modu
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model.name, **cfg.model.options)
+    if cfg.freeze_redundant:
+        from hpcfault.train.redundant import freeze, zero_gradient_parameters
+
+        names = zero_gradient_parameters(model)
+        freeze(model, names)
+        if d.is_main and names:
+            log.info("froze %d parameter(s) with an exactly zero gradient (biases feeding BatchNorm): %s",
+                     len(names), ", ".join(names))
     if d.device.type == "cuda" and d.backend and cfg.sync_batchnorm:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(d.device).train()
@@ -71,6 +79,10 @@ def build(cfg: TrainConfig, d: ddp.Dist) -> tuple[torch.nn.Module, torch.nn.Modu
 
     ids = [d.device.index] if d.device.type == "cuda" else None
     return model, DistributedDataParallel(model, device_ids=ids)
+
+
+def trainable_params(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def seed_everything(seed: int) -> None:
@@ -90,7 +102,7 @@ class Trainer:
         self.amp = amp_dtype(cfg, d.device)
         self.model, self.net = build(cfg, d)
         o = cfg.optim
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
+        self.optimizer = torch.optim.Adam(trainable_params(self.model), lr=o.lr, betas=tuple(o.betas),
                                           weight_decay=o.weight_decay)
         self.scaler = torch.amp.GradScaler(d.device.type, enabled=self.amp == torch.float16)
         self.loss_fn = build_loss(cfg.loss.name, **cfg.loss.options())
@@ -182,7 +194,7 @@ class Trainer:
             total += float(loss.detach())
         if self.cfg.optim.clip_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trainable_params(self.model), self.cfg.optim.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
