@@ -128,3 +128,31 @@ def test_plot_metrics_draws_a_png(tmp_path, cli):
     proc = cli("plot-metrics", tmp_path, "-o", out)
     assert "5 training and 2 validation records" in proc.stdout
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_syncbatchnorm_model_saves_as_plain_batchnorm():
+    """GPU runs convert BatchNorm to SyncBatchNorm; checkpoints must hold the plain model."""
+    import torch
+
+    from hpcfault.models import build_model
+    from hpcfault.train.trainer import _unsync
+
+    model = build_model("faultnet", widths=[4, 8, 8], expansion=4, blocks=1)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    plain = _unsync(synced)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in plain.modules())
+    fresh = build_model("faultnet", widths=[4, 8, 8], expansion=4, blocks=1)
+    fresh.load_state_dict(plain.state_dict(), strict=True)
+
+
+def test_amp_choice():
+    import torch
+
+    from hpcfault.train.trainer import amp_dtype
+
+    cpu = torch.device("cpu")
+    assert amp_dtype(TrainConfig(amp="auto"), cpu) is None
+    assert amp_dtype(TrainConfig(amp="bf16"), cpu) is torch.bfloat16
+    with pytest.raises(HpcfaultError, match="fp16 needs a GPU"):
+        amp_dtype(TrainConfig(amp="fp16"), cpu)
