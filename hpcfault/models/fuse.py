@@ -96,18 +96,20 @@ def use_onednn_convs(model: nn.Module) -> int:
     return count
 
 
-def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None) -> nn.Module:
+def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None, compile: bool = False) -> nn.Module:
     """A copy of `model` for fast, exact inference: eval mode, BN folded, in-place activations,
     oneDNN for every CPU convolution, no gradients. Call it under torch.inference_mode().
 
     `channels_last` stores the conv weights as channels_last_3d (None: only on CPU, where oneDNN
     then runs the convolutions without layout reorders; see tools/bench_model.py for figures).
+    `compile` wraps the result in torch.compile (first call compiles; needs a C++ compiler on CPU).
     """
     model = copy.deepcopy(model).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     fold_all_bn(model)
-    use_onednn_convs(model)
+    if not compile:  # inductor lowers convolutions itself; mkldnn_convolution has no fake-tensor kernel
+        use_onednn_convs(model)
     for m in model.modules():
         if isinstance(m, (nn.ReLU, nn.ReLU6)):
             m.inplace = True
@@ -117,4 +119,6 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     model.hpcfault_channels_last = bool(channels_last)
+    if compile:
+        model = torch.compile(model)
     return model
