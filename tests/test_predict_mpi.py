@@ -50,7 +50,9 @@ def reference(setup):
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_same_output_for_any_rank_count(setup, reference, ranks):
     out = setup / f"ranks{ranks}.h5"
-    proc = run_cli("predict", setup / "survey.h5", "-m", setup / "model.pt", "-o", out, *BLOCK, ranks=ranks)
+    extras = ["--segy-out", setup / "r2.sgy", "--png", setup / "png", "--out-dtype", "float32"] if ranks == 2 else []
+    proc = run_cli("predict", setup / "survey.h5", "-m", setup / "model.pt", "-o", out, *BLOCK, *extras,
+                   ranks=ranks)
     assert f"on {ranks} rank(s)" in proc.stdout
     got = _data(out)
     assert got.shape == (48, 64, 64) and np.array_equal(got, reference)
@@ -58,6 +60,14 @@ def test_same_output_for_any_rank_count(setup, reference, ranks):
     assert summary["ranks"] == ranks and summary["blocks"] == 18
     assert sum(r["blocks"] for r in summary["per_rank"]) == 18
     assert all(r["peak_rss_bytes"] > 0 for r in summary["per_rank"])
+    if ranks == 2:   # a volume-file input: the SEG-Y is made from the geometry
+        import segyio
+
+        with segyio.open(setup / "r2.sgy", ignore_geometry=True) as f:
+            assert f.tracecount == 64 * 64 and len(f.samples) == 48
+            np.testing.assert_array_equal(f.trace[65], reference[:, 1, 1])
+        assert {p.name for p in (setup / "png").iterdir()} == {
+            "three-view.png", "inline-32.png", "xline-32.png", "time-24.png"}
 
 
 def test_kill_9_of_one_rank_then_resume_with_another_rank_count(setup, reference):

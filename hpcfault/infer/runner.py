@@ -324,8 +324,8 @@ def _extras(job: PredictJob, source: Any) -> None:
         else:
             from hpcfault.io.segy import write_segy
 
-            with open_volume(job.out) as f:
-                write_segy(job.segy_out, f["data"][...].astype(np.float32), source.geometry)
+            with open_volume(job.out) as f:   # streamed one inline at a time
+                write_segy(job.segy_out, f["data"], source.geometry)
     if job.png:
         from hpcfault.viz import save_slices
 
