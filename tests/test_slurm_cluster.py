@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slurm
 SLURM = REPO / "slurm"
 # The scripts ask for GPUs and many cores; on the test node: 2 CPU tasks, no GPU.
 CPU2 = ["--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0", "--cpus-per-task=1"]
-SHAPE = ("32", "64", "96")   # 18 blocks of 32^3 with the overlap below: long enough to interrupt
+SHAPE = ("32", "64", "64")   # 9 blocks of 32^3 with the overlap below: enough to interrupt one run
 PREDICT_OPTS = ["--block", "32", "--overlap", "8", "--no-progress"]
 
 
@@ -65,6 +65,40 @@ def reference(work, survey, model) -> np.ndarray:
     run_cli("predict", survey["h5"], "-m", model, "-o", out, *PREDICT_OPTS, ranks=2)
     with h5py.File(out) as f:
         return f["data"][...]
+
+
+TRAIN_STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def train_config() -> Path:
+    pytest.importorskip("hpcfault.train.trainer")
+    config = REPO / "configs" / "train-tiny.yaml"
+    if not config.exists():
+        pytest.skip("configs/train-tiny.yaml is not there yet")
+    return config
+
+
+@pytest.fixture(scope="module")
+def train_reference(slurm_cluster, work, train_config) -> Path:
+    """A submitit job that trains a few steps, uninterrupted, one task: the reference run directory."""
+    from hpcfault.cluster.submit import submit_command
+
+    run_dir = work / "sub-train"
+    res = submit_command(["train", str(train_config), f"steps={TRAIN_STEPS}", "--run-dir", str(run_dir)],
+                         mode="slurm", folder=work / "jobs", time="10")
+    assert res.job.result() == 0, Path(res.stderr_path).read_text()
+    return run_dir
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def final_weights(run_dir: Path) -> dict:
+    from hpcfault.models.checkpoint import read_checkpoint
+
+    return {k: v.numpy() for k, v in read_checkpoint(run_dir / "checkpoints" / "model.pt")["state_dict"].items()}
 
 
 def read_volume(path) -> np.ndarray:
@@ -183,23 +217,25 @@ def test_pipeline_chains_convert_predict_export(slurm_cluster, work, survey, mod
         np.testing.assert_array_equal(segyio.tools.cube(f).transpose(2, 0, 1), faults)
 
 
-def test_train_sbatch_checkpoints_requeues_and_finishes(slurm_cluster, work):
-    pytest.importorskip("hpcfault.train.trainer")
-    config = REPO / "configs" / "train-tiny.yaml"
-    if not config.exists():
-        pytest.skip("configs/train-tiny.yaml is not there yet")
+def test_train_sbatch_checkpoints_requeues_and_resumes(slurm_cluster, work, train_config, train_reference):
     run_dir = work / "train-run"
-    job = slurm_cluster.sbatch(*CPU2, SLURM / "train.sbatch", config, "steps=6", "--run-dir", run_dir, cwd=work)
-    wait_for("a first checkpoint", lambda: any((run_dir / "checkpoints").glob("*")) if (run_dir / "checkpoints").is_dir()
-             else False, timeout=120)
+    job = slurm_cluster.sbatch(*CPU2, SLURM / "train.sbatch", train_config, f"steps={TRAIN_STEPS}", "--run-dir",
+                               run_dir, cwd=work)
+    wait_for("a first checkpoint", lambda: (run_dir / "checkpoints" / "last.pt").exists(), timeout=150)
     # what --signal=USR1@120 does near the time limit: every task gets SIGUSR1
     slurm_cluster.run("scancel", "--signal=USR1", job)
     assert slurm_cluster.wait(job, timeout=180) == "COMPLETED"
     log = (work / f"hpcfault-train-{job}.out").read_text()
     assert " run 1:" in log, log
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    steps = [m["step"] for m in metrics if "step" in m and "loss" in m]
-    assert max(steps) == 6, steps
+    steps = [m["step"] for m in read_metrics(run_dir) if m.get("kind") == "train"]
+    assert max(steps) == TRAIN_STEPS and steps[0] == 1, steps
+    assert len(steps) < 2 * TRAIN_STEPS, "the second run resumed instead of starting over"
+    # 2 DDP tasks, interrupted, end with the parameters of 1 uninterrupted submitit task (same global
+    # batch); BatchNorm running statistics are per-rank buffers and differ by design
+    mine, ref = final_weights(run_dir), final_weights(train_reference)
+    assert mine.keys() == ref.keys()
+    for k in (k for k in ref if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))):
+        np.testing.assert_allclose(mine[k], ref[k], atol=1e-5, err_msg=k)
 
 
 # ---- submitit -----------------------------------------------------------------------------------
@@ -231,16 +267,7 @@ def test_submitit_predict_interrupted_requeues_and_matches(slurm_cluster, work, 
     np.testing.assert_array_equal(read_volume(out), reference)
 
 
-def test_submitit_train_a_few_steps(slurm_cluster, work):
-    pytest.importorskip("hpcfault.train.trainer")
-    config = REPO / "configs" / "train-tiny.yaml"
-    if not config.exists():
-        pytest.skip("configs/train-tiny.yaml is not there yet")
-    from hpcfault.cluster.submit import submit_command
-
-    run_dir = work / "sub-train"
-    res = submit_command(["train", str(config), "--run-dir", str(run_dir)], mode="slurm", folder=work / "jobs",
-                         tasks_per_node=1, time="10")
-    assert res.job.result() == 0, Path(res.stderr_path).read_text()
-    assert (run_dir / "metrics.jsonl").exists()
-    assert os.path.getsize(run_dir / "metrics.jsonl") > 0
+def test_submitit_trains_a_few_steps(train_reference):
+    steps = [m["step"] for m in read_metrics(train_reference) if m.get("kind") == "train"]
+    assert steps == list(range(1, TRAIN_STEPS + 1))
+    assert (train_reference / "checkpoints" / "model.pt").exists()

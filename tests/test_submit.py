@@ -12,7 +12,7 @@ import pytest
 from hpcfault.cluster.submit import CommandJob, SubmitResult, submit_command, submit_from_args
 from hpcfault.errors import HpcfaultError
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,32 @@ def test_submit_from_args_needs_the_command_line(monkeypatch, tmp_path):
                               time="01:00:00", mem=None, dry_run=True)
     with pytest.raises(HpcfaultError, match="pass argv"):
         submit_from_args(None, args, command="train")
+
+
+def test_cli_predict_submit_local_runs_mpiexec_through_submitit(tmp_path, survey):
+    pytest.importorskip("torch")
+    import torch
+
+    from hpcfault.models.checkpoint import save_checkpoint
+    from hpcfault.models.registry import build_model
+
+    d, _ = survey
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.pt", build_model("faultnet", widths=[4, 8, 8], expansion=4, blocks=1), "faultnet")
+    out = tmp_path / "faults.h5"
+    proc = run_cli("predict", d / "s.h5", "-m", tmp_path / "m.pt", "-o", out, "--block", "16", "--overlap", "4",
+                   "--no-progress", "--submit", "local", "--tasks-per-node", "2", "--submit-folder", tmp_path / "jobs")
+    assert "submitted job" in proc.stdout and "finished" in proc.stdout, proc.stdout + proc.stderr
+    with h5py.File(out) as f:
+        assert f["data"].shape == (16, 32, 32)
+    logs = list((tmp_path / "jobs").glob("*/*_0_log.out"))
+    assert len(logs) == 1 and "2 rank(s)" in logs[0].read_text()
+
+
+def test_cli_train_submit_dry_run_prints_sbatch_text(tmp_path):
+    proc = run_cli("train", "configs/train-tiny.yaml", "--run-dir", tmp_path / "run", "--submit", "slurm",
+                   "--nodes", "2", "--gpus-per-node", "4", "--partition", "gpu", "--time", "24:00:00", "--dry-run",
+                   "--submit-folder", tmp_path / "jobs", cwd=str(REPO))
+    assert "#SBATCH --nodes=2" in proc.stdout and "#SBATCH --gpus-per-node=4" in proc.stdout
+    assert "#SBATCH --partition=gpu" in proc.stdout and "#SBATCH --time=1440" in proc.stdout
+    assert not (tmp_path / "jobs").exists() and not (tmp_path / "run").exists()
