@@ -89,8 +89,8 @@ def test_kill_9_of_one_rank_then_resume_with_another_rank_count(setup, reference
     assert summary["blocks_computed"] == 18 - len(before) and summary["blocks_reused"] == len(before)
 
 
-def test_ledger_of_another_config_is_refused(setup):
-    out = setup / "ranks2.h5"
+def test_ledger_of_another_config_is_refused(setup, reference):
+    out = setup / "ranks0.h5"   # its work dir holds the reference run's blocks
     proc = run_cli("predict", setup / "survey.h5", "-m", setup / "model.pt", "-o", out, "--block", "48", "--overlap", "8",
                    "--no-progress", ranks=2, check=False)
     assert proc.returncode == 2

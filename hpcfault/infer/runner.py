@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,16 +136,24 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
     vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
     bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
     mine, busy = 0, 0.0
+    limit = len(todo) if job.max_blocks is None else job.max_blocks
+
+    def claim() -> int | None:
+        j = counters.fetch_add(0)
+        return todo[j] if j < len(todo) else None
+
+    # one block read ahead: the next block is claimed and read by a helper thread while the model runs
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-read")
     try:
         with abort_on_error(comm):
-            while job.max_blocks is None or mine < job.max_blocks:
-                j = counters.fetch_add(0)
-                if j >= len(todo):
-                    break
-                k = todo[j]
+            k = claim() if limit > 0 else None
+            ahead = pool.submit(read_block, source, plan, k, normalizer) if k is not None else None
+            while k is not None:
                 t0 = time.perf_counter()
+                x = ahead.result()
+                nxt = claim() if mine + 1 < limit else None
+                ahead = pool.submit(read_block, source, plan, nxt, normalizer) if nxt is not None else None
                 block = plan.block(k)
-                x = read_block(source, plan, k, normalizer)
                 y = model(x)[tuple(slice(0, s) for s in block.read.shape)]
                 crc = writer.write(block.id, y)
                 dt = time.perf_counter() - t0
@@ -155,12 +164,14 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
                 bar.set(done)
                 if crash and crash[0] == comm.rank and mine >= crash[1]:
                     os.kill(os.getpid(), signal.SIGKILL)
+                k = nxt
             if comm.rank == 0 and job.max_blocks is None:
                 while (done := counters.read(1)) < len(todo):   # keep the bar moving while others finish
                     bar.set(done)
                     time.sleep(0.25)
                 bar.set(done)
     finally:
+        pool.shutdown(wait=True)
         writer.close()
         ledger.close(shard if mine else None)
         bar.close()
