@@ -12,7 +12,7 @@ from hpcfault.io.atomic import write_text_atomic
 
 
 def gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def peak_rss() -> int:
@@ -35,8 +35,8 @@ def plan_text(plan: Plan, ranks: int, todo: int, memory: dict[str, int], seconds
         f"ranks        {ranks}, dynamic: each rank takes the next block from a shared counter "
         f"(about {-(-todo // max(1, ranks))} per rank if equally fast)",
         f"device       {device}, {threads} thread(s) per rank",
-        f"memory/rank  model ~{gib(memory['model'])} + block buffers ~{gib(memory['buffers'])} + "
-        f"merge tile ~{gib(memory['merge'])} = ~{gib(sum(memory.values()))}",
+        f"memory/rank  runtime ~{gib(memory['runtime'])} + model forward ~{gib(memory['model'])} + block "
+        f"buffers ~{gib(memory['buffers'])} + merge tile ~{gib(memory['merge'])} = ~{gib(sum(memory.values()))}",
     ]
     if seconds_per_block is not None:
         total = seconds_per_block * -(-todo // max(1, ranks))

@@ -71,12 +71,17 @@ def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int) -> int | N
     return None
 
 
-def _max_edge(model: str, budget: int | None, dtype: str) -> int | None:
+def _max_edge(model: str, budget: int | None, dtype: str, device: str) -> int | None:
+    """Largest block edge whose forward fits in `budget` next to what this process already holds
+    (on CPU: the current RSS - interpreter, torch, weights - plus 24 B per voxel of block buffers:
+    the input being computed, the next one read ahead, the prediction)."""
     if budget is None:
         return None
-    from hpcfault.models.memory import largest_block
+    from hpcfault.models.memory import bytes_per_voxel, largest_block
 
-    edge = int(largest_block(model, budget, dtype))
+    reserve = peak_rss() if device == "cpu" else 0
+    per_voxel = bytes_per_voxel(model, dtype) + (24 if device == "cpu" else 0)
+    edge = int(largest_block(model, int((budget - reserve) * bytes_per_voxel(model, dtype) / per_voxel), dtype))
     if edge < 16:
         log.warning("the memory planner finds no block fitting in %.2f GiB; using 16^3 blocks", budget / 2**30)
     return max(edge, 16)
@@ -87,7 +92,7 @@ def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int) -> dict
     from hpcfault.models.memory import bytes_per_voxel
 
     model_bytes = int(bytes_per_voxel(model, dtype) * vox)
-    return {"model": model_bytes, "buffers": 16 * vox, "merge": 5 * 8 * merge_tile ** 3}
+    return {"runtime": peak_rss(), "model": model_bytes, "buffers": 24 * vox, "merge": 5 * 8 * merge_tile ** 3}
 
 
 def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
@@ -206,7 +211,7 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     with open_source(job.survey, iline=job.iline, xline=job.xline) as source:
         def plan_on_rank0() -> tuple[Plan, str]:
             name = _model_name(checkpoint)
-            edge = _max_edge(name, _memory_budget(cfg, device, env.local_world_size), cfg.dtype)
+            edge = _max_edge(name, _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
             return make_plan(source.shape, cfg.block, cfg.overlap, max_edge=edge), name
         plan, model_name = rank0_first(comm, plan_on_rank0)
         if job.dry_run:
@@ -291,20 +296,17 @@ def _dry_run(job: PredictJob, plan: Plan, model_name: str, checkpoint: Path, dev
             todo = len(_done_and_todo(job, plan)[1])
         except Exception:  # noqa: BLE001 - a dry run only reports
             pass
-    seconds = None
-    try:
-        from hpcfault.infer.forward import BlockModel
+    from hpcfault.infer.forward import BlockModel
 
-        model = BlockModel(str(checkpoint), device, job.cfg.dtype, threads, job.cfg.deterministic)
-        edge = min(64, *plan.input_shape)
-        x = np.random.default_rng(0).random((edge, edge, edge), dtype=np.float32)
-        model(x)
-        t = time.perf_counter()
-        model(x)
-        seconds = (time.perf_counter() - t) * np.prod(plan.input_shape) / edge ** 3
-    except Exception as exc:  # noqa: BLE001 - the estimate is optional
-        log.debug("no time estimate: %s", exc)
-    mem = memory_estimate(model_name, plan, job.cfg.dtype, job.cfg.merge_tile)
+    model = BlockModel(str(checkpoint), device, job.cfg.dtype, threads, job.cfg.deterministic)
+    mem = memory_estimate(model_name, plan, job.cfg.dtype, job.cfg.merge_tile)   # runtime = RSS now
+    # time estimate: a timed forward on a small box of the same kind, scaled by voxels (conservative)
+    box = tuple(min(64, s) for s in plan.input_shape)
+    x = np.random.default_rng(0).random(box, dtype=np.float32)
+    model(x)
+    t = time.perf_counter()
+    model(x)
+    seconds = (time.perf_counter() - t) * np.prod(plan.input_shape) / np.prod(box)
     print(plan_text(plan, comm.size, todo, mem, seconds, device, threads))
     return {"dry_run": True, "blocks": len(plan), "todo": todo}
 
