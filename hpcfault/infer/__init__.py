@@ -3,12 +3,14 @@
     config.py    PredictConfig (frozen dataclass, `kind: predict` YAML) and the default model path
     plan.py      pure tiling: blocks with overlap, alignment, padding, ids (no MPI, no files)
     stats.py     stage 1, global normalization statistics reduced over ranks
-    schedule.py  dynamic load balancing: a shared block counter (MPI one-sided) and its serial twin
+    forward.py   device and threads per rank, the model with a rank-independent (deterministic) forward
     ledger.py    which blocks are done (per-rank append-only JSONL, fsync) and the run fingerprint
     shards.py    per-rank HDF5 shard files holding each block's prediction
     taper.py     smooth blending weights for overlapping blocks
     merge.py     stage 4, weighted blend of the shards into the output volume, by output tiles
-    runner.py    the stages put together for one rank (what `hpcfault predict` runs)
+    runner.py    the stages put together for one rank (what `hpcfault predict` runs), dynamic load
+                 balancing with the shared block counter of hpcfault.cluster.counter
+    outputs.py   --segy-out and --png
     report.py    progress bar, dry-run text, summary JSON
 
 Data flows one way: config -> plan -> read -> model -> shards/ledger -> merge -> output.

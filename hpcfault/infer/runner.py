@@ -21,6 +21,7 @@ import numpy as np
 from hpcfault.errors import HpcfaultError
 from hpcfault.infer import ledger as ledg
 from hpcfault.infer.config import PredictConfig, check_config, resolve_model
+from hpcfault.infer.outputs import write_extras
 from hpcfault.infer.plan import Plan, make_plan, merge_tiles, share
 from hpcfault.infer.report import Progress, peak_rss, plan_text, write_summary
 
@@ -265,7 +266,8 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
         t = time.perf_counter()
         if comm.rank == 0:
             with abort_on_error(comm):
-                _extras(job, source)
+                write_extras(job.out, job.survey, source, segy_out=job.segy_out, png=job.png,
+                             iline=job.iline, xline=job.xline)
         times["outputs_s"] = time.perf_counter() - t
         comm.barrier()
     if comm.rank != 0:
@@ -309,46 +311,3 @@ def _dry_run(job: PredictJob, plan: Plan, model_name: str, checkpoint: Path, dev
     seconds = (time.perf_counter() - t) * np.prod(plan.input_shape) / np.prod(box)
     print(plan_text(plan, comm.size, todo, mem, seconds, device, threads))
     return {"dry_run": True, "blocks": len(plan), "todo": todo}
-
-
-class _SourceView:
-    """Lets viz.save_slices index a Source like an array (one slice at a time)."""
-
-    def __init__(self, source: Any) -> None:
-        self.source, self.shape = source, source.shape
-
-    def __getitem__(self, index: tuple) -> np.ndarray:
-        sl = [slice(i, i + 1) if isinstance(i, int) else i for i in index]
-        a = self.source.read(*sl)
-        return a[tuple(0 if isinstance(i, int) else slice(None) for i in index)]
-
-
-def _extras(job: PredictJob, source: Any) -> None:
-    """--segy-out and --png (rank 0, after the output volume exists)."""
-    from hpcfault.io.volume import open_volume
-
-    if job.segy_out:
-        from hpcfault.io.sources import source_kind
-
-        if source_kind(job.survey) == "segy":
-            from hpcfault.io.export import export_segy
-
-            export_segy(job.out, job.survey, job.segy_out, iline=job.iline, xline=job.xline)
-        else:
-            from hpcfault.io.segy import write_segy
-
-            with open_volume(job.out) as f:   # streamed one inline at a time
-                write_segy(job.segy_out, f["data"], source.geometry)
-    if job.png:
-        from hpcfault.viz import save_slices
-
-        png = Path(job.png)
-        png.mkdir(parents=True, exist_ok=True)
-        with open_volume(job.out) as f:
-            seis, faults = _SourceView(source), f["data"]
-            save_slices(seis, faults, png / "three-view.png", geometry=source.geometry,
-                        title=f"{Path(job.survey).name}: fault probability")
-            t, i, x = (n // 2 for n in source.shape)
-            save_slices(seis, faults, png / f"inline-{i}.png", inline=i, geometry=source.geometry)
-            save_slices(seis, faults, png / f"xline-{x}.png", xline=x, geometry=source.geometry)
-            save_slices(seis, faults, png / f"time-{t}.png", time=t, geometry=source.geometry)
