@@ -150,3 +150,16 @@ def test_dry_run_prints_the_plan(tmp_path, checkpoint, capsys):
     text = capsys.readouterr().out
     assert "blocks       18 = 2 x 3 x 3" in text and "memory/rank" in text and "estimate" in text
     assert not (tmp_path / "o.h5").exists() and not (tmp_path / "o.h5.work").exists()
+
+
+def test_block_predictions_do_not_depend_on_the_thread_count(model):
+    import torch
+
+    x = np.random.default_rng(7).random((32, 48, 32), dtype=np.float32)
+    outs = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        outs.append(model(x))
+    torch.set_num_threads(1)
+    assert model.replaced == 1   # Fault-Net's last 1x1x1 convolution to one channel
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
