@@ -137,7 +137,7 @@ def test_a_second_cluster_runs_beside_and_stops_cleanly(slurm_cluster, tmp_path)
         assert set(info.ports.values()).isdisjoint(first["ports"].values())
         job = slurm_cluster.run("sbatch", "--parsable", "--wait", "-o", "/dev/null", "--wrap", "true",
                                 extra_env=env, cwd=tmp_path).stdout.strip()
-        assert job.startswith("1"), "a fresh cluster state starts job ids at 1"
+        assert int(job) == info.first_job_id, "a fresh cluster state starts job ids at FirstJobId"
     finally:
         stopped = tool.stop_cluster(tmp_path / "other")
     assert len([s for s in stopped if not s.startswith("step")]) == 5, stopped
