@@ -128,9 +128,11 @@ def test_cluster_is_idle_with_accounting(slurm_cluster):
     assert slurm_cluster.run("scontrol", "show", "node", "localhost").stdout.count("CPUTot=8") == 1
 
 
-def test_a_second_cluster_runs_beside_and_stops_cleanly(slurm_cluster, tmp_path):
+def test_a_second_cluster_runs_beside_restarts_and_stops_cleanly(slurm_cluster, tmp_path):
     tool = load_cluster_tool()
-    info = tool.start_cluster(tmp_path / "other")
+    before = tool.start_cluster(tmp_path / "other")
+    info = tool.start_cluster(tmp_path / "other")  # twice in a row: the first one is stopped first
+    assert not any(tool._alive(pid) for pid in before.pids.values())
     try:
         env = {**slurm_cluster.env, **info.env()}
         first = json.loads((slurm_cluster.root / "cluster.json").read_text())
