@@ -7,7 +7,6 @@ and its outputs are read back with h5py / segyio.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hpcfault.cluster.slurm import (MPICH_SHM_CLEANUP, Resources, local_parameters, parse_time, sbatch_directives, sbatch_script,
-                                    slurm_srun_args, submitit_parameters)
+from hpcfault.cluster.slurm import (MPICH_SHM_CLEANUP, Resources, local_parameters, parse_time, sbatch_directives,
+                                    sbatch_script, slurm_srun_args, submitit_parameters)
 from hpcfault.cluster.submit import (add_submit_arguments, resume_argv, strip_submit_arguments, submit_command)
 from hpcfault.errors import HpcfaultError
 

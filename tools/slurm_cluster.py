@@ -28,7 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd", "sinfo", "sacctmgr", "scancel", "squeue")
+DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd",  # and clients:
+           "sinfo", "sacctmgr", "scancel", "squeue")
 CLUSTER_NAME = "hpcfault"
 NODE = "localhost"
 NODE_CPUS = 8  # advertised (SlurmdParameters=config_overrides): 4-task jobs run on a 2-core machine
@@ -236,7 +237,8 @@ def _wait(what: str, ready, timeout: float, log: Path | None = None, pid_of=None
         if pid_of is not None and pid_of() is False:
             break
         time.sleep(0.05)
-    raise ClusterError(f"{what} did not come up within {timeout:.0f} s; last lines of {log}:\n{_tail(log) if log else ''}")
+    raise ClusterError(f"{what} did not come up within {timeout:.0f} s; "
+                       f"last lines of {log}:\n{_tail(log) if log else ''}")
 
 
 def _port_open(port: int) -> bool:

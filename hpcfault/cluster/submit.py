@@ -56,7 +56,8 @@ def _mpiexec() -> str:
     for cand in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):
         if cand and Path(cand).exists():
             return str(cand)
-    raise HpcfaultError("no mpiexec found for a local MPI job (got none on PATH); install mpich or use --tasks-per-node 1")
+    raise HpcfaultError("no mpiexec found for a local MPI job (got none on PATH); "
+                        "install mpich or use --tasks-per-node 1")
 
 
 class CommandJob:
