@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools"
 WEIGHTS = REPO.parent / "shared" / "weights" / "FaultNet_Gamma0.7.pt"
 DEFAULT_MODEL = REPO / "hpcfault" / "assets" / "faultnet-default.pt"
+TMP_ROOT = ""   # the harness's temporary folder, shown as $TMP in the commands it prints
 SECTIONS = ("model", "predict", "rss", "scaling", "seams", "train")
 
 # Sizes per mode. Full: the figures the issues ask for, scaled to what 2 cores finish in minutes.
@@ -101,7 +102,8 @@ def run_tool(sec: Section, argv: list[str], timeout: float, threads: int | None 
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, str(TOOLS / argv[0]), *map(str, argv[1:])]
-    sec.command = " ".join(["python", f"tools/{argv[0]}", *map(str, argv[1:])])
+    shown = [str(a).replace(TMP_ROOT, "$TMP") if TMP_ROOT else str(a) for a in argv[1:]]
+    sec.command = " ".join(["python", f"tools/{argv[0]}", *shown])
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     try:
@@ -281,6 +283,8 @@ def main(argv=None) -> int:
     sections: list[Section] = []
     with tempfile.TemporaryDirectory(prefix="bench-all-") as tmpdir:
         tmp = Path(tmpdir)
+        global TMP_ROOT
+        TMP_ROOT = str(tmp)
         model, model_name = project_model(tmp)
         t = args.threads
         for name in wanted:

@@ -1,0 +1,72 @@
+"""The embedded default model: shipped with its record, used by `hpcfault predict` without -m, and it
+finds faults on a synthetic survey it never saw far better than an untrained Fault-Net."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, run_cli
+from hpcfault.infer.config import DEFAULT_MODEL
+
+MODEL = Path(DEFAULT_MODEL)
+RECORD = MODEL.with_suffix(".json")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_default_model_is_shipped_with_its_record():
+    assert MODEL.is_file(), f"{MODEL} is missing: tools/train_default.sh runs/default --install makes it"
+    rec = json.loads(RECORD.read_text())
+    assert rec["checkpoint_sha256"] == hashlib.sha256(MODEL.read_bytes()).hexdigest()
+    assert (REPO / rec["recipe"]).is_file()
+    assert rec["config"]["loss"] == {"name": "md", "gamma": 0.7}
+    assert {s["label_every"] for s in rec["config"]["data"]["sources"]} == {30}
+    assert 0 < rec["held_out"]["pooled"]["tol_iou"] <= 1
+    assert MODEL.stat().st_size < 4 * 2**20          # small enough to live in the package
+
+
+def _scores(model: torch.nn.Module, seismic: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    from hpcfault.metrics import score_counts, scores
+    from hpcfault.train.validate import scale01
+
+    with torch.inference_mode():
+        prob = model(torch.from_numpy(scale01(seismic))[None, None])[0, 0].numpy()
+    return scores(score_counts(prob, labels, None, threshold=0.5, radius=2))
+
+
+def test_default_model_finds_faults_far_better_than_an_untrained_network():
+    from hpcfault.data.synth import synthesize
+    from hpcfault.models import build_model, load_model
+
+    seismic, labels, _ids, _faults = synthesize((64, 64, 64), 4711)   # not a training or validation seed
+    labels = (labels > 0).astype(np.uint8)
+    trained = _scores(load_model(MODEL), seismic, labels)
+    torch.manual_seed(0)
+    untrained = _scores(build_model("faultnet").eval(), seismic, labels)
+    assert trained["tol_iou"] >= 0.3, trained
+    assert trained["tol_iou"] >= untrained["tol_iou"] + 0.25, (trained, untrained)
+    assert trained["iou"] > untrained["iou"], (trained, untrained)
+
+
+def test_predict_without_model_option_uses_the_default(tmp_path):
+    from hpcfault.data.synth import write_synthetic
+
+    survey, out = tmp_path / "survey.h5", tmp_path / "faults.h5"
+    write_synthetic(survey, (32, 48, 32), 4712)
+    run_cli("predict", survey, "-o", out, "--no-progress", "--threads", "1")
+    with h5py.File(out, "r") as f:
+        assert Path(str(f.attrs["model"])).resolve() == MODEL.resolve()
+        prob = f["data"][...]
+    assert prob.shape == (32, 48, 32) and np.isfinite(prob).all() and 0 <= prob.min() <= prob.max() <= 1
