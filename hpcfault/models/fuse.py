@@ -1,4 +1,4 @@
-"""Exact eval-time rewrites: BatchNorm folded into the preceding convolution, activations in place.
+"""Exact eval-time rewrites: BatchNorm folded into the preceding convolution, fused CPU kernels.
 
 Folding uses the BN running statistics: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta,
 computed in float64 and stored in the model's dtype, so the result matches the unfused model to
@@ -67,38 +67,10 @@ def fold_all_bn(model: nn.Module) -> int:
     return count
 
 
-class OneDnnConv3d(nn.Conv3d):
-    """A Conv3d that always runs oneDNN (mkldnn) on CPU.
-
-    PyTorch's heuristic sends small 3D convolutions (N*C*D*H <= 20480, e.g. 8 channels at 32^3,
-    which is most of Fault-Net's 1/4-resolution branch at 128^3 blocks) to its im2col fallback
-    `slow_conv3d`, which is tens of times slower there. Inference only (no autograd formula needed).
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and self.padding_mode == "zeros"
-                and not torch.is_grad_enabled()):
-            return torch.ops.aten.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride,
-                                                     self.dilation, self.groups)
-        return super().forward(x)
-
-
-def use_onednn_convs(model: nn.Module) -> int:
-    """Replace every nn.Conv3d of `model` by an OneDnnConv3d sharing its parameters; returns the count."""
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.Conv3d:
-                fast = OneDnnConv3d.__new__(OneDnnConv3d)
-                fast.__dict__.update(child.__dict__)
-                setattr(parent, name, fast)
-                count += 1
-    return count
-
-
 def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None, compile: bool = False) -> nn.Module:
     """A copy of `model` for fast, exact inference: eval mode, BN folded, in-place activations,
-    oneDNN for every CPU convolution, no gradients. Call it under torch.inference_mode().
+    oneDNN for every CPU convolution with ReLU6 and residual adds fused into it (hpcfault/models/fused.py),
+    no gradients. Call it under torch.inference_mode(); off the CPU the same modules run F.conv3d.
 
     `channels_last` stores the conv weights as channels_last_3d (None: only on CPU, where oneDNN
     then runs the convolutions without layout reorders; see tools/bench_model.py for figures).
@@ -108,8 +80,10 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None
     for p in model.parameters():
         p.requires_grad_(False)
     fold_all_bn(model)
-    if not compile:  # inductor lowers convolutions itself; mkldnn_convolution has no fake-tensor kernel
-        use_onednn_convs(model)
+    if not compile:  # inductor lowers convolutions itself; the oneDNN ops have no fake-tensor kernels
+        from hpcfault.models.fused import fuse_for_cpu
+
+        fuse_for_cpu(model)
     for m in model.modules():
         if isinstance(m, (nn.ReLU, nn.ReLU6)):
             m.inplace = True
