@@ -153,6 +153,7 @@ def _dry_run(mode: str, where: Path, params: dict, job_fn: CommandJob) -> Submit
         from submitit.slurm.slurm import _make_sbatch_string
 
         text = _make_sbatch_string(command=_submitit_command(where), folder=where, **params)
+        text += f"# (dry run) every task runs, through submitit: hpcfault {shlex.join(job_fn.argv)}\n"
     else:
         text = json.dumps({"executor": mode, "folder": str(where), "parameters": params,
                            "command": ["hpcfault", *job_fn.argv],
