@@ -40,7 +40,7 @@ def plot(records: list[dict], out: Path, title: str = "") -> None:
     b.set(xlabel="step", ylabel="score", title="validation", ylim=(0, 1))
     b.grid(alpha=0.3)
     if val:
-        b.legend(loc="lower right")
+        b.legend(loc="best", fontsize=8, framealpha=0.7)
     else:
         b.text(0.5, 0.5, "no validation records", ha="center", transform=b.transAxes)
     if title:
