@@ -106,3 +106,16 @@ def test_global_batch_not_divisible_is_refused(tmp_path):
     proc = run_cli("train", TINY, "batch=4", "--run-dir", tmp_path / "r", env=env, check=False)
     assert proc.returncode == 2
     assert "divisible by the number of processes (got batch=4 for 3 processes)" in proc.stderr
+
+
+def test_submitit_local_two_tasks(tmp_path):
+    """--submit local: submitit's local executor starts 2 tasks; rankenv reads SUBMITIT_LOCAL_* and
+    the tasks form a gloo group (each of the 4 steps: 1 cube per task of the global batch 2)."""
+    proc = run_cli("train", TINY, "--run-dir", tmp_path / "run", "validation.every=0", "--submit", "local",
+                   "--tasks-per-node", "2", "--submit-folder", tmp_path / "jobs", env=env1(), cwd=tmp_path)
+    assert "finished" in proc.stdout
+    state = final_state(tmp_path / "run")
+    assert state["step"] == 4 and state["world_size"] == 2
+    assert [d["position"] for d in state["data"]] == [4, 4]
+    log = "".join(p.read_text() for p in (tmp_path / "jobs").glob("*/*_0_log.err"))
+    assert "rank 0/2 (submitit): joining gloo process group" in log
