@@ -7,7 +7,8 @@ Determinism: a block's prediction must not depend on which rank computed it, and
 with different thread counts (1 rank x 2 threads vs 2 ranks x 1 thread). Measured on torch 2.13
 CPU: every Fault-Net layer gives bit-identical results for 1-4 threads except the last 1x1x1
 convolution with a single output channel, whose oneDNN kernel splits its channel sum by thread
-count (max diff 6e-8). Such convolutions (out_channels <= 4) are replaced by `PointwiseConv`, a
+count (max diff 6e-8). Such convolutions (out_channels <= 4; plain nn.Conv3d or the models' oneDNN
+FusedConv3d) are replaced by `PointwiseConv`, a
 fixed-order sum of per-channel products (elementwise ops, identical for any thread count).
 On CUDA, cuDNN is set deterministic and torch.use_deterministic_algorithms(warn_only) is enabled.
 """
@@ -47,17 +48,18 @@ def _pointwise_class() -> type:
     from torch import nn
 
     class PointwiseConv(nn.Module):
-        """A 1x1x1 Conv3d computed as a fixed-order sum over input channels (thread-count independent)."""
+        """A 1x1x1 convolution (optionally + add, then relu/relu6) as a fixed-order sum over the input
+        channels: elementwise ops only, so the result is the same for any thread count."""
 
-        def __init__(self, conv: nn.Conv3d) -> None:
+        def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, act: str | None = None) -> None:
             super().__init__()
-            w = conv.weight.detach()
+            w = weight.detach()
             self.register_buffer("weight", w.reshape(w.shape[0], w.shape[1]).clone())
-            b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype,
-                                                                                       device=w.device)
+            b = bias.detach().clone() if bias is not None else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
             self.register_buffer("bias", b)
+            self.act = act
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
             outs = []
             w = self.weight.to(x.dtype)
             b = self.bias.to(x.dtype)
@@ -66,22 +68,39 @@ def _pointwise_class() -> type:
                 for c in range(1, w.shape[1]):
                     acc = acc + x[:, c] * w[o, c]
                 outs.append(acc + b[o])
-            return torch.stack(outs, dim=1)
+            y = torch.stack(outs, dim=1)
+            if add is not None:
+                y = y + add
+            if self.act == "relu6":
+                return torch.clamp(y, 0.0, 6.0)
+            return torch.relu(y) if self.act == "relu" else y
 
     return PointwiseConv
 
 
-def make_deterministic(model: Any, max_out: int = 4) -> int:
-    """Replace 1x1x1 convolutions with <= `max_out` output channels by PointwiseConv; returns the count."""
+def _is_small_pointwise(m: Any, max_out: int) -> bool:
+    """A plain or fused 1x1x1 convolution, stride 1, no groups, with at most `max_out` outputs."""
     from torch import nn
 
+    w = getattr(m, "weight", None)
+    if isinstance(m, nn.Conv3d):
+        ok = m.padding_mode == "zeros" and tuple(m.padding) == (0, 0, 0)
+    elif type(m).__name__ == "FusedConv3d":   # hpcfault.models.fused (oneDNN fused conv)
+        ok = list(m.padding) == [0, 0, 0]
+    else:
+        return False
+    return (ok and w is not None and w.dim() == 5 and tuple(w.shape[2:]) == (1, 1, 1)
+            and list(m.stride) == [1, 1, 1] and m.groups == 1 and w.shape[0] <= max_out)
+
+
+def make_deterministic(model: Any, max_out: int = 4) -> int:
+    """Replace 1x1x1 convolutions with <= `max_out` output channels by PointwiseConv; returns the count."""
     cls = _pointwise_class()
     count = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if (isinstance(child, nn.Conv3d) and tuple(child.kernel_size) == (1, 1, 1)
-                    and tuple(child.stride) == (1, 1, 1) and child.groups == 1 and child.out_channels <= max_out):
-                setattr(parent, name, cls(child))
+            if _is_small_pointwise(child, max_out):
+                setattr(parent, name, cls(child.weight, child.bias, getattr(child, "act", None)))
                 count += 1
     return count
 
