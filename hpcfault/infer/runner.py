@@ -205,6 +205,8 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     comm = get_comm() if comm is None else comm
     env = read_rank_env()
     cfg = check_config(job.cfg)
+    if Path(job.out).resolve() == Path(job.survey).resolve():
+        raise HpcfaultError(f"the output would replace the survey (got -o {job.out!r}); choose another output name")
     times: dict[str, float] = {}
     t_start = time.perf_counter()
     checkpoint = resolve_model(cfg.model)
