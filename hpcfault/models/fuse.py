@@ -1,8 +1,11 @@
 """Exact eval-time rewrites: BatchNorm folded into the preceding convolution, fused CPU kernels.
 
 Folding uses the BN running statistics: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta,
-computed in float64 and stored in the model's dtype, so the result matches the unfused model to
-rounding (<= 1e-5 on the sigmoid output in fp32). The folded model is for inference only.
+computed in float64 and stored in the model's dtype. The rewrite is exact in arithmetic (float64:
+folded == unfused to 1e-12); in fp32 only the rounding order changes. For the published Fault-Net
+weights that gives output differences of ~1e-4 max on 64^3-128^3 blocks (median ~1e-19, no 0.5-mask
+flips measured), the same size as the plain fp32 model's own distance from a float64 evaluation
+(~1e-4): that is this network's fp32 rounding floor. The folded model is for inference only.
 """
 from __future__ import annotations
 
