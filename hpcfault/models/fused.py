@@ -8,7 +8,8 @@ Used by prepare_for_inference after BatchNorm folding. Two things make the CPU f
 - conv -> ReLU6 and conv -> (+ residual) run as one oneDNN primitive with post-ops, which saves a
   full pass over the output per fused op (ReLU6 and adds were ~25% of the time after folding).
 
-Off the CPU, in float64, or with autograd on, FusedConv3d computes the same thing with F.conv3d.
+Off the CPU, in float64, under CPU autocast or with autograd on, FusedConv3d computes the same thing
+with F.conv3d (so autocast still applies; for bf16 on CPU, casting the model and input is faster).
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class FusedConv3d(nn.Module):
         return f"{tuple(self.weight.shape)}, stride={self.stride}, act={self.act}"
 
     def _onednn(self, x: torch.Tensor) -> bool:
-        return x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
+        return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
+                and not torch.is_autocast_enabled("cpu"))  # autocast only reaches F.conv3d
 
     def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         args = (self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups)
