@@ -247,6 +247,43 @@ def _unsync(model: torch.nn.Module) -> torch.nn.Module:
     return swap(model).cpu()
 
 
+def _open_run(cfg: TrainConfig, path: Path, d: ddp.Dist) -> bool:
+    """Rank 0 creates or checks the run directory and makes the synthetic surveys; every rank gets
+    the outcome (True = an existing run) or the same error."""
+    outcome = None
+    if d.is_main:
+        try:
+            from hpcfault.train.stream import prepare_surveys
+
+            resuming = rundir.prepare(cfg, path)
+            prepare_surveys(cfg, path)
+            outcome = ("ok", resuming)
+        except HpcfaultError as exc:
+            outcome = ("error", str(exc))
+    kind, value = ddp.broadcast_object(d, outcome)
+    if kind == "error":
+        raise HpcfaultError(value)
+    return bool(value)
+
+
+def _resume(trainer: Trainer, resuming: bool) -> None:
+    cfg, path, d = trainer.cfg, trainer.run_dir, trainer.d
+    state_file = rundir.last_state(path)
+    if resuming and state_file.is_file():
+        state = load_state(state_file)
+        diffs = config_differences(state["config"], to_mapping(cfg))
+        if diffs:
+            raise HpcfaultError(f"{state_file} was written with another config (got {'; '.join(diffs[:6])}); "
+                                "use a new run_dir")
+        trainer.restore(state)
+        if d.is_main:
+            trainer.metrics.truncate_after(trainer.step)
+            rundir.update_stored_config(cfg, path)
+        trainer.info("resumed %s at step %d", path, trainer.step)
+    elif resuming and d.is_main:
+        trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
+
+
 def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = None) -> int:
     """Train (or resume) the run in `run_dir` (default cfg.run_dir). Returns the exit code."""
     env = read_rank_env() if env is None else env
@@ -259,56 +296,32 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
     per_rank_batch(cfg, env.world_size)  # before joining a process group that may never form
     d = ddp.setup(env, cfg.device)
     try:
-        outcome = None
-        if d.is_main:
-            try:
-                resuming = rundir.prepare(cfg, path)
-                from hpcfault.train.stream import prepare_surveys
-
-                prepare_surveys(cfg, path)
-                outcome = ("ok", resuming)
-            except HpcfaultError as exc:
-                outcome = ("error", str(exc))
-        outcome = ddp.broadcast_object(d, outcome)
-        if outcome[0] == "error":
-            raise HpcfaultError(outcome[1])
-        resuming = outcome[1]
+        resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
-        state_file = rundir.last_state(path)
-        if resuming and state_file.is_file():
-            state = load_state(state_file)
-            diffs = config_differences(state["config"], to_mapping(cfg))
-            if diffs:
-                raise HpcfaultError(f"{state_file} was written with another config (got {'; '.join(diffs[:6])}); "
-                                    "use a new run_dir")
-            trainer.restore(state)
-            if d.is_main:
-                trainer.metrics.truncate_after(trainer.step)
-                rundir.update_stored_config(cfg, path)
-            trainer.info("resumed %s at step %d", path, trainer.step)
-        elif resuming and d.is_main:
-            trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
+        _resume(trainer, resuming)
         if trainer.step >= cfg.steps:
             if d.is_main:
                 print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}); "
                       "pass steps=N with a larger N to train further")
             return 0
         flag = StopFlag()
+        result = "failed"
         try:
-            outcome = trainer.fit(flag)
+            result = trainer.fit(flag)
         finally:
-            if outcome != "stopped":
+            if result != "stopped":
                 flag.restore()
-        if outcome == "stopped":
+        if result == "stopped":
             ddp.barrier(d)
             what = after_checkpoint(flag, d.is_main)
             if d.is_main:
-                print(f"stopped at step {trainer.step} on a signal; checkpoint {state_file}; {what}")
+                print(f"stopped at step {trainer.step} on a signal; checkpoint {rundir.last_state(path)}; {what}")
             return 0
         if d.is_main:
+            best = trainer.best
             print(f"trained {path} to step {trainer.step}; weights {rundir.model_path(path)}"
-                  + (f", best validation IoU {trainer.best['iou']:.4f} at step {trainer.best['step']} "
-                     f"in {rundir.best_path(path)}" if trainer.best["step"] >= 0 else ""))
+                  + (f", best validation IoU {best['iou']:.4f} at step {best['step']} in {rundir.best_path(path)}"
+                     if best["step"] >= 0 else ""))
         return 0
     finally:
         ddp.teardown(d)
