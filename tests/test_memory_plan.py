@@ -10,10 +10,17 @@ from hpcfault.models.memory import measure_peak_bytes, parse_bytes
 from tests.conftest import run_cli
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", ["faultnet", "faultnet-nomcf", "unet3d"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_formula_matches_measured_peak(name, dtype):
-    torch.set_num_threads(1)
     model = prepare_for_inference(build_model(name))
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
