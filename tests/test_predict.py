@@ -163,3 +163,39 @@ def test_block_predictions_do_not_depend_on_the_thread_count(model):
     torch.set_num_threads(1)
     assert model.replaced == 1   # Fault-Net's last 1x1x1 convolution to one channel
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+
+
+def test_max_blocks_stops_early_and_the_rerun_continues(tmp_path, checkpoint):
+    survey = _survey(tmp_path / "s.h5", _smooth((32, 48, 48), seed=6))
+    cfg = PredictConfig(model=checkpoint, threads=1, progress=False, block=32, overlap=8)
+    part = run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg, max_blocks=2), SerialComm())
+    assert part == {"partial": True, "done": 2, "blocks": 4} and not (tmp_path / "o.h5").exists()
+    full = run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg), SerialComm())
+    assert full["blocks_reused"] == 2 and full["blocks_computed"] == 2
+
+
+def test_memory_budget_caps_the_block_edge(tmp_path, checkpoint, capsys):
+    survey = _survey(tmp_path / "s.h5", _smooth((64, 160, 160)))
+    from hpcfault.infer.report import peak_rss
+
+    budget = peak_rss() + (200 << 20)   # 200 MiB above what this process holds: about a 112^3 block
+    cfg = PredictConfig(model=checkpoint, block=160, threads=1, memory=str(budget))
+    run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg, dry_run=True), SerialComm())
+    edge = int(capsys.readouterr().out.split("block edge")[1].split()[0])
+    assert 16 <= edge < 160 and edge % 16 == 0
+
+
+def test_cli_config_file_overrides_and_options(tmp_path):
+    import argparse
+
+    from hpcfault.cli import predict as cli
+
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    conf = tmp_path / "p.yaml"
+    conf.write_text("kind: predict\nblock: 256\noverlap: 16\ndtype: bf16\n")
+    args = p.parse_args(["s.h5", "-o", "o.h5", "--config", str(conf), "merge_tile=64", "--block", "128"])
+    cfg = cli.build_config(args)
+    assert (cfg.block, cfg.overlap, cfg.dtype, cfg.merge_tile) == (128, 16, "bf16", 64)
+    with pytest.raises(HpcfaultError, match="unknown key 'blok'"):
+        cli.build_config(p.parse_args(["s.h5", "-o", "o.h5", "blok=3"]))
