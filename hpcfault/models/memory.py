@@ -16,6 +16,9 @@ UNet3D (f = filters) peaks at the concatenation of its last decoder level: input
 feature (f1/8), its upsampled copy (f1), the skip (f0) and the concatenation (f0 + f1):
 s * (1 + f1/8 + 2*(f0 + f1)) = 101 s.
 
+The dtype is that of the model and its activations (model.to(dtype), input cast); under autocast
+some tensors stay fp32 and the peak is higher than the fp16 figure.
+
 `measure_peak_bytes` measures the same quantity on CPU from the profiler's allocator events, or
 with torch.cuda.max_memory_allocated on a GPU; tests/test_memory_plan.py checks formula against
 measurement. Pure functions here; torch is imported only by the measuring function.
