@@ -7,7 +7,8 @@ scores then count labelled voxels only), and/or synthetic surveys generated once
 `hpcfault.metrics.scores` turns the total into IoU@0.5, precision, recall and Tol-IoU@2, so the
 result does not depend on the number of ranks.
 
-Seismic is scaled to [0, 1] by its own min and max, like the training cubes.
+Seismic is scaled to [0, 1] per volume exactly like the training cubes (min-max after clipping at
+the 0.5 / 99.5 percentiles): the network's predictions at threshold 0.5 depend strongly on it.
 """
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ class HeldOut:
 
 
 def scale01(x: np.ndarray) -> np.ndarray:
-    x = np.nan_to_num(np.asarray(x, dtype=np.float32))
-    lo, hi = float(x.min()), float(x.max())
-    return np.zeros_like(x) if hi <= lo else (x - lo) / (hi - lo)
+    """To [0, 1] exactly as the training cubes are (hpcfault.data.cube_sources: min-max after
+    clipping at the 0.5 / 99.5 percentiles); plain min-max would feed the network another contrast."""
+    from hpcfault.data.cube_sources import clip_range, scale_unit
+
+    return scale_unit(x, *clip_range(x))
 
 
 def names(cfg: ValidationConfig) -> list[str]:
