@@ -48,7 +48,9 @@ SECTIONS = ("model", "predict", "rss", "scaling", "seams", "train")
 FULL = {
     "model": {"sizes": [128], "rounds": 3},
     "predict": {"shape": [256, 256, 256], "repeats": 1},
-    "rss": {"shapes": [[256, 512, 512], [256, 1024, 1024]], "block": 256, "max_blocks": 1},
+    # issue 4: 512x1024x1024 float32 (2 GiB) with 256^3 blocks asked, memory per rank capped at 1.5 GiB
+    # (the planner then picks 192^3); statistics over the whole survey + 2 blocks (--max-blocks 2)
+    "rss": {"shapes": [[256, 512, 512], [512, 1024, 1024]], "block": 256, "max_blocks": 2, "memory": "1.5GiB"},
     "scaling": {"shape": [128, 256, 256], "block": 64},
     "seams": {"shape": [128, 128, 128], "block": 64, "overlaps": [0, 8, 16, 24]},
     "train": {"cube": 64, "batch": 4, "steps": 8, "warmup": 2},
@@ -56,7 +58,7 @@ FULL = {
 QUICK = {
     "model": {"sizes": [32], "rounds": 1},
     "predict": {"shape": [64, 64, 64], "repeats": 1},
-    "rss": {"shapes": [[64, 64, 64], [64, 128, 128]], "block": 32, "max_blocks": 1},
+    "rss": {"shapes": [[64, 64, 64], [64, 128, 128]], "block": 32, "max_blocks": 1, "memory": None},
     "scaling": {"shape": [32, 64, 64], "block": 32},
     "seams": {"shape": [64, 64, 64], "block": 32, "overlaps": [0, 8]},
     "train": {"cube": 32, "batch": 2, "steps": 3, "warmup": 1},
@@ -173,8 +175,8 @@ def section_rss(cfg: dict, threads: int, tmp: Path, timeout: float, model: Path)
     commands = []
     for shape in cfg["shapes"]:
         out = run_tool(sec, ["bench_predict.py", "rss", "-m", model, "--shape", *shape, "--block", cfg["block"],
-                             "--threads", threads, "--max-blocks", cfg["max_blocks"], "--tmp", tmp],
-                       timeout, threads)
+                             "--threads", threads, "--max-blocks", cfg["max_blocks"], "--tmp", tmp]
+                       + (["--memory", cfg["memory"]] if cfg["memory"] else []), timeout, threads)
         commands.append(sec.command)
         gib = 4 * shape[0] * shape[1] * shape[2] / 2 ** 30
         ranks = re.findall(r"rank (\d+): (\d+) blocks, peak RSS ([\d.]+) GiB", out)
@@ -183,8 +185,9 @@ def section_rss(cfg: dict, threads: int, tmp: Path, timeout: float, model: Path)
             value = f"{max(float(r[2]) for r in ranks) if ranks else float(child.group(1)):.2f} GiB"
             sec.rows.append(Row("rss", f"peak RSS per rank, survey {'x'.join(map(str, shape))} ({gib:.2f} GiB float32)",
                                 value, str(threads), "fp32",
-                                f"block {cfg['block']}^3, {cfg['max_blocks']} block(s) predicted + statistics pass"
-                                if cfg["max_blocks"] else f"block {cfg['block']}^3"))
+                                f"block {cfg['block']}^3 asked"
+                                + (f", --memory {cfg['memory']}" if cfg["memory"] else "")
+                                + (f"; statistics pass + {cfg['max_blocks']} block(s)" if cfg["max_blocks"] else "")))
         elif sec.status == "ok":
             sec.status = "failed: no peak RSS in the output"
     sec.command = " ; ".join(commands)
