@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads per rank (default cores / ranks on the node)")
     p.add_argument("--memory", help="memory per rank for the block planner, e.g. 16GiB (default: detected)")
     p.add_argument("--clip-percentile", dest="clip_percentile", type=float,
-                   help="robust scaling: clip to [p, 100-p] percentiles (default: plain min-max)")
+                   help="robust scaling: clip to [p, 100-p] percentiles; 0 = plain min-max (default: the "
+                        "scaling recorded in the checkpoint, else plain min-max)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (blocks, ranks, memory, time) and stop")
     p.add_argument("--restart", action="store_true", help="discard the work dir's ledger and start over")
     p.add_argument("--segy-out", help="also write the probabilities as SEG-Y (headers of the input SEG-Y)")

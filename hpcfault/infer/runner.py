@@ -54,6 +54,14 @@ def _model_name(checkpoint: Path) -> str:
     return str(read_checkpoint(checkpoint)["model"])
 
 
+def _trained_clip(checkpoint: Path) -> float | None:
+    """The input scaling a checkpoint was trained with (provenance `input_clip_percentile`), if recorded."""
+    from hpcfault.models import read_checkpoint
+
+    value = read_checkpoint(checkpoint)["provenance"].get("input_clip_percentile")
+    return None if value is None else float(value)
+
+
 def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int) -> int | None:
     if cfg.memory:
         from hpcfault.models.memory import parse_bytes
@@ -210,6 +218,10 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     times: dict[str, float] = {}
     t_start = time.perf_counter()
     checkpoint = resolve_model(cfg.model)
+    if cfg.clip_percentile is None:  # no explicit scaling: the one the model was trained with, if recorded
+        from dataclasses import replace
+
+        cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
     device, threads = pick_device(env, cfg.threads)
     with open_source(job.survey, iline=job.iline, xline=job.xline) as source:
         def plan_on_rank0() -> tuple[Plan, str]:
