@@ -15,10 +15,11 @@ validation IoU while lambda-BCE degrades. This script repeats that on the projec
    "no fault");
 2. one `hpcfault train` run per (loss, F) with the SAME budget (steps, batch, cube, model, seed,
    data stream): loss `bce` (lambda-BCE, class-balanced) and `md` (MD, gamma 0.7);
-3. validation every `--val-every` steps on held-out synthetic surveys with DENSE labels (different seeds):
-   IoU@0.5 and Tol-IoU@2; the table gives each run's figures (mean of its last 3 validations, and
-   the last one) and the IoU drop relative to its own loss at F = 0; results go to OUT/fnl.json
-   and a figure (default docs/figures/fnl.png).
+3. validation every `--val-every` steps on two held-out synthetic surveys with DENSE labels, and at
+   the end the final weights of each run scored on 4 other held-out TEST surveys (dense labels,
+   scaled like the training cubes): IoU@0.5 and Tol-IoU@2; the table gives the test figures, the IoU
+   drop relative to the same loss at F = 0, and the mean of the last 3 validations; results go to
+   OUT/fnl.json and a figure (default docs/figures/fnl.png).
 
 Runs are ordinary run directories (OUT/runs/<loss>-drop<F>): rerunning the command resumes
 unfinished runs and skips finished ones. At most `--parallel` runs go at once, each with
@@ -54,7 +55,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--surveys", type=int, default=6, help="training surveys (default 6)")
     p.add_argument("--shape", type=int, nargs=3, default=[96, 128, 128], help="training survey shape (T I X)")
     p.add_argument("--every", type=int, default=30, help="label every k-th inline (default 30)")
-    p.add_argument("--steps", type=int, default=300, help="optimizer steps per run (the budget)")
+    p.add_argument("--steps", type=int, default=150, help="optimizer steps per run (the budget)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--cube", type=int, default=48)
     p.add_argument("--min-fault-voxels", type=int, default=48)
@@ -63,7 +64,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="training seed (same for every run)")
     p.add_argument("--val-seeds", type=int, nargs="+", default=[9301, 9302], help="held-out synthetic surveys")
     p.add_argument("--val-shape", type=int, nargs=3, default=[64, 128, 128])
-    p.add_argument("--val-every", type=int, default=50, help="validate every N steps (0: last step only)")
+    p.add_argument("--test-seeds", type=int, nargs="+", default=[9401, 9402, 9403, 9404],
+                   help="held-out surveys scoring each run's final weights (shape --val-shape)")
+    p.add_argument("--val-every", type=int, default=25, help="validate every N steps (0: last step only)")
     p.add_argument("--parallel", type=int, default=2, help="runs at once (default 2)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     p.add_argument("--figure", default=str(REPO / "docs" / "figures" / "fnl.png"), help="figure to write ('' = none)")
@@ -176,40 +179,80 @@ def read_run(run_dir: Path, steps: int, last_k: int = 3) -> dict | None:
             "cubes_per_s": round(sum(rates) / len(rates), 3) if rates else None}
 
 
+def test_scores(run_dir: Path, seeds: list[int], shape: list[int], threads: int) -> dict | None:
+    """The run's final weights (checkpoints/model.pt) scored on held-out TEST surveys (dense labels,
+    seeds not used for validation), scaled like the training cubes; cached in RUN_DIR/test-scores.json."""
+    import torch
+
+    ckpt, cache = run_dir / "checkpoints" / "model.pt", run_dir / "test-scores.json"
+    if not ckpt.is_file():
+        return None
+    key = {"seeds": list(seeds), "shape": list(shape), "mtime": ckpt.stat().st_mtime}
+    if cache.is_file():
+        old = json.loads(cache.read_text())
+        if old.get("key") == key:
+            return old["scores"]
+    import numpy as np
+
+    from hpcfault.data.synth import synthesize
+    from hpcfault.metrics import score_counts, scores
+    from hpcfault.models import load_model, read_checkpoint
+    from hpcfault.train.validate import scale01
+
+    torch.set_num_threads(threads)
+    model, total = load_model(ckpt), {}
+    for seed in seeds:
+        seis, labels, _, _ = synthesize(tuple(shape), seed)
+        with torch.inference_mode():
+            prob = model(torch.from_numpy(scale01(seis))[None, None])[0, 0].numpy()
+        for k, v in score_counts(prob, (labels > 0).astype(np.uint8), None, threshold=0.5, radius=2).items():
+            total[k] = total.get(k, 0) + int(v)
+    result = {k: round(v, 4) for k, v in scores(total).items()}
+    result["step"] = int(read_checkpoint(ckpt)["provenance"].get("step", -1))
+    cache.write_text(json.dumps({"key": key, "scores": result}, indent=1) + "\n")
+    return result
+
+
 def report(args: argparse.Namespace, out: Path, wall_s: float | None) -> dict:
     rows = []
     for loss in args.losses:
         base = None
         for drop in args.drops:
-            r = read_run(out / "runs" / run_name(loss, drop), args.steps)
+            run_dir = out / "runs" / run_name(loss, drop)
+            r = read_run(run_dir, args.steps)
             row = {"loss": loss, "drop": drop, **(r or {"step": 0, "complete": False})}
-            if r and drop == min(args.drops):
-                base = r
-            if r and base:  # on the averaged figures (last validations)
-                row["iou_drop"] = round(base["iou_mean"] - r["iou_mean"], 4)
-                row["iou_drop_rel"] = (round((base["iou_mean"] - r["iou_mean"]) / base["iou_mean"], 4)
-                                       if base["iou_mean"] > 0 else None)
-                row["tol_iou_drop"] = round(base["tol_iou_mean"] - r["tol_iou_mean"], 4)
+            t = test_scores(run_dir, args.test_seeds, args.val_shape, args.threads) if r and r["complete"] else None
+            if t:
+                row["test"] = t
+            if t and drop == min(args.drops):
+                base = t
+            if t and base:  # on the test figures of the final weights
+                row["iou_drop"] = round(base["iou"] - t["iou"], 4)
+                row["iou_drop_rel"] = round((base["iou"] - t["iou"]) / base["iou"], 4) if base["iou"] > 0 else None
+                row["tol_iou_drop"] = round(base["tol_iou"] - t["tol_iou"], 4)
             rows.append(row)
     budget = {k: getattr(args, k) for k in ("steps", "batch", "cube", "model", "lr", "seed", "surveys", "every",
                                              "threads")}
     budget["shape"], budget["val_seeds"], budget["val_shape"] = args.shape, args.val_seeds, args.val_shape
+    budget["test_seeds"] = args.test_seeds
     result = {"budget": budget, "rows": rows, "wall_s": wall_s, "machine": machine()}
     print(f"\nFNL experiment: Fault-Net ({args.model}), {args.steps} steps x batch {args.batch} cubes of "
           f"{args.cube}^3, labels on every {args.every}th inline of {args.surveys} surveys "
-          f"{'x'.join(map(str, args.shape))}; validation on {len(args.val_seeds)} held-out dense-labelled surveys")
-    print("IoU and Tol-IoU@2: mean of the last 3 validations (in brackets: the last one); the drop is relative"
-          " to the same loss without dropped faults")
-    print(f"{'loss':<16}{'dropped':>8}{'step':>6}{'IoU':>17}{'Tol-IoU@2':>17}{'IoU drop':>10}{'rel.':>7}"
-          f"{'precision':>10}{'recall':>8}")
+          f"{'x'.join(map(str, args.shape))}")
+    print(f"test: final weights on {len(args.test_seeds)} held-out dense-labelled surveys "
+          f"{'x'.join(map(str, args.val_shape))} (seeds {args.test_seeds}); IoU drop relative to the same loss "
+          f"without dropped faults; val: mean of the last 3 validations (seeds {args.val_seeds})")
+    print(f"{'loss':<16}{'dropped':>8}{'step':>6}{'test IoU':>10}{'Tol-IoU@2':>11}{'IoU drop':>10}{'rel.':>7}"
+          f"{'precision':>10}{'recall':>8}{'val IoU':>9}{'val Tol-IoU':>12}")
     for r in rows:
-        if "iou" not in r:
-            print(f"{LOSS_LABEL[r['loss']]:<16}{r['drop']:>7.0%} {'-':>5}   (not run yet)")
+        if "test" not in r:
+            print(f"{LOSS_LABEL[r['loss']]:<16}{r['drop']:>7.0%} {r['step']:>5}   (not complete yet)")
             continue
+        t = r["test"]
         rel = f"{r['iou_drop_rel']:.0%}" if r.get("iou_drop_rel") is not None else "-"
-        print(f"{LOSS_LABEL[r['loss']]:<16}{r['drop']:>7.0%} {r['step']:>5}{r['iou_mean']:>8.4f} ({r['iou']:.4f})"
-              f"{r['tol_iou_mean']:>8.4f} ({r['tol_iou']:.4f}){r.get('iou_drop', float('nan')):>10.4f}{rel:>7}"
-              f"{r['precision']:>10.4f}{r['recall']:>8.4f}")
+        print(f"{LOSS_LABEL[r['loss']]:<16}{r['drop']:>7.0%} {r['step']:>5}{t['iou']:>10.4f}{t['tol_iou']:>11.4f}"
+              f"{r.get('iou_drop', float('nan')):>10.4f}{rel:>7}{t['precision']:>10.4f}{t['recall']:>8.4f}"
+              f"{r['iou_mean']:>9.4f}{r['tol_iou_mean']:>12.4f}")
     from hpcfault.io.atomic import write_text_atomic
 
     write_text_atomic(out / "fnl.json", json.dumps(result, indent=1) + "\n")
@@ -228,10 +271,10 @@ def figure(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.9), dpi=90)
     for loss, style in zip(args.losses, ("o-", "s--")):
-        pts = [r for r in rows if r["loss"] == loss and "iou" in r]
+        pts = [r for r in rows if r["loss"] == loss and "test" in r]
         for ax, key in zip(axes, ("iou", "tol_iou")):
-            ax.plot([100 * r["drop"] for r in pts], [r[key + "_mean"] for r in pts], style, label=LOSS_LABEL[loss])
-    for ax, title in zip(axes, ("validation IoU@0.5 (mean of last 3)", "validation Tol-IoU@2 (mean of last 3)")):
+            ax.plot([100 * r["drop"] for r in pts], [r["test"][key] for r in pts], style, label=LOSS_LABEL[loss])
+    for ax, title in zip(axes, ("test IoU@0.5", "test Tol-IoU@2")):
         ax.set_xlabel("faults dropped from labelled inlines (%)")
         ax.set_title(title, fontsize=10)
         ax.set_ylim(bottom=0)
