@@ -55,7 +55,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--surveys", type=int, default=6, help="training surveys (default 6)")
     p.add_argument("--shape", type=int, nargs=3, default=[96, 128, 128], help="training survey shape (T I X)")
     p.add_argument("--every", type=int, default=30, help="label every k-th inline (default 30)")
-    p.add_argument("--steps", type=int, default=150, help="optimizer steps per run (the budget)")
+    p.add_argument("--steps", type=int, default=300, help="optimizer steps per run (the budget)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--cube", type=int, default=48)
     p.add_argument("--min-fault-voxels", type=int, default=48)
