@@ -207,6 +207,16 @@ def normalizer_from(stats: Stats, clip_percentile: float | None = None) -> Norma
     return Normalizer(stats.percentile(p), stats.percentile(100.0 - p))
 
 
+def fit_normalizer(x: np.ndarray, clip_percentile: float | None = None, bins: int = DEFAULT_BINS) -> Normalizer:
+    """The Normalizer of one in-memory array (a training cube, a held-out volume, a subsample), made
+    by the same two passes (min/max, then the histogram for percentiles) that compute_stats makes
+    over a whole survey, so training and inference scale their inputs the same way."""
+    st = stats_of(x)
+    if clip_percentile and st.count:
+        st = stats_of(x, (st.min, st.max), bins)
+    return normalizer_from(st, clip_percentile)
+
+
 def compute_stats(read_fn: Callable[[Any], np.ndarray], slabs: Sequence[Any], comm: Any = None, *,
                   percentiles: bool = True, bins: int = DEFAULT_BINS, distribute: bool = True,
                   progress: Callable[[int], None] | None = None) -> Stats:

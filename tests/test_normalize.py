@@ -144,3 +144,16 @@ def test_compute_stats_under_mpiexec_two_ranks_equals_serial(tmp_path):
         assert o["hist"] == serial.hist.tolist()
         assert (o["lo"], o["hi"]) == (ref.lo, ref.hi)
         assert o["mean"] == pytest.approx(serial.mean, rel=1e-12)
+
+
+def test_fit_normalizer_equals_the_survey_path():
+    """Training scales a cube over its own statistics with the same passes predict makes over a survey."""
+    from hpcfault.cluster.mpi import SerialComm
+    from hpcfault.normalize import fit_normalizer
+
+    x = np.random.default_rng(3).standard_normal((16, 12, 10)).astype(np.float32) * 50
+    x[0, 0, 0] = np.nan
+    survey = normalizer_from(compute_stats(lambda s: x[:, s], _slabs(x.shape[1], 3), SerialComm()), 0.5)
+    assert fit_normalizer(x, 0.5) == survey
+    assert fit_normalizer(x) == Normalizer(float(np.nanmin(x)), float(np.nanmax(x)))
+    assert fit_normalizer(np.full((4, 4, 4), 7.0, np.float32), 0.5).constant

@@ -15,6 +15,8 @@ from hpcfault.train.config import OptimConfig, TrainConfig, config_differences, 
 from hpcfault.train.metrics_log import MetricsLog, read_metrics
 from hpcfault.train.signals import StopFlag, requeue_command, stop_signals
 
+from conftest import REPO, run_cli
+
 
 def write_cfg(tmp_path, text: str):
     p = tmp_path / "t.yaml"
@@ -156,3 +158,15 @@ def test_amp_choice():
     assert amp_dtype(TrainConfig(amp="bf16"), cpu) is torch.bfloat16
     with pytest.raises(HpcfaultError, match="fp16 needs a GPU"):
         amp_dtype(TrainConfig(amp="fp16"), cpu)
+
+
+def test_checkpoints_record_the_training_input_scaling(tmp_path):
+    """predict reads provenance['input_clip_percentile'] to scale a survey as the training cubes were."""
+    from hpcfault.data.cube_sources import TRAIN_CLIP_PERCENTILE
+    from hpcfault.models import read_checkpoint
+    from hpcfault.train import rundir
+
+    run = tmp_path / "run"
+    assert run_cli("train", REPO / "configs" / "train-tiny.yaml", "--run-dir", run, "steps=1").returncode == 0
+    prov = read_checkpoint(rundir.model_path(run))["provenance"]
+    assert prov["input_clip_percentile"] == TRAIN_CLIP_PERCENTILE

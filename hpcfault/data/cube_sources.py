@@ -13,31 +13,25 @@ from typing import Sequence
 import numpy as np
 
 from hpcfault.errors import HpcfaultError
+from hpcfault.normalize import Normalizer, fit_normalizer
 
-CLIP_PERCENTILES = (0.5, 99.5)
+# Training inputs are scaled to [0, 1] by min-max after clipping at the 0.5 / 99.5 percentiles
+# (hpcfault.normalize, the same code inference uses). Checkpoints record it as
+# provenance["input_clip_percentile"], and `hpcfault predict` applies it to the survey.
+TRAIN_CLIP_PERCENTILE = 0.5
 SUBSAMPLE_VOXELS = 2_000_000       # voxels read to estimate a volume's percentiles
 MAX_FAULT_POINTS = 1_000_000       # labelled fault voxels kept as cube anchors (strided beyond)
 SLAB = 64
 
 
-def clip_range(values: np.ndarray) -> tuple[float, float]:
-    v = np.asarray(values, np.float32)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0, 0.0
-    lo, hi = np.percentile(v, CLIP_PERCENTILES)
-    return float(lo), float(hi)
+def training_normalizer(values: np.ndarray) -> Normalizer:
+    """The [0, 1] scaling of training inputs, fitted on `values` (a cube, a volume or a subsample)."""
+    return fit_normalizer(values, TRAIN_CLIP_PERCENTILE)
 
 
-def scale_unit(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Min-max scale to [0, 1] between lo and hi, clipped; a constant range gives 0.5; NaN gives 0.5."""
-    x = np.asarray(x, np.float32)
-    if not hi > lo:
-        return np.full(x.shape, 0.5, np.float32)
-    out = (x - np.float32(lo)) * np.float32(1.0 / (hi - lo))
-    np.clip(out, 0.0, 1.0, out=out)
-    out[~np.isfinite(out)] = 0.5
-    return out
+def scale_training_input(x: np.ndarray) -> np.ndarray:
+    """Scale an array to [0, 1] over its own statistics, as training cubes and held-out volumes are."""
+    return training_normalizer(x).apply(x)
 
 
 class SyntheticSource:
@@ -70,7 +64,7 @@ class SyntheticSource:
         return seis, labels, np.ones(labels.shape, np.uint8)
 
     def scale(self, seis: np.ndarray) -> np.ndarray:
-        return scale_unit(seis, *clip_range(seis))
+        return scale_training_input(seis)
 
 
 class VolumeSource:
@@ -120,7 +114,7 @@ class VolumeSource:
                 pts = pts[:: -(-len(pts) // MAX_FAULT_POINTS)]
             self.fault_points = pts
             step = max(1, int(np.ceil((np.prod(shape) / SUBSAMPLE_VOXELS) ** (1 / 3))))
-            self.lo, self.hi = clip_range(f["data"][::step, ::step, ::step])
+            self.normalizer = training_normalizer(f["data"][::step, ::step, ::step])
 
     def __getstate__(self):   # picklable for DataLoader workers: reopen the file in each process
         state = dict(self.__dict__)
@@ -153,4 +147,4 @@ class VolumeSource:
         return f["data"][box], f["labels"][box], f["mask"][box]
 
     def scale(self, seis: np.ndarray) -> np.ndarray:
-        return scale_unit(seis, self.lo, self.hi)
+        return self.normalizer.apply(seis)

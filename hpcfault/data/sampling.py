@@ -21,7 +21,7 @@ import numpy as np
 
 from hpcfault.data.augment import DEFAULT as DEFAULT_AUGMENT
 from hpcfault.data.augment import AugmentConfig, augment
-from hpcfault.data.cube_sources import SyntheticSource, VolumeSource, scale_unit  # noqa: F401 (re-exported)
+from hpcfault.data.cube_sources import SyntheticSource, VolumeSource  # noqa: F401 (re-exported)
 from hpcfault.errors import HpcfaultError
 
 log = logging.getLogger(__name__)

@@ -141,9 +141,11 @@ class Trainer:
         ddp.barrier(self.d)
 
     def _save_model(self, path: Path, extra: dict[str, Any]) -> None:
+        from hpcfault.data.cube_sources import TRAIN_CLIP_PERCENTILE
         from hpcfault.models import save_checkpoint
 
         prov = {"trained_by": "hpcfault train", "run_dir": str(self.run_dir), "step": self.step,
+                "input_clip_percentile": TRAIN_CLIP_PERCENTILE,
                 "loss": self.cfg.loss.name, **({"gamma": self.cfg.loss.gamma} if self.cfg.loss.name == "md" else {}),
                 **extra}
         model = self.model

@@ -37,9 +37,9 @@ class HeldOut:
 def scale01(x: np.ndarray) -> np.ndarray:
     """To [0, 1] exactly as the training cubes are (hpcfault.data.cube_sources: min-max after
     clipping at the 0.5 / 99.5 percentiles); plain min-max would feed the network another contrast."""
-    from hpcfault.data.cube_sources import clip_range, scale_unit
+    from hpcfault.data.cube_sources import scale_training_input
 
-    return scale_unit(x, *clip_range(x))
+    return scale_training_input(x)
 
 
 def names(cfg: ValidationConfig) -> list[str]:
