@@ -63,5 +63,16 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def torch_one_thread():
+    """Run torch on one thread for the test (the machine is small and shared), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # The session-scoped `slurm_cluster` fixture (a real single-node Slurm cluster) for tests marked slurm.
 from slurm_fixtures import slurm_cluster  # noqa: E402,F401

@@ -13,11 +13,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWa
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(torch_one_thread):
+    """Every test here runs torch on one thread (conftest.torch_one_thread)."""
 
 
 @pytest.mark.parametrize("name,config", [("faultnet", {"widths": [8, 16, 32]}), ("faultnet-nomcf", {}),

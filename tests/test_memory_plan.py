@@ -11,11 +11,8 @@ from tests.conftest import run_cli
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(torch_one_thread):
+    """Every test here runs torch on one thread (conftest.torch_one_thread)."""
 
 
 @pytest.mark.parametrize("name", ["faultnet", "faultnet-nomcf", "unet3d"])

@@ -12,11 +12,8 @@ from tests.conftest import run_cli
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(torch_one_thread):
+    """Every test here runs torch on one thread (conftest.torch_one_thread)."""
 
 
 def randomize_bn(model, seed=0):
