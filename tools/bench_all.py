@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The README's performance table from one run: every benchmark of tools/, one row per figure.
 
-    .venv/bin/python tools/bench_all.py                 # full (about 20-30 min on 2 idle cores)
-    .venv/bin/python tools/bench_all.py --quick         # smoke test: tiny sizes, about 2-4 min
+    .venv/bin/python tools/bench_all.py                 # full (about 4 min on 2 idle cores)
+    .venv/bin/python tools/bench_all.py --quick         # smoke test: tiny sizes, about 1-2 min
     .venv/bin/python tools/bench_all.py --only model seams --json bench.json --raw
 
 Sections (each runs the benchmark script that owns the figure, as a child process, and reads its
