@@ -16,6 +16,7 @@ and killing any slurmstepd left behind. Importable: start_cluster(), stop_cluste
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,6 +114,13 @@ class Layout:
     @property
     def mysql_data(self) -> Path: return self.state / "mysql"
     @property
+    def slurmd_spool(self) -> Path:
+        """slurmd's spool holds a Unix socket per job step, named '<node>_<job>.<step>', and a socket
+        path must stay under 108 bytes: a deep DIR (pytest's tmp_path) would silently hang every
+        job. So the spool lives in a short directory of the system temp dir, named after DIR."""
+        tag = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"hpcfault-slurmd-{tag}"
+    @property
     def slurm_conf(self) -> Path: return self.etc / "slurm.conf"
     @property
     def info(self) -> Path: return self.root / "cluster.json"
@@ -141,7 +150,7 @@ AuthType=auth/munge
 AuthInfo=socket={sock},cred_expire=10
 CredType=cred/munge
 StateSaveLocation={lay.state / 'slurmctld'}
-SlurmdSpoolDir={lay.state / 'slurmd'}
+SlurmdSpoolDir={lay.slurmd_spool}
 SlurmctldPidFile={lay.pidfile('slurmctld')}
 SlurmdPidFile={lay.pidfile('slurmd')}
 SlurmctldLogFile={lay.logfile('slurmctld')}
@@ -311,10 +320,10 @@ def start_cluster(root: str | os.PathLike, *, timeout: float = 60) -> ClusterInf
     if lay.info.exists():
         stop_cluster(lay.root)  # a previous cluster in the same directory: end it first
     t0 = time.monotonic()
-    for d in (lay.state, lay.run):
+    for d in (lay.state, lay.run, lay.slurmd_spool):
         shutil.rmtree(d, ignore_errors=True)
     for d in (lay.root, lay.etc, lay.state, lay.log, lay.run, lay.munge_dir, lay.state / "slurmctld",
-              lay.state / "slurmd"):
+              lay.slurmd_spool):
         d.mkdir(parents=True, exist_ok=True)
     os.chmod(lay.munge_dir, 0o755)
     names = ("slurmctld", "slurmd", "slurmdbd", "mariadb")
@@ -375,8 +384,8 @@ def _ppids() -> dict[int, int]:
 
 
 def _stepd_trees(lay: Layout) -> list[int]:
-    """slurmstepd processes of this cluster (files open under ROOT) and every process they started."""
-    root = str(lay.root) + os.sep
+    """slurmstepd processes of this cluster (files open under ROOT or its spool) and every process they started."""
+    roots = (str(lay.root) + os.sep, str(lay.slurmd_spool) + os.sep)
     stepds = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -387,7 +396,7 @@ def _stepd_trees(lay: Layout) -> list[int]:
             links = [os.readlink(fd) for fd in (entry / "fd").iterdir()] + [os.readlink(entry / "cwd")]
         except OSError:
             continue
-        if any((link + os.sep).startswith(root) for link in links):
+        if any((link + os.sep).startswith(roots) for link in links):
             stepds.append(int(entry.name))
     ppids, tree, todo = _ppids(), [], list(stepds)
     while todo:
@@ -448,7 +457,7 @@ def stop_cluster(root: str | os.PathLike) -> list[str]:
                     stopped.append(f"step process[{spid}]")
                 except ProcessLookupError:
                     pass
-    for d in (lay.run, lay.state):
+    for d in (lay.run, lay.state, lay.slurmd_spool):
         shutil.rmtree(d, ignore_errors=True)
     lay.info.unlink(missing_ok=True)
     return stopped
