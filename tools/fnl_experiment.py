@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_all import machine  # tools/ is on sys.path when a tool runs: one description of the machine
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -288,20 +290,6 @@ def figure(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)
-
-
-def machine() -> str:
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def main(argv=None) -> int:
