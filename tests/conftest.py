@@ -58,6 +58,16 @@ def run_cli(*args: str, ranks: int = 0, check: bool = True, timeout: float = 600
     return proc
 
 
+def run_python_mpi(ranks: int, code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a Python snippet under `mpiexec -n ranks` (one thread each, this checkout importable);
+    fails the test with the ranks' stderr when it exits non-zero."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-c", code, *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.fixture
 def cli():
     return run_cli

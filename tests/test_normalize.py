@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, mpiexec
+from conftest import run_python_mpi
 from hpcfault.cluster.mpi import SerialComm
 from hpcfault.errors import HpcfaultError
 from hpcfault.normalize import Normalizer, Stats, compute_stats, normalizer_from, stats_of
@@ -129,10 +126,7 @@ with open(f"{sys.argv[1]}/rank{comm.rank}.json", "w") as fh:   # files: rank out
 
 @pytest.mark.mpi
 def test_compute_stats_under_mpiexec_two_ranks_equals_serial(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", MPI_SCRIPT, str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=str(REPO))
-    assert proc.returncode == 0, proc.stderr
+    run_python_mpi(2, MPI_SCRIPT, tmp_path)
     outs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [o["rank"] for o in outs] == [0, 1] and outs[0]["size"] == 2
     assert outs[0]["seen"] == [0, 8, 16, 24] and outs[1]["seen"] == [4, 12, 20, 28]  # slabs[r::2]

@@ -1,17 +1,13 @@
 """RankEnv from each launcher's variables, Slurm node lists, and the MPI serial twin (and real MPI)."""
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-
 import pytest
 
 from hpcfault.cluster.mpi import SerialComm, allreduce, get_comm, rank0_first
 from hpcfault.cluster.rankenv import RankEnv, expand_nodelist, read_rank_env
 from hpcfault.errors import HpcfaultError
 
-from conftest import mpiexec
+from conftest import run_python_mpi
 
 
 @pytest.mark.parametrize("text, hosts", [
@@ -60,28 +56,26 @@ def test_serial_twin():
 
 
 @pytest.mark.mpi
-def test_real_mpi_three_ranks():
-    code = ("from hpcfault.cluster.mpi import get_comm, allreduce, rank0_first\n"
+def test_real_mpi_three_ranks(tmp_path):
+    code = ("import sys\n"
+            "from hpcfault.cluster.mpi import get_comm, allreduce, rank0_first\n"
             "from hpcfault.cluster.rankenv import read_rank_env\n"
             "c = get_comm(); e = read_rank_env()\n"
             "assert (c.rank, c.size) == (e.rank, e.world_size)\n"
             "s = allreduce(c, c.rank + 1, 'sum'); m = allreduce(c, c.rank, 'max')\n"
             "v = rank0_first(c, lambda: 'from0')\n"
-            "print(f'{c.rank}/{c.size} {s} {m} {v}')\n")
-    out = subprocess.run([mpiexec(), "-n", "3", sys.executable, "-c", code],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    # the ranks' lines may interleave on the shared stdout: find each one anywhere in it
-    assert sorted(re.findall(r"\d/3 \d+ \d+ \w+", out.stdout)) == [f"{r}/3 6 2 from0" for r in range(3)]
+            "open(f'{sys.argv[1]}/rank{c.rank}.txt', 'w').write(f'{c.rank}/{c.size} {s} {m} {v}')\n")
+    run_python_mpi(3, code, tmp_path)   # one file per rank: the ranks' stdout can interleave mid-line
+    assert [(tmp_path / f"rank{r}.txt").read_text() for r in range(3)] == [f"{r}/3 6 2 from0" for r in range(3)]
 
 
 @pytest.mark.mpi
-def test_rank0_error_reaches_every_rank():
-    code = ("from hpcfault.cluster.mpi import get_comm, rank0_first\n"
+def test_rank0_error_reaches_every_rank(tmp_path):
+    code = ("import sys\n"
+            "from hpcfault.cluster.mpi import get_comm, rank0_first\n"
             "c = get_comm()\n"
             "def f():\n    raise ValueError('bad input on rank 0')\n"
-            "try:\n    rank0_first(c, f)\nexcept ValueError as e:\n    print('caught', c.rank, e)\n")
-    out = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", code],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.count("caught") == 2
+            "try:\n    rank0_first(c, f)\n"
+            "except ValueError as e:\n    open(f'{sys.argv[1]}/rank{c.rank}.txt', 'w').write(str(e))\n")
+    run_python_mpi(2, code, tmp_path)
+    assert [(tmp_path / f"rank{r}.txt").read_text() for r in range(2)] == ["bad input on rank 0"] * 2
