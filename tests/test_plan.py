@@ -14,13 +14,24 @@ from hpcfault.infer.taper import axis_weights, block_weights, ramp
 
 def test_axis_windows_stride_on_grid_and_last_shifted():
     a = tile_axis(100, 32, 8)
-    assert a.edge == 32 and a.stride == 16          # 32 - 8 = 24 rounded down to the 16-grid
-    assert a.windows == ((0, 32), (16, 48), (32, 64), (48, 80), (64, 96), (68, 100))
-    assert all(b - s == 32 and 0 <= s and b <= 100 for s, b in a.windows)  # reads stay inside
+    assert a.edge == 32 and a.stride == 16 and a.padded == 112   # 32 - 8 = 24 rounded down to the 16-grid
+    # every window starts on the 16-grid of the padded survey; the last ends at 112 and reads to 100
+    assert a.windows == ((0, 32), (16, 48), (32, 64), (48, 80), (64, 96), (80, 100))
+    assert all(s % 16 == 0 and 0 <= s and b <= 100 for s, b in a.windows)  # reads stay inside
+    assert a.pad == 12
     assert a.writes[0][0] == 0 and a.writes[-1][1] == 100
     assert all(w1[1] == w2[0] for w1, w2 in zip(a.writes, a.writes[1:]))   # a partition
     assert all(s <= ws and we <= b for (s, b), (ws, we) in zip(a.windows, a.writes))
-    assert a.ramps[0] == (0, 16) and a.ramps[-1] == (96 - 68, 0)
+    assert a.ramps[0] == (0, 16) and a.ramps[-1] == (96 - 80, 0)
+
+
+def test_block_frames_place_blocks_on_the_padded_survey_grid():
+    plan = make_plan((100, 40, 64), 32, 8)
+    for k in range(len(plan)):
+        offset, block, survey = plan.frame(k)
+        assert block == (32, 32, 32) and survey == (112, 48, 64)
+        assert offset == plan.block(k).read.offset and all(o % 16 == 0 for o in offset)
+    assert plan.params()["tiling"] == "survey-grid-v2"
 
 
 def test_axis_exact_multiple_and_no_overlap():
@@ -49,7 +60,8 @@ def test_axis_covers_everything(size, edge, overlap):
         owned[s:b] += 1
     assert (owned == 1).all()
     if len(a.windows) > 1:
-        assert all(b - s == a.edge for s, b in a.windows)
+        assert all(b - s == a.edge for s, b in a.windows[:-1])
+        assert a.windows[-1][0] + a.edge == a.padded and a.pad == a.padded - size
         assert min(a.windows[k][1] - a.windows[k + 1][0] for k in range(len(a.windows) - 1)) >= overlap
 
 
@@ -58,7 +70,7 @@ def test_plan_blocks_ids_deterministic_and_partition():
     assert plan.grid == (2, 3, 2) and len(plan) == 12 and plan.input_shape == (32, 32, 32)
     ids = [b.id for b in plan.blocks()]
     assert ids == [b.id for b in make_plan((48, 64, 40), 32, 8).blocks()]
-    assert len(set(ids)) == len(ids) and ids[0] == "b0+24_0+24_0+20"
+    assert len(set(ids)) == len(ids) and ids[0] == "b0+24_0+24_0+24"
     owned = np.zeros(plan.shape, int)
     for b in plan.blocks():
         assert b.read.contains(b.write)
@@ -76,7 +88,7 @@ def test_plan_caps_and_padding():
     assert make_plan((100, 100, 100), 528, 32).edge == 112            # capped by the survey
     assert make_plan((1000, 1000, 1000), 528, 32, max_edge=200).edge == 192  # by the memory planner
     p = make_plan((10, 1, 70), 64, 8)                               # one inline thick
-    assert p.input_shape == (16, 16, 64) and p.pad == (6, 15, 0) and p.grid == (1, 1, 2)
+    assert p.input_shape == (16, 16, 64) and p.pad == (6, 15, 10) and p.grid == (1, 1, 2)
 
 
 @pytest.mark.parametrize("block, overlap", [(30, 4), (0, 0), (32, 16), (32, -1)])

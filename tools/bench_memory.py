@@ -26,8 +26,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    from hpcfault.models import MODELS, build_model, bytes_per_voxel, largest_block, prepare_for_inference
-    from hpcfault.models.memory import measure_peak_bytes
+    from hpcfault.models import MODELS, build_model, largest_block, prepare_for_inference
+    from hpcfault.models.memory import measure_peak_bytes, peak_bytes
 
     torch.set_num_threads(args.threads)
     dtypes = ["fp32", "fp16"] if args.device.startswith("cuda") else ["fp32", "bf16"]
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
             for dtype in dtypes:
                 m = model.to(args.device).to(torch_dtype[dtype])
                 measured = measure_peak_bytes(m, shape, dtype, args.device) / args.edge ** 3
-                formula = bytes_per_voxel(name, dtype, folded=folded)
+                formula = peak_bytes(name, shape, dtype, folded=folded) / args.edge ** 3
                 edge = largest_block(name, 16 * 2 ** 30, dtype) if folded else ""
                 print(f"{name:<15} {label:<9} {dtype:<5} {formula:13.1f} {measured:9.1f} {measured / formula:6.3f} "
                       f"{edge:>10}")

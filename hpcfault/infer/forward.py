@@ -129,8 +129,13 @@ class BlockModel:
         self.model = model
         self.channels_last = bool(getattr(model, "hpcfault_channels_last", False))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, frame: tuple | None = None) -> np.ndarray:
+        """Prediction of one normalized block `x`; `frame` = (offset, input shape, padded survey shape)
+        from Plan.frame places it in the survey, for the model's survey-grid resampling."""
+        from hpcfault.models.frame import Frame
+
         torch = self.torch
+        where = Frame(*frame) if frame is not None else None
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(self.device)
         if self.channels_last:
             t = t.contiguous(memory_format=torch.channels_last_3d)
@@ -138,7 +143,7 @@ class BlockModel:
         with torch.inference_mode():
             if amp is not None:
                 with torch.autocast(device_type=self.device.type, dtype=amp):
-                    y = self.model(t)
+                    y = self.model(t, where)
             else:
-                y = self.model(t)
+                y = self.model(t, where)
         return y[0, 0].float().cpu().numpy()

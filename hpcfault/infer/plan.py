@@ -1,13 +1,16 @@
 """Stage 2, the block plan: a pure function of integers (no MPI, no files, no torch).
 
-Along each axis of length n the model sees windows of `edge` voxels (a multiple of 16):
+Along each axis of length n, padded to P = n rounded up to a multiple of 16 (the model's size
+multiple; the P - n voxels past the survey's end are reflect-padded, `Plan.pad`), the model sees
+windows of `edge` voxels (a multiple of 16):
 
-* n <= edge: one window reading the whole axis; the model input is n rounded up to a multiple of
-  16 and the missing voxels are reflect-padded (`Plan.pad`), the prediction is cropped back.
-* n > edge: windows start every `stride` voxels, stride = edge - overlap rounded DOWN to a multiple
-  of 16, so the starts sit on the model's 16-voxel downsampling grid and a tile sees the same
-  pooling grid as a whole-volume forward (the effective overlap is therefore >= the one asked for).
-  The last window is shifted back to end exactly at n, so every read stays inside the survey.
+* P <= edge: one window reading the whole axis, model input P voxels; the prediction is cropped back.
+* P > edge: windows start every `stride` voxels, stride = edge - overlap rounded DOWN to a multiple
+  of 16 (the effective overlap is therefore >= the one asked for), and the last window is shifted
+  back to end exactly at P. Every window thus starts on the model's 16-voxel downsampling grid of
+  the padded survey, and `Plan.frame` tells the model where: it then resamples on the survey's
+  grid (hpcfault/models/frame.py), so a block computes what a whole-survey forward of the padded
+  survey computes there, up to the missing context at its borders. Reads stay inside the survey.
 
 Each window owns (writes) the voxels up to the middle of its overlaps with its neighbours; the
 write regions partition the survey and give every block its deterministic id (geometry.Block.id).
@@ -24,6 +27,7 @@ from hpcfault.errors import HpcfaultError
 from hpcfault.geometry import Block, Roi, check_shape3
 
 ALIGN = 16
+TILING = "survey-grid-v2"   # recorded in the ledger fingerprint: windows on the padded survey's grid
 OVERLAP_DIVISOR = 8
 
 
@@ -43,14 +47,19 @@ class AxisTiling:
     size: int
     edge: int                              # model input length along this axis (multiple of 16)
     stride: int
-    windows: tuple[tuple[int, int], ...]   # read ranges, inside [0, size)
+    windows: tuple[tuple[int, int], ...]   # read ranges, inside [0, size); a window starts at its read start
     writes: tuple[tuple[int, int], ...]    # owned ranges, a partition of [0, size)
     ramps: tuple[tuple[int, int], ...]     # (left, right) overlap with the neighbours, 0 at the survey edge
 
     @property
+    def padded(self) -> int:
+        """The axis length of the survey grid the windows sit on (size rounded up to 16)."""
+        return round_up(self.size)
+
+    @property
     def pad(self) -> int:
-        """Voxels of reflect padding after the single window when size < edge (else 0)."""
-        return self.edge - (self.windows[0][1] - self.windows[0][0]) if len(self.windows) == 1 else 0
+        """Voxels of reflect padding after the last window's read range (0 when size is a multiple of 16)."""
+        return self.edge - (self.windows[-1][1] - self.windows[-1][0])
 
     def touching(self, lo: int, hi: int) -> range:
         """Indices of the windows whose read range meets [lo, hi)."""
@@ -62,17 +71,18 @@ def tile_axis(size: int, edge: int, overlap: int, align: int = ALIGN) -> AxisTil
     """Windows of `edge` voxels covering [0, size) with at least `overlap` voxels shared."""
     if size < 1 or edge < align or edge % align or overlap < 0 or 2 * overlap >= edge:
         raise ValueError(f"bad tiling request (size={size}, edge={edge}, overlap={overlap}, align={align})")
-    edge_here = min(edge, round_up(size, align))
-    if size <= edge_here:
+    padded = round_up(size, align)
+    edge_here = min(edge, padded)
+    if padded <= edge_here:
         return AxisTiling(size, edge_here, edge_here, ((0, size),), ((0, size),), ((0, 0),))
     stride = (edge - overlap) // align * align or (edge - overlap)
     starts: list[int] = []
     start = 0
-    while start + edge < size:
+    while start + edge < padded:
         starts.append(start)
         start += stride
-    starts.append(size - edge)
-    windows = tuple((s, s + edge) for s in starts)
+    starts.append(padded - edge)
+    windows = tuple((s, min(s + edge, size)) for s in starts)
     cuts = [0] + [(windows[k][1] + windows[k + 1][0]) // 2 for k in range(len(windows) - 1)] + [size]
     writes = tuple((cuts[k], cuts[k + 1]) for k in range(len(windows)))
     ramps = tuple((windows[k - 1][1] - windows[k][0] if k else 0,
@@ -118,6 +128,14 @@ class Plan:
         return Block(read=Roi(tuple(r[0] for r in read), tuple(r[1] - r[0] for r in read)),
                      write=Roi(tuple(w[0] for w in write), tuple(w[1] - w[0] for w in write)))
 
+    def frame(self, k: int) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]] | None:
+        """(offset, input shape, padded survey shape) of block k for the model's survey-grid resampling
+        (hpcfault.models.Frame), or None when a window is off the 16-voxel grid (a stride below 16)."""
+        offset = tuple(a.windows[j][0] for a, j in zip(self.axes, self.index(k)))
+        if any(o % ALIGN for o in offset):
+            return None
+        return offset, self.input_shape, tuple(a.padded for a in self.axes)  # type: ignore[return-value]
+
     def ramps(self, k: int) -> tuple[tuple[int, int], ...]:
         return tuple(a.ramps[j] for a, j in zip(self.axes, self.index(k)))
 
@@ -133,7 +151,7 @@ class Plan:
     def params(self) -> dict:
         """What the ledger fingerprint keys on."""
         return {"shape": list(self.shape), "block": self.edge, "overlap": self.overlap,
-                "input_shape": list(self.input_shape), "grid": list(self.grid)}
+                "input_shape": list(self.input_shape), "grid": list(self.grid), "tiling": TILING}
 
 
 def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None) -> Plan:

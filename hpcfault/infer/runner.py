@@ -86,22 +86,21 @@ def _max_edge(model: str, budget: int | None, dtype: str, device: str) -> int | 
     the input being computed, the next one read ahead, the prediction)."""
     if budget is None:
         return None
-    from hpcfault.models.memory import bytes_per_voxel, largest_block
+    from hpcfault.models.memory import largest_block
 
     reserve = peak_rss() if device == "cpu" else 0
-    per_voxel = bytes_per_voxel(model, dtype) + (24 if device == "cpu" else 0)
-    edge = int(largest_block(model, int((budget - reserve) * bytes_per_voxel(model, dtype) / per_voxel), dtype))
+    edge = largest_block(model, budget, dtype, reserve_bytes=reserve, extra_per_voxel=24 if device == "cpu" else 0)
     if edge < 16:
         log.warning("the memory planner finds no block fitting in %.2f GiB; using 16^3 blocks", budget / 2**30)
     return max(edge, 16)
 
 
 def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int) -> dict[str, int]:
-    vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
-    from hpcfault.models.memory import bytes_per_voxel
+    from hpcfault.models.memory import peak_bytes
 
-    model_bytes = int(bytes_per_voxel(model, dtype) * vox)
-    return {"runtime": peak_rss(), "model": model_bytes, "buffers": 24 * vox, "merge": 5 * 8 * merge_tile ** 3}
+    vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
+    return {"runtime": peak_rss(), "model": int(peak_bytes(model, plan.input_shape, dtype)), "buffers": 24 * vox,
+            "merge": 5 * 8 * merge_tile ** 3}
 
 
 def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
@@ -168,7 +167,7 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
                 nxt = claim() if mine + 1 < limit else None
                 ahead = pool.submit(read_block, source, plan, nxt, normalizer) if nxt is not None else None
                 block = plan.block(k)
-                y = model(x)[tuple(slice(0, s) for s in block.read.shape)]
+                y = model(x, plan.frame(k))[tuple(slice(0, s) for s in block.read.shape)]
                 crc = writer.write(block.id, y)
                 dt = time.perf_counter() - t0
                 ledger.record(block.id, k, shard, crc, dt)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hpcfault.models.frame import Frame, resize
+
 
 def conv3(cin: int, cout: int, stride: int = 1, bias: bool = False) -> nn.Conv3d:
     return nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=bias)
@@ -30,13 +32,14 @@ def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = Fals
     return nn.Sequential(*layers)
 
 
-def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Trilinear resize of `x` to the spatial size of `like` (align_corners=True, as published)."""
-    return F.interpolate(x, size=like.shape[2:], mode="trilinear", align_corners=True)
+def upsample_to(x: torch.Tensor, like: torch.Tensor, frame: Frame | None = None) -> torch.Tensor:
+    """Trilinear resize of `x` to the spatial size of `like` (align_corners=True, as published), on
+    the survey's grid when the block's `frame` is given (see frame.py)."""
+    return resize(x, like.shape[2:], frame)
 
 
-def upsample2(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="trilinear", align_corners=True)
+def upsample2(x: torch.Tensor, frame: Frame | None = None) -> torch.Tensor:
+    return resize(x, [2 * s for s in x.shape[2:]], frame)
 
 
 class BasicBlock(nn.Module):
@@ -116,7 +119,7 @@ class HighResolutionModule(nn.Module):
         self.fuse_layers = nn.ModuleList(fuse_layers)
         self.relu = nn.ReLU6(inplace=True)
 
-    def forward(self, xs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, xs: Sequence[torch.Tensor], frame: Frame | None = None) -> list[torch.Tensor]:
         ys = [branch(x) for branch, x in zip(self.branches, xs)]
         out = []
         for dst, row in enumerate(self.fuse_layers):
@@ -125,7 +128,7 @@ class HighResolutionModule(nn.Module):
                 if src == dst:
                     term = ys[src]
                 elif src > dst:
-                    term = upsample_to(unit(ys[src]), ys[dst])
+                    term = upsample_to(unit(ys[src]), ys[dst], frame)
                 else:
                     term = unit(ys[src])
                 acc = term if acc is None else acc + term

@@ -24,6 +24,8 @@ from torch import nn
 from hpcfault.errors import HpcfaultError
 from hpcfault.models.blocks import (BasicBlock, Bottleneck, HighResolutionModule, MCFBlock, conv3,
                                     conv_bn, upsample2, upsample_to)
+from hpcfault.models.frame import Frame, resize
+from hpcfault.models.memory import TAIL_HALO   # last_layer = BasicBlock (two 3x3x3 convs) + 1x1x1 conv
 
 SIZE_MULTIPLE = 16
 
@@ -53,6 +55,7 @@ class FaultNet(nn.Module):
     """Fault-Net; output are fault probabilities of the same spatial size as the input."""
 
     size_multiple = SIZE_MULTIPLE
+    tail_slab = 0   # > 0 (set for inference by prepare_for_inference): full-resolution tail in time slabs
 
     def __init__(self, widths=(8, 16, 24), expansion: int = 8, blocks: int = 2, mcf: bool = True) -> None:
         super().__init__()
@@ -82,19 +85,39 @@ class FaultNet(nn.Module):
         self.layer2 = nn.Sequential(BasicBlock(w0), BasicBlock(w0))
         self.last_layer = nn.Sequential(BasicBlock(w0), nn.Conv3d(w0, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frame: Frame | None = None) -> torch.Tensor:
+        """Fault probabilities of `x` (N, 1, T, I, X); `frame` places x in a survey (see frame.py)."""
         check_input(x, SIZE_MULTIPLE)
         half = self.conv1_0(self.conv1(x))
         y = self.layer1(self.relu(self.bn1_1(self.conv1_1(half))))
         ys = [t(y) for t in self.transition1]
         for module in self.stage2:
-            ys = module(ys)
+            ys = module(ys, frame)
         ys = [t(v) for t, v in zip(self.transition2, ys + [ys[-1]])]
         for module in self.stage3:
-            ys = module(ys)
+            ys = module(ys, frame)
         x1 = self.fuse1(ys[0])
-        x2 = upsample_to(self.fuse2(ys[1]), x1)
-        x3 = upsample_to(self.fuse3(ys[2]), x1)
-        y = upsample2(self.fuse_layer1(torch.cat([x1, x2, x3], 1)))
-        y = self.layer2(self.fuse_layer2(torch.cat([y, half], 1)))
-        return torch.sigmoid(self.last_layer(upsample2(y)))
+        x2 = upsample_to(self.fuse2(ys[1]), x1, frame)
+        x3 = upsample_to(self.fuse3(ys[2]), x1, frame)
+        del ys
+        y = upsample2(self.fuse_layer1(torch.cat([x1, x2, x3], 1)), frame)
+        del x1, x2, x3
+        z = torch.cat([y, half], 1)
+        del y, half
+        y = self.layer2(self.fuse_layer2(z))
+        del z
+        if self.tail_slab and not torch.is_grad_enabled():
+            return self._tail_in_slabs(y, tuple(x.shape[2:]), frame)
+        return torch.sigmoid(self.last_layer(upsample2(y, frame)))
+
+    def _tail_in_slabs(self, y: torch.Tensor, size: tuple[int, int, int], frame: Frame | None) -> torch.Tensor:
+        """The full-resolution tail (x2 upsampling, BasicBlock, 1x1 conv, sigmoid) over time slabs of
+        `tail_slab` voxels, each computed with a halo of `TAIL_HALO` voxels and cropped: the same
+        values as the whole tail, without its w0-channel full-resolution tensors (3/4 of the peak)."""
+        out = y.new_empty((y.shape[0], 1, *size))
+        for a in range(0, size[0], self.tail_slab):
+            b = min(size[0], a + self.tail_slab)
+            lo, hi = max(0, a - TAIL_HALO), min(size[0], b + TAIL_HALO)
+            z = self.last_layer(resize(y, size, frame, rows=(lo, hi)))
+            torch.sigmoid(z[:, :, a - lo:b - lo], out=out[:, :, a:b])
+        return out

@@ -15,6 +15,8 @@ import logging
 import torch
 from torch import nn
 
+from hpcfault.models.memory import TAIL_SLAB
+
 log = logging.getLogger(__name__)
 
 # (conv attribute, bn attribute) pairs by class name, for blocks that hold them as named attributes
@@ -70,7 +72,8 @@ def fold_all_bn(model: nn.Module) -> int:
     return count
 
 
-def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None, compile: bool = False) -> nn.Module:
+def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None, compile: bool = False,
+                          tail_slab: int = TAIL_SLAB) -> nn.Module:
     """A copy of `model` for fast, exact inference: eval mode, BN folded, in-place activations,
     oneDNN for every CPU convolution with ReLU6 and residual adds fused into it (hpcfault/models/fused.py),
     no gradients. Call it under torch.inference_mode(); off the CPU the same modules run F.conv3d.
@@ -78,6 +81,8 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None
     `channels_last` stores the conv weights as channels_last_3d (None: only on CPU, where oneDNN
     then runs the convolutions without layout reorders; see tools/bench_model.py for figures).
     `compile` wraps the result in torch.compile (first call compiles; needs a C++ compiler on CPU).
+    `tail_slab` (Fault-Net): compute the full-resolution tail in time slabs of that many voxels
+    (0: in one piece); same values, a third of the peak memory (see models/memory.py).
     """
     model = copy.deepcopy(model).eval()
     for p in model.parameters():
@@ -96,6 +101,8 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     model.hpcfault_channels_last = bool(channels_last)
+    if hasattr(model, "tail_slab"):
+        model.tail_slab = int(tail_slab)
     if compile:
         model = torch.compile(model)
     return model

@@ -92,8 +92,13 @@ class FusedMCFBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.norm_conv(self.expansion_conv(x))
-        n = n * self.segse_block(n)
-        return self.zoom_conv(n, add=self.skip_conv(x))
+        if torch.is_grad_enabled():
+            a = n * self.segse_block(n)
+        else:   # inference: the attention map is computed and applied in place (one tensor fewer at the peak)
+            se = self.segse_block
+            a = torch.sigmoid_(se.conv1(se.dila_conv(n))).mul_(n)
+        del n
+        return self.zoom_conv(a, add=self.skip_conv(x))
 
 
 _BLOCKS = {"BasicBlock": FusedBasicBlock, "Bottleneck": FusedBottleneck, "MCFBlock": FusedMCFBlock}

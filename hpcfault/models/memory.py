@@ -1,16 +1,27 @@
-"""Memory planner: peak bytes per input voxel of one forward pass, and the largest block that fits.
+"""Memory planner: peak bytes of one forward pass for a block shape, and the largest block that fits.
 
 The formulas count the tensors alive at the peak of a forward pass of `prepare_for_inference(model)`
 under torch.inference_mode() (BN folded, in-place activations), including the input tensor, with
 s = bytes per element of the activation dtype. Sizes are in channels at full resolution; a tensor
 of c channels at 1/2**k resolution counts c / 8**k.
 
-Fault-Net (w = widths) peaks in the full-resolution BasicBlock of the last layer, during its
-second convolution: the upsampled input, the first conv's output and the second conv's output
-(3*w0), plus the input (1), the 1/2-resolution skip and head tensors (2*w0/8), and the 1/4-resolution
-head tensors (4*w0/64 + w1/512 + w2/4096):  s * (1 + 3*w0 + w0/4 + w0/16 + w1/512 + w2/4096)
-= 27.54 s (110.2 bytes in fp32). Without folding (a plain eval model) BatchNorm adds one more
-full-resolution tensor (4*w0 instead of 3*w0).
+Fault-Net (w = widths) has two candidate peaks:
+
+* the 1/2-resolution MCF block of the head (fuse_layer2): the input (1), the concatenation
+  (2*w0/8), the normalized features n (2*w0/8), the dilated attention conv (w0/8) and its 1x1
+  output (2*w0/8), the attention being applied in place: 1 + 7*w0/8 = 8 channels (32 B/voxel fp32);
+* the full-resolution tail (x2 upsampling, BasicBlock, 1x1 conv, sigmoid), computed in time slabs
+  of `tail_slab` voxels with a 2-voxel halo: the input and the output (2), the 1/2-resolution head
+  output (w0/8) and, for a slab of L = min(T, tail_slab + 4) time slices out of T, the upsampled
+  slab and the two convolution outputs (3*w0) plus 2 for the resampling's and the 1x1 conv's
+  temporaries (measured; conservative by up to 3%): 2 + w0/8 + (3*w0 + 2) * L/T.
+  With tail_slab 0 the tail runs in one piece: 1 + w0/8 + 3*w0 = 26 channels (104 B/voxel).
+
+So from T = 64 time slices on, a Fault-Net block needs 32 B/voxel in fp32 (256^3: 0.5 GiB;
+528^3: 4.4 GiB), against 104 B/voxel with the tail in one piece. Without the MCF (the ablation)
+the head's 1x1 fusion peaks at 1 + 3*w0/8. A plain eval model (BN not folded, whole tail) adds
+one full-resolution tensor: 1 + w0/8 + 4*w0 (for blocks of 128 voxels and more; on small blocks its
+im2col fallback for small convolutions adds workspace).
 
 UNet3D (f = filters) peaks at the concatenation of its last decoder level: input (1), the 1/2-resolution
 feature (f1/8), its upsampled copy (f1), the skip (f0) and the concatenation (f0 + f1):
@@ -26,12 +37,15 @@ measurement. Pure functions here; torch is imported only by the measuring functi
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 from hpcfault.errors import HpcfaultError
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2}
 BLOCK_MULTIPLE = 16
+TAIL_SLAB = 16       # time slices per slab of Fault-Net's full-resolution tail (prepare_for_inference)
+TAIL_HALO = 2        # its BasicBlock's two 3x3x3 convolutions
+REFERENCE_SHAPE = (256, 256, 256)   # block shape behind a single bytes-per-voxel figure
 
 _DEFAULTS = {
     "faultnet": {"widths": (8, 16, 24)},
@@ -46,23 +60,39 @@ def dtype_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
-def channels_at_peak(name: str, config: dict[str, Any] | None = None, folded: bool = True) -> float:
-    """Full-resolution channel-equivalents alive at the forward pass's peak (see module doc)."""
+def channels_at_peak(name: str, config: dict[str, Any] | None = None, folded: bool = True,
+                     shape: Sequence[int] = REFERENCE_SHAPE, tail_slab: int = TAIL_SLAB) -> float:
+    """Full-resolution channel-equivalents alive at the forward pass's peak for a block of `shape`
+    (see module doc)."""
     if name not in _DEFAULTS:
         raise HpcfaultError(f"unknown model (got {name!r}); valid models: {', '.join(_DEFAULTS)}")
     cfg = {**_DEFAULTS[name], **(config or {})}
     if name.startswith("faultnet"):
-        w0, w1, w2 = cfg["widths"]
-        tail = (3 if folded else 4) * w0
-        return 1 + tail + w0 / 4 + w0 / 16 + w1 / 512 + w2 / 4096
+        w0 = cfg["widths"][0]
+        if not folded:
+            return 1 + w0 / 8 + 4 * w0
+        head = 1 + 7 * w0 / 8 if cfg.get("mcf", name == "faultnet") else 1 + 3 * w0 / 8
+        time = int(shape[0])
+        if tail_slab > 0:
+            tail = 2 + w0 / 8 + (3 * w0 + 2) * min(time, tail_slab + 2 * TAIL_HALO) / time
+        else:
+            tail = 1 + w0 / 8 + 3 * w0
+        return max(head, tail)
     f0, f1 = cfg["filters"][0], cfg["filters"][1]
     return 1 + f1 / 8 + 2 * (f0 + f1)
 
 
+def peak_bytes(name: str, shape: Sequence[int], dtype: str = "fp32", config: dict[str, Any] | None = None,
+               folded: bool = True, tail_slab: int = TAIL_SLAB) -> float:
+    """Peak bytes of one forward pass of model `name` on a block of `shape` in `dtype` (formula)."""
+    vox = int(shape[0]) * int(shape[1]) * int(shape[2])
+    return channels_at_peak(name, config, folded, shape, tail_slab) * dtype_bytes(dtype) * vox
+
+
 def bytes_per_voxel(name: str, dtype: str = "fp32", config: dict[str, Any] | None = None,
-                    folded: bool = True) -> float:
-    """Peak bytes per input voxel of one forward pass of model `name` in `dtype` (formula)."""
-    return channels_at_peak(name, config, folded) * dtype_bytes(dtype)
+                    folded: bool = True, shape: Sequence[int] = REFERENCE_SHAPE) -> float:
+    """Peak bytes per input voxel of one forward pass on a block of `shape` (formula)."""
+    return channels_at_peak(name, config, folded, shape) * dtype_bytes(dtype)
 
 
 def parse_bytes(text: str) -> int:
@@ -82,20 +112,24 @@ def parse_bytes(text: str) -> int:
 
 
 def largest_block(name: str, mem_bytes: int, dtype: str = "fp32", *, config: dict[str, Any] | None = None,
-                  reserve_bytes: int = 0, multiple: int = BLOCK_MULTIPLE) -> int:
+                  reserve_bytes: int = 0, extra_per_voxel: float = 0.0, multiple: int = BLOCK_MULTIPLE) -> int:
     """The largest cube edge (a multiple of `multiple`) whose forward pass fits in `mem_bytes`.
 
-    `reserve_bytes` is kept free for the weights, the CUDA context, the block being written...
-    Returns 0 when not even one `multiple`-cube fits.
+    `reserve_bytes` is kept free for the weights, the CUDA context...; `extra_per_voxel` bytes per
+    block voxel are added for the caller's own block buffers. Returns 0 when not even one
+    `multiple`-cube fits.
     """
     budget = mem_bytes - reserve_bytes
-    bpv = bytes_per_voxel(name, dtype, config)
-    if budget <= 0:
+
+    def need(edge: int) -> float:
+        return peak_bytes(name, (edge,) * 3, dtype, config) + extra_per_voxel * edge ** 3
+
+    if budget <= 0 or need(multiple) > budget:
         return 0
-    edge = int((budget / bpv) ** (1.0 / 3.0)) // multiple * multiple + multiple
-    while edge > 0 and edge ** 3 * bpv > budget:
-        edge -= multiple
-    return max(edge, 0)
+    edge = multiple
+    while need(edge + multiple) <= budget:
+        edge += multiple
+    return edge
 
 
 def measure_peak_bytes(model, shape, dtype: str = "fp32", device: str = "cpu") -> int:

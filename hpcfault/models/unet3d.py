@@ -41,7 +41,9 @@ class UNet3D(nn.Module):
                                 for k in reversed(range(len(filters) - 1)))
         self.head = nn.Conv3d(filters[0], 1, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frame=None) -> torch.Tensor:
+        """`frame` (a block's place in the survey) is accepted and not needed: max pooling and
+        nearest-neighbour x2 upsampling commute with shifts by multiples of 8."""
         check_input(x, self.size_multiple)
         skips = []
         for k, level in enumerate(self.down):
