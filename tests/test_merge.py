@@ -36,7 +36,7 @@ def test_blend_reproduces_a_field_every_block_agrees_on(tmp_path):
     with ShardReader(tmp_path / "shards") as r:
         for tile in merge_tiles(shape, 16):
             got = blend_tile(plan, tile, done, r)
-            np.testing.assert_allclose(got, field[tile.slices], rtol=0, atol=2e-7)
+            np.testing.assert_allclose(got, field[tile.slices], rtol=0, atol=5e-7)   # float32 weighted sum
 
 
 def test_blend_is_bit_identical_whatever_rank_wrote_each_block(tmp_path):

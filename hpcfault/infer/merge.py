@@ -2,15 +2,18 @@
 
 The survey is cut into tiles (plan.merge_tiles); rank r blends a contiguous share of them. For a
 tile, every block whose read region meets it contributes w * p, where w is its taper weight
-(taper.py), and the tile is sum(w * p) / sum(w). The sums are taken in float64 over the blocks in
-ascending block number, so the result depends only on the block predictions - not on the number
-of ranks nor on which rank computed which block - and reruns are bit-identical. Dead traces
+(taper.py), and the tile is sum(w * p) / sum(w). Weights are products of per-axis weights over a
+grid of blocks, so sum(w) is the product of per-axis sums and each axis is normalized once; the
+blend is then one float32 weighted sum, taken over the blocks in ascending block number, so the
+result depends only on the block predictions - not on the number of ranks nor on which rank
+computed which block - and reruns are bit-identical. Dead traces
 (geometry.live False) are set to 0. Each rank writes its tiles as .npy files (atomic) into the
 work dir; rank 0 then assembles them into the output volume file (atomic: the output appears only
 when complete), one tile in memory at a time.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,28 +28,44 @@ from hpcfault.infer.taper import block_weights
 from hpcfault.io.atomic import atomic_path
 
 
+@functools.lru_cache(maxsize=4)
+def _normalized_weights(plan: Plan) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Per axis and window, the taper weights divided by the sum of all windows' weights there.
+
+    The blocks are the Cartesian product of the axis windows and a block's weight is the product
+    of its axis weights, so the sum over blocks of the weights is the product of the per-axis sums:
+    normalizing each axis once makes the blend a plain weighted sum (no 3D weight sums)."""
+    out = []
+    for axis in plan.axes:
+        raw = [block_weights((b - a, 1, 1), (ramp, (0, 0), (0, 0)))[0]
+               for (a, b), ramp in zip(axis.windows, axis.ramps)]
+        total = np.zeros(axis.size, np.float64)
+        for (a, b), w in zip(axis.windows, raw):
+            total[a:b] += w
+        out.append(tuple((w / total[a:b]).astype(np.float32) for (a, b), w in zip(axis.windows, raw)))
+    return tuple(out)
+
+
 def blend_tile(plan: Plan, tile: Roi, done: Mapping[int, Entry], reader: ShardReader,
                live: np.ndarray | None = None) -> np.ndarray:
     """The merged float32 probabilities of one output tile."""
-    acc = np.zeros(tile.shape, np.float64)
-    wsum = np.zeros(tile.shape, np.float64)
+    weights = _normalized_weights(plan)
+    acc = np.zeros(tile.shape, np.float32)
     for k in plan.touching(tile):
         block = plan.block(k)
         inter = block.read.intersect(tile)
         src = inter.relative_to(block.read).slices
         dst = inter.relative_to(tile).slices
-        wt, wi, wx = block_weights(block.read.shape, plan.ramps(k))
-        w = wt[src[0]][:, None, None] * wi[src[1]][None, :, None] * wx[src[2]][None, None, :]
-        entry = done[k]
-        pred = reader.read(entry.shard, block.id, src).astype(np.float64)
-        acc[dst] += w * pred
-        wsum[dst] += w
-    out = acc / wsum
-    out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
+        wt, wi, wx = (weights[axis][j][sl] for axis, (j, sl) in enumerate(zip(plan.index(k), src)))
+        pred = np.asarray(reader.read(done[k].shard, block.id, src), dtype=np.float32)
+        pred *= (wi[:, None] * wx[None, :])[None]
+        pred *= wt[:, None, None]
+        acc[dst] += pred
+    np.clip(acc, 0.0, 1.0, out=acc)   # the weights sum to 1 up to rounding
     if live is not None:
         lv = np.asarray(live[tile.slices[1], tile.slices[2]], bool)
-        out *= lv[None, :, :]
-    return out.astype(np.float32)
+        acc *= lv[None, :, :]
+    return acc
 
 
 def tile_path(workdir: Path, n: int) -> Path:
