@@ -179,12 +179,14 @@ class Normalizer:
     def apply(self, x: np.ndarray) -> np.ndarray:
         if self.constant:
             return np.full(np.shape(x), CONSTANT_VALUE, np.float32)
-        scale = np.float32(1.0 / (float(self.hi) - float(self.lo)))
-        out = np.array(x, dtype=np.float32, copy=True)     # the only full-size temporary
-        out[~np.isfinite(out)] = 0.0
-        out -= np.float32(self.lo)
+        lo, scale = np.float32(self.lo), np.float32(1.0 / (float(self.hi) - float(self.lo)))
+        bad = ~np.isfinite(x)                          # NaN / Inf samples count as amplitude 0
+        out = np.subtract(x, lo, dtype=np.float32)     # the only full-size array (bad samples aside)
         out *= scale
-        np.clip(out, 0.0, 1.0, out=out)
+        np.minimum(out, np.float32(1.0), out=out)
+        np.maximum(out, np.float32(0.0), out=out)
+        if bad.any():
+            out[bad] = min(max((np.float32(0.0) - lo) * scale, 0.0), 1.0)
         return out
 
     def to_dict(self) -> dict[str, float]:

@@ -10,7 +10,9 @@ convolution with a single output channel, whose oneDNN kernel splits its channel
 count (max diff 6e-8). Such convolutions (out_channels <= 4; plain nn.Conv3d or the models' oneDNN
 FusedConv3d) are replaced by `PointwiseConv`, a
 fixed-order sum of per-channel products (elementwise ops, identical for any thread count).
-On CUDA, cuDNN is set deterministic and torch.use_deterministic_algorithms(warn_only) is enabled.
+On CUDA, cuDNN is set deterministic and torch.use_deterministic_algorithms(warn_only) is enabled
+(not on CPU: there it changes none of the kernels used here, and it imports torch._inductor, 1.3 s
+of start-up per rank).
 """
 from __future__ import annotations
 
@@ -122,8 +124,8 @@ class BlockModel:
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = not deterministic
             torch.backends.cudnn.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        if deterministic and self.device.type == "cuda":   # on CPU it changes none of our kernels and
+            torch.use_deterministic_algorithms(True, warn_only=True)   # costs 1.3 s (imports torch._inductor)
         model = prepare_for_inference(load_model(checkpoint, device=self.device))
         self.replaced = make_deterministic(model) if deterministic else 0
         self.model = model

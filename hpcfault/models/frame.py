@@ -71,7 +71,7 @@ def resize(x: torch.Tensor, size, frame: Frame | None = None, rows: tuple[int, i
         frame = Frame((0, 0, 0), size, size)
     channels_last = x.is_contiguous(memory_format=torch.channels_last_3d) and x.shape[1] > 1
     y = x.permute(0, 2, 3, 4, 1) if channels_last else x   # index_select keeps (N, D, H, W, C) contiguous
-    for axis in range(3):
+    for axis in (0, 2, 1):   # the (row-restricted) time axis first; xline before inline: measured 1.5x
         dim = 1 + axis if channels_last else 2 + axis
         i0, i1, w = _axis_weights(size[axis], x.shape[2 + axis], axis, frame, rows if axis == 0 else None)
         shape = [1] * y.dim()
