@@ -48,11 +48,11 @@ SECTIONS = ("model", "predict", "rss", "scaling", "seams", "train")
 FULL = {
     "model": {"sizes": [128], "rounds": 3},
     "predict": {"shape": [256, 256, 256], "repeats": 1},
-    # issue 4: 512x1024x1024 float32 (2 GiB) with 256^3 blocks asked, memory per rank capped at 1.5 GiB
-    # (the planner then picks 192^3); statistics over the whole survey + 2 blocks (--max-blocks 2)
-    "rss": {"shapes": [[256, 512, 512], [512, 1024, 1024]], "block": 256, "max_blocks": 2, "memory": "1.5GiB"},
-    "scaling": {"shape": [128, 256, 256], "block": 64},
-    "seams": {"shape": [128, 128, 128], "block": 64, "overlaps": [0, 8, 16, 24]},
+    # issue 4: 512x1024x1024 float32 (2 GiB) with 256^3 blocks (target: <= 1.5 GiB per rank, independent
+    # of the survey size); statistics over the whole survey + 2 blocks (--max-blocks 2)
+    "rss": {"shapes": [[256, 512, 512], [512, 1024, 1024]], "block": 256, "max_blocks": 2, "memory": None},
+    "scaling": {"shape": [256, 384, 384], "block": 128},
+    "seams": {"shape": [256, 256, 256], "block": 128, "overlaps": [0, 16, 32, 48]},
     "train": {"cube": 64, "batch": 4, "steps": 8, "warmup": 2},
 }
 QUICK = {

@@ -222,6 +222,9 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
 
         cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
     device, threads = pick_device(env, cfg.threads)
+    if device == "cpu" and cfg.dtype == "fp16" and comm.rank == 0:
+        log.warning("--dtype fp16 on a CPU runs float16 convolutions without hardware support (measured "
+                    "about 100x slower than fp32 here); use --dtype fp32 on CPUs, fp16/bf16 on GPUs")
     with open_source(job.survey, iline=job.iline, xline=job.xline) as source:
         def plan_on_rank0() -> tuple[Plan, str]:
             name = _model_name(checkpoint)
