@@ -51,7 +51,7 @@ FULL = {
     # issue 4: 512x1024x1024 float32 (2 GiB) with 256^3 blocks (target: <= 1.5 GiB per rank, independent
     # of the survey size); statistics over the whole survey + 2 blocks (--max-blocks 2)
     "rss": {"shapes": [[256, 512, 512], [512, 1024, 1024]], "block": 256, "max_blocks": 2, "memory": None},
-    "scaling": {"shape": [256, 384, 384], "block": 128},
+    "scaling": {"shape": [256, 512, 512], "block": 128},
     "seams": {"shape": [256, 256, 256], "block": 128, "overlaps": [0, 16, 32, 48]},
     "train": {"cube": 64, "batch": 4, "steps": 8, "warmup": 2},
 }

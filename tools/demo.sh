@@ -29,8 +29,9 @@ elif ! python -c "import hpcfault.infer.config as c, pathlib, sys; sys.exit(0 if
 fi
 
 step "3. fault probabilities with $ranks MPI ranks (blocks, ledger, merge)"
+# --restart: step 1 rewrote the survey, so a work dir left by an earlier demo is another run's
 mpiexec -n "$ranks" hpcfault predict "$out/survey.sgy" "${model_args[@]}" -o "$out/faults.h5" \
-    --block 64 --segy-out "$out/faults.sgy" --png "$out/png"
+    --block 64 --segy-out "$out/faults.sgy" --png "$out/png" --restart
 
 step "4. scores against the synthetic labels"
 hpcfault evaluate "$out/faults.h5" "$out/survey.h5" --json "$out/scores.json"
