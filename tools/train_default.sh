@@ -67,7 +67,7 @@ pick = max(out, key=lambda n: out[n]["iou"])
 from hpcfault.models import read_checkpoint, save_checkpoint
 
 ck = read_checkpoint(run / "checkpoints" / pick)
-prov = {**ck["provenance"], "input_clip_percentile": 0.5, "selected": f"{pick} by validation IoU {out[pick]['iou']}"}
+prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}"}
 save_checkpoint(run / "checkpoints" / "default.pt", load_model(run / "checkpoints" / pick), ck["model"], ck["config"], prov)
 (run / "revalidation.json").write_text(json.dumps({"scores": out, "picked": pick}, indent=1) + "\n")
 print(f"default = {pick}")
