@@ -62,8 +62,8 @@ for name in ("best.pt", "model.pt"):
     out[name] = {k: round(v, 4) for k, v in scores(total).items()}
     print(f"validation (seeds {val['synthetic_seeds']}) {name}: IoU {out[name]['iou']:.4f} Tol-IoU {out[name]['tol_iou']:.4f}")
 pick = max(out, key=lambda n: out[n]["iou"])
-# record the training cubes' input scaling (0.5 / 99.5 percentile clip, hpcfault.data.cube_sources):
-# `hpcfault predict` uses it when no --clip-percentile is given
+# the checkpoint's provenance already records the training cubes' input scaling (the trainer writes
+# input_clip_percentile, hpcfault.data.cube_sources); `hpcfault predict` uses it by default
 from hpcfault.models import read_checkpoint, save_checkpoint
 
 ck = read_checkpoint(run / "checkpoints" / pick)
