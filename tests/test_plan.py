@@ -23,6 +23,8 @@ def test_axis_windows_stride_on_grid_and_last_shifted():
     assert all(w1[1] == w2[0] for w1, w2 in zip(a.writes, a.writes[1:]))   # a partition
     assert all(s <= ws and we <= b for (s, b), (ws, we) in zip(a.windows, a.writes))
     assert a.ramps[0] == (0, 16) and a.ramps[-1] == (96 - 80, 0)
+    assert a.overlap_text == "16" and tile_axis(128, 64, 8).overlap_text == "16-48"
+    assert tile_axis(20, 32, 4).overlap_text == "-"
 
 
 def test_block_frames_place_blocks_on_the_padded_survey_grid():

@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     from hpcfault.data.synth import write_synthetic
     from hpcfault.infer.config import PredictConfig
     from hpcfault.infer.forward import BlockModel, pick_device
+    from hpcfault.infer.plan import make_plan
     from hpcfault.infer.runner import PredictJob, run_predict
     from hpcfault.normalize import normalizer_from, stats_of
 
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
         whole = model(x)
         print(f"survey {tuple(args.shape)}, whole-volume forward {time.perf_counter() - t:.1f} s, "
               f"{threads} thread(s)")
-        print(f"{'block':>6} {'overlap':>8} {'effective':>12} {'blocks':>7} {'max_abs':>9} {'p99.9':>9} "
+        print(f"{'block':>6} {'overlap':>8} {'overlaps':>12} {'blocks':>7} {'max_abs':>9} {'p99.9':>9} "
               f"{'mean_abs':>9} {'>0.02':>8} {'seam':>6}")
         for block, ov in [(b, o) for b in args.blocks for o in args.overlaps if 2 * o < b]:
             out = Path(tmp) / f"tiled-{block}-{ov}.h5"
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
             with h5py.File(out, "r") as f:
                 tiled = f["data"][...]
             d = np.abs(tiled.astype(np.float64) - whole)
-            eff = "/".join(_overlaps(args.shape, block, ov))
+            eff = "/".join(a.overlap_text for a in make_plan(args.shape, block, ov).axes)
             print(f"{block:>6} {ov:>8} {eff:>12} {summary['blocks']:>7} {d.max():>9.2e} "
                   f"{np.percentile(d, 99.9):>9.2e} {d.mean():>9.2e} {(d > 0.02).mean():>8.2%} "
                   f"{seam_ratio(tiled, whole, args.shape, block, ov):>6.2f}")
@@ -86,17 +87,6 @@ def seam_ratio(tiled: np.ndarray, whole: np.ndarray, shape, block: int, overlap:
             num += np.abs(take(tiled, c) - take(tiled, c - 1)).mean()
             den += np.abs(take(whole, c) - take(whole, c - 1)).mean()
     return num / den if den else float("nan")
-
-
-def _overlaps(shape, block: int, overlap: int) -> list[str]:
-    """Per axis, the smallest and largest overlap of neighbouring windows ("-" for one window)."""
-    from hpcfault.infer.plan import make_plan
-
-    out = []
-    for a in make_plan(shape, block, overlap).axes:
-        ov = sorted({a.windows[k][1] - a.windows[k + 1][0] for k in range(len(a.windows) - 1)})
-        out.append("-" if not ov else str(ov[0]) if len(ov) == 1 else f"{ov[0]}-{ov[-1]}")
-    return out
 
 
 if __name__ == "__main__":

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'model':<16} {'dtype':<5} {'B/voxel':>8} {'block edge':>10}  memory at that edge")
         for name in names:
             edge = largest_block(name, mem, args.dtype, reserve_bytes=reserve)
-            used = peak_bytes(name, (edge,) * 3, args.dtype) / 2 ** 30
-            bpv = peak_bytes(name, (edge,) * 3, args.dtype) / max(1, edge) ** 3
+            peak = peak_bytes(name, (edge,) * 3, args.dtype)
+            used, bpv = peak / 2 ** 30, peak / max(1, edge) ** 3
             print(f"{name:<16} {args.dtype:<5} {bpv:8.1f} {edge:>10}  {used:.2f} GiB of {mem / 2 ** 30:.2f} GiB")
         return 0
     from hpcfault.models.registry import build_model, count_parameters

@@ -24,7 +24,7 @@ from hpcfault.geometry import Roi
 from hpcfault.infer.ledger import Entry
 from hpcfault.infer.plan import Plan
 from hpcfault.infer.shards import ShardReader
-from hpcfault.infer.taper import block_weights
+from hpcfault.infer.taper import axis_weights
 from hpcfault.io.atomic import atomic_path
 
 
@@ -37,8 +37,7 @@ def _normalized_weights(plan: Plan) -> tuple[tuple[np.ndarray, ...], ...]:
     normalizing each axis once makes the blend a plain weighted sum (no 3D weight sums)."""
     out = []
     for axis in plan.axes:
-        raw = [block_weights((b - a, 1, 1), (ramp, (0, 0), (0, 0)))[0]
-               for (a, b), ramp in zip(axis.windows, axis.ramps)]
+        raw = [axis_weights(b - a, *ramp) for (a, b), ramp in zip(axis.windows, axis.ramps)]
         total = np.zeros(axis.size, np.float64)
         for (a, b), w in zip(axis.windows, raw):
             total[a:b] += w

@@ -61,6 +61,13 @@ class AxisTiling:
         """Voxels of reflect padding after the last window's read range (0 when size is a multiple of 16)."""
         return self.edge - (self.windows[-1][1] - self.windows[-1][0])
 
+    @property
+    def overlap_text(self) -> str:
+        """The overlaps of neighbouring windows, "16" or "16-48" (the last window may overlap more),
+        "-" for a single window."""
+        ov = sorted({right for _, right in self.ramps[:-1]})
+        return "-" if not ov else str(ov[0]) if len(ov) == 1 else f"{ov[0]}-{ov[-1]}"
+
     def touching(self, lo: int, hi: int) -> range:
         """Indices of the windows whose read range meets [lo, hi)."""
         ks = [k for k, (a, b) in enumerate(self.windows) if a < hi and b > lo]

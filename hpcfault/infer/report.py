@@ -23,13 +23,12 @@ def peak_rss() -> int:
 def plan_text(plan: Plan, ranks: int, todo: int, memory: dict[str, int], seconds_per_block: float | None,
               device: str, threads: int) -> str:
     g = plan.grid
-    eff = [a.edge - a.stride if len(a.windows) > 1 else 0 for a in plan.axes]
     lines = [
         f"survey       {plan.shape[0]} x {plan.shape[1]} x {plan.shape[2]} (time, inline, xline), "
         f"{plan.shape[0] * plan.shape[1] * plan.shape[2] / 1e6:.1f} Mvox",
         f"block edge   {plan.edge} (model input {plan.input_shape[0]} x {plan.input_shape[1]} x "
         f"{plan.input_shape[2]}, reflect padding past the survey's end {plan.pad[0]}/{plan.pad[1]}/{plan.pad[2]})",
-        f"overlap      asked {plan.overlap}, effective per axis {eff[0]}/{eff[1]}/{eff[2]} "
+        f"overlap      asked {plan.overlap}, actual per axis {'/'.join(a.overlap_text for a in plan.axes)} "
         f"(blocks start on the survey's 16-voxel grid; the last one ends at the survey's end rounded up to 16)",
         f"blocks       {len(plan)} = {g[0]} x {g[1]} x {g[2]}; to compute now: {todo}",
         f"ranks        {ranks}, dynamic: each rank takes the next block from a shared counter "

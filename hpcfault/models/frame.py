@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ALIGN = 16
+from hpcfault.models.memory import BLOCK_MULTIPLE as ALIGN   # blocks start and end on this grid
 
 
 @dataclass(frozen=True)
