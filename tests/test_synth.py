@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation
 
-from hpcfault.data.faults import COUNT_RANGE, DIP_RANGE, THROW_RANGE
-from hpcfault.data.synth import PEAK_HZ_RANGE, SNR_DB_RANGE, SynthModel, block_boxes, synthesize
+from hpcfault.data.synth import SynthModel, block_boxes, synthesize
+from hpcfault.data.synth_config import DEFAULT, FAMILIES, synth_config
 from hpcfault.errors import HpcfaultError
 from conftest import run_cli
 
@@ -52,20 +52,26 @@ def test_bad_render_box_is_refused():
 
 
 def test_fault_parameters_in_the_documented_ranges():
-    kinds = set()
-    for seed in range(12):
+    r = DEFAULT.faults
+    kinds, styles, counts = set(), set(), []
+    for seed in range(24):
         m = SynthModel((64, 64, 64), seed)
-        assert COUNT_RANGE[0] <= len(m.faults) <= COUNT_RANGE[1] == 8 and COUNT_RANGE[0] == 4
+        counts.append(len(m.faults))
+        assert r.count[0] <= len(m.faults) <= r.count[1]
         for f in m.faults:
-            assert DIP_RANGE[0] <= f["dip"] <= DIP_RANGE[1] and DIP_RANGE == (60.0, 85.0)
-            assert THROW_RANGE[0] <= f["throw"] <= THROW_RANGE[1] and THROW_RANGE == (5.0, 30.0)
+            assert r.dip[0] <= f["dip"] <= r.dip[1]
+            assert r.small_throw[0] <= f["throw"] <= r.throw[1]
             assert 0 <= f["strike"] < 360
             kinds.add(f["kind"])
+            styles.add(f["style"])
         assert [f["id"] for f in m.faults] == list(range(1, len(m.faults) + 1))
-        assert PEAK_HZ_RANGE[0] <= m.peak_hz <= PEAK_HZ_RANGE[1]
-        assert SNR_DB_RANGE[0] <= m.snr_db <= SNR_DB_RANGE[1]
+        assert DEFAULT.wavelet.peak_hz[0] <= m.peak_hz <= DEFAULT.wavelet.peak_hz[1]
+        assert m.wavelet_kind in DEFAULT.wavelet.kinds
+        assert m.snr_db is None or DEFAULT.noise.snr_db[0] <= m.snr_db <= DEFAULT.noise.snr_db[1]
         json.dumps(m.params)
     assert kinds == {"normal", "reverse"}
+    assert {"planar", "listric"} <= styles
+    assert min(counts) == 0 and max(counts) >= 8     # fault-free volumes are part of the training mix
 
 
 def _neighbour_jumps(tau: np.ndarray, threshold: float) -> np.ndarray:
@@ -79,9 +85,9 @@ def _neighbour_jumps(tau: np.ndarray, threshold: float) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_labels_lie_on_the_displacement_discontinuities(seed):
-    model = SynthModel((64, 64, 64), seed)
+    model = SynthModel((64, 64, 64), seed, synth_config("train", ["faults.count=[3,6]", "faults.none_prob=0"]))
     parts = model.render_components()
     labels = parts["fault_ids"] > 0
     assert 0.005 < labels.mean() < 0.2
@@ -97,10 +103,10 @@ def test_labels_lie_on_the_displacement_discontinuities(seed):
     assert n_jumps > 0
     # ... and labelled voxels sit next to a jump (slip >= 1 sample is labelled)
     assert _neighbour_jumps(parts["tau"], 0.75)[labels].mean() > 0.95
-    # every fault with a label is one voxel thick along its normal's dominant axis
+    # every planar fault with a label is one voxel thick along its normal's dominant axis
     for f in model.fault_objects:
         on = parts["fault_ids"] == f.id
-        if on.sum() < 50:
+        if on.sum() < 50 or f.style != "planar":
             continue
         ax = int(np.argmax(np.abs(f.vectors[2])))
         a, b = np.take(on, range(63), axis=ax), np.take(on, range(1, 64), axis=ax)
@@ -109,20 +115,73 @@ def test_labels_lie_on_the_displacement_discontinuities(seed):
 
 def test_later_faults_offset_earlier_ones():
     # with several faults crossing, some earlier fault surface is cut and shifted by a later one
-    model = SynthModel((64, 64, 64), 2)
+    model = SynthModel((64, 64, 64), 2, synth_config("classic"))
     ids = model.render()[2]
     counts = {f["id"]: int((ids == f["id"]).sum()) for f in model.faults}
     assert sum(c > 0 for c in counts.values()) >= 3
 
 
-@pytest.mark.parametrize("seed", [0, 5])
-def test_noise_level_matches_the_drawn_snr(seed):
-    model = SynthModel((64, 64, 64), seed)
+@pytest.mark.parametrize("seed,kinds", [(0, "[white]"), (5, "[trace]"), (6, "[lateral]"), (7, "[coherent]"),
+                                        (8, "[white,trace,lateral,coherent]")])
+def test_noise_level_matches_the_drawn_snr(seed, kinds):
+    cfg = synth_config("train", [f"noise.kinds={kinds}", "noise.clean_prob=0", "amplitude.gain_prob=0",
+                                 "amplitude.clip_prob=0", "amplitude.quantize_prob=0"])
+    model = SynthModel((64, 64, 64), seed, cfg)
     parts = model.render_components()
     measured = 10 * np.log10(parts["clean"].var() / parts["noise"].var())
     assert abs(measured - model.snr_db) < 1.0
     seis = model.render()[0]
-    assert 0.5 < seis.std() < 2.0   # clean signal scaled to unit RMS, plus noise
+    assert 0.5 < seis.std() < 5.0   # clean signal scaled to unit RMS, plus noise
+
+
+def test_trace_noise_is_independent_from_trace_to_trace():
+    cfg = synth_config("train", ["noise.kinds=[trace]", "noise.clean_prob=0"])
+    noise = SynthModel((64, 48, 48), 3, cfg).render_components()["noise"]
+    lateral = np.corrcoef(noise[:, :-1].ravel(), noise[:, 1:].ravel())[0, 1]
+    along_time = np.corrcoef(noise[:-1].ravel(), noise[1:].ravel())[0, 1]
+    assert abs(lateral) < 0.05 and along_time > 0.3
+
+
+EVERYTHING = ["wavelet.decay_prob=1", "wavelet.phase_prob=1", "reflectivity.unconformity_prob=1",
+              "faults.count=[4,6]", "faults.none_prob=0", "faults.listric_prob=0.5", "faults.arcuate_prob=0.5",
+              "faults.tip_prob=0.5", "noise.clean_prob=0", "noise.kinds=[white,trace,lateral,coherent,footprint]",
+              "noise.spike_density=[0.001,0.001]", "noise.dead_traces=[0.05,0.05]", "noise.noisy_traces=[0.05,0.05]",
+              "amplitude.gain_prob=1", "amplitude.clip_prob=1", "amplitude.quantize_prob=1"]
+
+
+@pytest.mark.parametrize("kind", ["ricker", "ormsby", "minphase"])
+def test_every_variation_renders_box_by_box_like_the_whole(kind):
+    model = SynthModel(SHAPE, 13, synth_config("train", EVERYTHING + [f"wavelet.kinds=[{kind}]"]))
+    whole = model.render()
+    assert model.wavelet_kind == kind and model.params["unconformity"] and model.bits > 0
+    parts = [np.zeros(SHAPE, np.float32), np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.uint8)]
+    for box in block_boxes(SHAPE, 16):
+        for dst, src in zip(parts, model.render(*box)):
+            dst[box] = src
+    for got, want in zip(parts, whole):
+        assert np.array_equal(got, want)
+    assert np.isfinite(whole[0]).all() and whole[1].any()
+    dead = (whole[0] == 0).all(axis=0)
+    assert dead.any()                                  # dead traces are zero all the way down
+
+
+def test_families_render_and_fault_free_has_no_labels():
+    for name in FAMILIES:
+        seis, labels, ids, faults = synthesize((32, 32, 32), 4, synth_config(name))
+        assert np.isfinite(seis).all() and seis.std() > 0
+        if name == "fault-free":
+            assert faults == [] and not labels.any() and not ids.any()
+
+
+@pytest.mark.parametrize("override,message", [
+    (["faults.dip=[80,40]"], "range"), (["noise.kinds=[pink]"], "unknown or no kinds"),
+    (["faults.listric_prob=2"], "probability"), (["faults.colour=1"], "unknown key 'faults.colour'"),
+    (["wavelet.peak_hz=[0,20]"], "peak_hz")])
+def test_bad_synth_config_is_one_line(override, message):
+    with pytest.raises(HpcfaultError, match=message):
+        synth_config("train", override)
+    with pytest.raises(HpcfaultError, match="unknown synthetic family"):
+        synth_config("nope")
 
 
 def test_cli_writes_volume_and_segy(tmp_path):
@@ -152,3 +211,18 @@ def test_cli_bad_block_is_one_line_error(tmp_path):
     proc = run_cli("synth", tmp_path / "x.h5", "--shape", "8", "8", "8", "--block", "0", check=False)
     assert proc.returncode == 2 and "--block must be >= 1" in proc.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_cli_family_and_overrides(tmp_path):
+    out = tmp_path / "q.h5"
+    proc = run_cli("synth", out, "--shape", "32", "32", "32", "--seed", "2", "--family", "fault-free",
+                   "noise.kinds=[trace]", "--no-progress")
+    assert "family fault-free" in proc.stdout and "0 faults" in proc.stdout
+    with h5py.File(out, "r") as f:
+        assert f.attrs["synth_family"] == "fault-free"
+        assert json.loads(f.attrs["synth_config"])["noise"]["kinds"] == ["trace"]
+        assert not f["labels"][...].any()
+        want = synthesize((32, 32, 32), 2, synth_config("fault-free", ["noise.kinds=[trace]"]))[0]
+        assert np.array_equal(f["data"][...], want)
+    bad = run_cli("synth", tmp_path / "b.h5", "faults.dip=[80,40]", check=False)
+    assert bad.returncode == 2 and "faults.dip must be a range" in bad.stderr and not (tmp_path / "b.h5").exists()

@@ -16,7 +16,7 @@ from hpcfault.errors import HpcfaultError
 
 # name -> (module, one-line help). Grouped in the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("hpcfault.cli.synth", "make a synthetic faulted survey with labels"),
+    "synth": ("hpcfault.cli.synth", "make a synthetic faulted survey with labels (families of wide ranges)"),
     "convert": ("hpcfault.cli.convert", "SEG-Y / .npy / .dat / HDF5 -> volume file (streamed, MPI-aware)"),
     "export": ("hpcfault.cli.export", "volume file -> SEG-Y with the headers of an original survey"),
     "info": ("hpcfault.cli.info", "shape, axes, geometry and value range of a SEG-Y or volume file"),

@@ -1,6 +1,9 @@
-"""Make a FaultSeg3D-style synthetic survey with fault labels, block by block.
+"""Make a synthetic faulted survey with fault labels, block by block.
 
-Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels) and
+Every axis of variation (wavelet, reflectivity, structure, faults, noise, amplitude) is drawn
+per survey from the ranges of a family (hpcfault/data/synth_config.py; `--family`, default
+"train", the ranges the default model trains on), updated by a YAML file (`--config`, keys as in
+SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels) and
 `fault_ids` (uint8, which fault; 0 = none), root attributes `faults` (JSON list of the fault
 parameters), `synth` (JSON of the other parameters) and `seed`. The same seed and shape always
 give the same survey, whatever --block is.
@@ -8,6 +11,8 @@ give the same survey, whatever --block is.
 Examples:
   hpcfault synth survey.h5 --shape 128 128 128 --seed 7 --segy survey.sgy
   hpcfault synth big.h5 --shape 512 512 512 --seed 1 --block 128
+  hpcfault synth quiet.h5 --family fault-free --seed 3
+  hpcfault synth noisy.h5 --seed 4 noise.snr_db=[0,3] faults.count=[2,2] wavelet.kinds=[ormsby]
 """
 from __future__ import annotations
 
@@ -24,19 +29,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segy", metavar="OUT.sgy", help="also write the seismic as SEG-Y (IEEE float, bytes 189/193)")
     p.add_argument("--block", type=int, default=128,
                    help="edge of the blocks rendered one at a time; memory grows with its cube (default 128)")
+    p.add_argument("--family", default="train",
+                   help="generator family: train (default), fault-free, classic, heldout-wavelet, heldout-noise, "
+                        "heldout-faults, heldout-thin (see hpcfault/data/synth_config.py)")
+    p.add_argument("--config", metavar="FILE.yaml", help="generator ranges over the family's (keys of SynthConfig)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="generator ranges, e.g. faults.count=[0,3]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.parse_args = p.parse_intermixed_args  # type: ignore[method-assign]  # overrides before or after options
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.config import read_yaml
     from hpcfault.data.synth import write_synthetic
+    from hpcfault.data.synth_config import synth_config
 
+    mapping = read_yaml(args.config) if args.config else None
+    config = synth_config(args.family, args.overrides, mapping, source=args.config or "hpcfault synth")
     model = write_synthetic(args.out, args.shape, args.seed, segy=args.segy, block=args.block,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, config=config, family=args.family)
     faults = model.faults
-    print(f"wrote {args.out}: shape {tuple(model.shape)} (time, inline, xline), seed {model.seed}, "
-          f"{len(faults)} faults, peak {model.peak_hz:.1f} Hz, SNR {model.snr_db:.1f} dB")
+    snr = "clean" if model.snr_db is None else f"SNR {model.snr_db:.1f} dB"
+    n = len(faults)
+    print(f"wrote {args.out}: shape {tuple(model.shape)} (time, inline, xline), family {args.family}, seed {model.seed}, "
+          f"{n} fault{'s' if n != 1 else ''}, {model.wavelet_kind} wavelet at {model.peak_hz:.1f} Hz, {snr}")
     for f in faults:
-        print(f"  fault {f['id']}: {f['kind']:<7} dip {f['dip']:5.1f} strike {f['strike']:6.1f} "
+        print(f"  fault {f['id']}: {f['kind']:<7} {f['style']:<16} dip {f['dip']:5.1f} strike {f['strike']:6.1f} "
               f"throw {f['throw']:5.1f} samples")
     if args.segy:
         print(f"wrote {args.segy}")

@@ -35,17 +35,22 @@ def scale_training_input(x: np.ndarray) -> np.ndarray:
 
 
 class SyntheticSource:
-    """Synthetic cubes made on the fly (unlimited): each draw is a fresh `SynthModel`.
+    """Synthetic cubes made on the fly (unlimited): each draw is a fresh `SynthModel` drawn from
+    `config` (a SynthConfig; default: the training ranges).
 
     shape None (default) makes each model at the cube's size. A larger shape makes a model of that
     size and renders only a random cube-sized box of it (cheap: the model renders any sub-box), so
     faults, folds and layers appear at a larger scale relative to the cube.
     """
 
-    def __init__(self, shape: Sequence[int] | None = None, seed: int = 0, name: str = "synthetic"):
+    def __init__(self, shape: Sequence[int] | None = None, seed: int = 0, name: str = "synthetic",
+                 config=None):
+        from hpcfault.data.synth_config import DEFAULT
+
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         self.seed = int(seed)
         self.name = name
+        self.config = DEFAULT if config is None else config
 
     def check(self, cube: tuple[int, int, int], min_fault_voxels: int) -> None:
         if self.shape is not None and any(s < c for s, c in zip(self.shape, cube)):
@@ -57,7 +62,7 @@ class SyntheticSource:
 
         shape = self.shape or cube
         model_seed = int(np.random.SeedSequence([self.seed, int(rng.integers(2 ** 62))]).generate_state(1, np.uint64)[0] >> 2)
-        model = SynthModel(shape, model_seed)
+        model = SynthModel(shape, model_seed, self.config)
         box = tuple(slice(o, o + c) for o, c in
                     ((int(rng.integers(0, s - c + 1)), c) for s, c in zip(shape, cube)))
         seis, labels, _ = model.render(*box)

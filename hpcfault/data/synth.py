@@ -1,18 +1,27 @@
-"""FaultSeg3D-style synthetic seismic with fault labels, renderable box by box.
+"""Synthetic seismic with fault labels, drawn from wide ranges, renderable box by box.
 
-The model (Wu et al. 2019, FaultSeg3D, written from its description) is a set of analytic fields:
+A volume is a set of analytic fields whose parameters its seed draws from a `SynthConfig`
+(hpcfault/data/synth_config.py documents every axis of variation and its range):
 
-1. a layered random reflectivity series r(tau) along time, laterally continuous;
-2. folding: tau = t + 1.5 t/T * sum_k b_k exp(-|(i, x) - c_k|^2 / 2 s_k^2) + f i + g x
-   (gaussian bumps that grow with depth, plus a planar shear);
-3. 4-8 planar faults applied one after another as displacement fields (see faults.py);
-4. a Ricker wavelet (peak 20-35 Hz, 4 ms sampling) convolved along time after faulting;
-5. band-limited noise (the same wavelet along time, a small gaussian laterally) at 2-8 dB SNR.
+1. layered reflectivity series r(tau) (reflectivity.py): thin to thick beds, dense to sparse
+   interfaces, amplitude packets, lateral amplitude variation, and optionally an angular
+   unconformity below which an older, tilted sequence lies;
+2. structure: tau = t + 1.5 t/T sum_k b_k exp(-|(i, x) - c_k|^2 / 2 s_k^2) + planar dip, then
+   lateral thickening (gaussian bumps that grow with depth);
+3. 0-10 faults (faults.py): planar, listric or arcuate, normal or reverse, conjugate pairs,
+   throws from 1 sample, slip tapering along strike and optionally along dip; applied one after
+   another as displacement fields;
+4. a wavelet convolved along time after faulting (Ricker, Ormsby or minimum phase, optionally
+   phase-rotated, optionally falling in frequency with time: convolutions with the wavelets at the
+   top, middle and bottom are blended linearly in time);
+5. noise (noise.py): a mix of white, trace-independent, laterally correlated and coherent noise at
+   0-30 dB SNR, spikes, dead and noisy traces, footprint;
+6. recording: a time gain, clipping and integer quantization (int8-int16).
 
-A voxel's value depends only on its global coordinates and the seed: the reflectivity, fold and
-faults are evaluated at the voxel, the convolution is computed with a halo along time, and the
-noise is a hash of (seed, t, i, x) filtered with a halo on every axis. So `render` of any sub-box
-equals the same box of a whole render, and surveys of any size are written block by block.
+A voxel's value depends only on its global coordinates and the seed: the reflectivity, structure
+and faults are evaluated at the voxel, convolutions are computed with halos, and noise values are
+hashes of (seed, t, i, x). So `render` of any sub-box equals the same box of a whole render, and
+surveys of any size are written block by block.
 """
 from __future__ import annotations
 
@@ -24,18 +33,19 @@ from typing import Sequence
 import numpy as np
 
 from hpcfault.data.faults import Fault, draw_faults, undo_faults
-from hpcfault.data.wavelet import hash_noise, ricker, smoothing_kernel
+from hpcfault.data.noise import NoiseModel
+from hpcfault.data.reflectivity import Lateral, Unconformity, layered_series, sample
+from hpcfault.data.synth_config import DEFAULT, SynthConfig
+from hpcfault.data.wavelet import minimum_phase, ormsby, ricker, rotate_phase
 from hpcfault.errors import HpcfaultError
 from hpcfault.geometry import check_shape3
 
 log = logging.getLogger(__name__)
 
 DT_MS = 4.0
-PEAK_HZ_RANGE = (20.0, 35.0)
-SNR_DB_RANGE = (2.0, 8.0)
-NOISE_SIGMA, NOISE_RADIUS = 1.0, 2     # lateral correlation of the noise, traces
 POWER_TRACES = 6                       # signal power is measured on a POWER_TRACES^2 grid of traces
-VERSION = "hpcfault-synth/1"
+MAX_SYNTH_VOXELS = 2 ** 40             # refuse absurd shapes before any work
+VERSION = "hpcfault-synth/2"
 
 
 def _box(s: slice, n: int, axis: str) -> tuple[int, int]:
@@ -46,56 +56,99 @@ def _box(s: slice, n: int, axis: str) -> tuple[int, int]:
     return start, stop
 
 
+def _u(rng: np.random.Generator, r) -> float:
+    return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])
+
+
+def make_wavelet(kind: str, peak_hz: float, width: float, phase: float) -> np.ndarray:
+    """A float32 wavelet of `kind` (ricker, ormsby, minphase) at `peak_hz` for 4 ms samples."""
+    dt = DT_MS / 1000.0
+    if kind == "ricker":
+        w = ricker(peak_hz, dt)
+    elif kind == "ormsby":
+        nyq = 0.5 / dt
+        f2, f3 = peak_hz * (1.0 - width / 2.0), peak_hz * (1.0 + width / 2.0)
+        f2 = max(f2, 2.0)
+        f1, f4 = max(0.5, f2 * 0.6), min(f3 * 1.4, 0.95 * nyq)
+        f3 = min(f3, f4 - 1.0)
+        w = ormsby(f1, f2, f3, f4, dt)
+    else:
+        w = minimum_phase(peak_hz, dt)
+    if phase:
+        w = rotate_phase(w, phase)
+    return w.astype(np.float32)
+
+
 class SynthModel:
-    """A synthetic faulted survey of `shape` (T, I, X), fully determined by `seed`.
+    """A synthetic survey of `shape` (T, I, X), fully determined by `seed` and `config`.
 
     `render(t, i, x)` returns (seismic float32, labels uint8, fault_ids uint8) for a sub-box;
-    `faults` lists the fault parameters (id, center, strike, dip, throw, kind, half_length) and
-    `params` the rest (wavelet, SNR, folds). Seismic is scaled so that the noise-free signal has
-    unit RMS.
+    `faults` lists the fault parameters and `params` the rest. Seismic is scaled so that the
+    noise-free signal has unit RMS.
     """
 
-    def __init__(self, shape: Sequence[int], seed: int):
+    def __init__(self, shape: Sequence[int], seed: int, config: SynthConfig = DEFAULT):
         self.shape = check_shape3(shape, "synthetic survey")
+        if int(np.prod(self.shape, dtype=np.float64)) > MAX_SYNTH_VOXELS:
+            raise HpcfaultError(f"synthetic survey too large (got {self.shape}, "
+                                f"{np.prod(self.shape, dtype=np.float64):.3g} voxels); at most 2**40 voxels")
         if not 0 <= int(seed) < 2 ** 63:
             raise HpcfaultError(f"the synthetic seed must be in [0, 2**63) (got {seed})")
         self.seed = int(seed)
+        self.config = config
         nt, ni, nx = self.shape
         rng = np.random.default_rng(self.seed)
-        self._faults = draw_faults(rng, self.shape)
-        self.peak_hz = float(rng.uniform(*PEAK_HZ_RANGE))
-        self.snr_db = float(rng.uniform(*SNR_DB_RANGE))
-        self._wavelet = ricker(self.peak_hz, DT_MS / 1000.0).astype(np.float32)
-        self._halo = len(self._wavelet) // 2
-        # folding: 3-6 gaussian bumps (sum of |amplitudes| <= 0.4 T keeps tau increasing in t)
-        nb = int(rng.integers(3, 7))
+        self._faults = draw_faults(rng, self.shape, config.faults)
+        # wavelet(s): top, middle, bottom when the frequency falls with time
+        wc = config.wavelet
+        self.wavelet_kind = str(rng.choice(list(wc.kinds)))
+        self.peak_hz = _u(rng, wc.peak_hz)
+        width = _u(rng, wc.ormsby_width)
+        self.phase = _u(rng, wc.phase_deg) if rng.random() < wc.phase_prob else 0.0
+        self.decay = _u(rng, wc.decay) if rng.random() < wc.decay_prob else 0.0
+        peaks = [self.peak_hz] if self.decay == 0 else [self.peak_hz * (1 - self.decay * k / 2) for k in range(3)]
+        self._wavelets = [make_wavelet(self.wavelet_kind, f, width, self.phase) for f in peaks]
+        self._halo = max(len(w) for w in self._wavelets) // 2
+        # structure: gaussian bumps (sum of |amplitudes| <= 0.4 T keeps tau increasing in t), planar dip
+        sc = config.structure
+        nb = int(rng.integers(sc.folds[0], sc.folds[1] + 1))
         side = float(max(ni, nx))
-        amp = rng.uniform(0.05, 0.15, nb) * nt * rng.choice([-1.0, 1.0], nb)
-        amp *= min(1.0, 0.4 * nt / np.abs(amp).sum())
+        amp = rng.uniform(*sc.fold_amplitude, nb) * nt * rng.choice([-1.0, 1.0], nb)
+        if nb and np.abs(amp).sum() > 0.4 * nt:
+            amp *= 0.4 * nt / np.abs(amp).sum()
         self._bumps = np.stack([amp, rng.uniform(0, ni, nb), rng.uniform(0, nx, nb),
-                                rng.uniform(0.1, 0.3, nb) * side], axis=1)
-        self._shear = rng.uniform(-0.12, 0.12, 2)
-        # layered reflectivity on an integer tau grid wide enough for every fold and fault shift
+                                rng.uniform(*sc.fold_width, nb) * side], axis=1).reshape(nb, 4)
+        dip, azimuth = _u(rng, sc.dip), float(rng.uniform(0, 2 * np.pi))
+        self._shear = np.array([dip * np.cos(azimuth), dip * np.sin(azimuth)])
+        rc = config.reflectivity
+        thick = _u(rng, rc.thickening)
+        b = float(rng.uniform(0, 2 * np.pi))
+        self._thicken = (thick * np.cos(b) / max(ni, 1), thick * np.sin(b) / max(nx, 1))
+        self._lateral = Lateral.draw(rng, rc)
+        self._unconformity = Unconformity.draw(rng, self.shape, rc) if rng.random() < rc.unconformity_prob else None
+        # reflectivity on an integer tau grid wide enough for every fold, thickening and fault shift
         total_throw = sum(f.throw for f in self._faults)
         reach = self._halo + total_throw + 2
         fold_max = 1.5 * (nt + reach) / nt * np.abs(amp).sum()
         shear_max = np.abs(self._shear).sum() * (max(ni, nx) / 2.0 + total_throw + 1)
-        margin = int(np.ceil(reach + fold_max + shear_max)) + 4
+        tilt_max = self._unconformity.reach(self.shape) if self._unconformity else 0.0
+        margin = int(np.ceil((reach + fold_max + shear_max) * (1 + thick) + tilt_max)) + 4
         self._tau0 = -margin
         n = nt + 2 * margin
-        gaps = rng.integers(1, 7, size=n)
-        spikes = np.cumsum(gaps)
-        spikes = spikes[spikes < n]
-        self._refl = np.zeros(n, np.float32)
-        self._refl[spikes] = rng.uniform(-1.0, 1.0, len(spikes))
-        self._noise_seed = int(rng.integers(0, 2 ** 62))
-        self._kl = smoothing_kernel(NOISE_SIGMA, NOISE_RADIUS).astype(np.float32)
-        noise_var = float((self._wavelet.astype(np.float64) ** 2).sum() * (self._kl.astype(np.float64) ** 2).sum() ** 2)
+        self._refl = layered_series(rng, n, rc)
+        self._refl_old = layered_series(rng, n, rc) if self._unconformity else None
+        self.noise = NoiseModel.draw(rng, config.noise, self.peak_hz * DT_MS / 1000.0)
+        ac = config.amplitude
+        self.gain = _u(rng, ac.gain_exponent) if rng.random() < ac.gain_prob else 0.0
+        self.clip = _u(rng, ac.clip_level) if rng.random() < ac.clip_prob else 0.0
+        self.bits = int(rng.integers(ac.quantize_bits[0], ac.quantize_bits[1] + 1)) if rng.random() < ac.quantize_prob else 0
+        tg = (np.arange(nt, dtype=np.float64) + nt / 8.0) / nt
+        self._gain_norm = float(np.sqrt(np.mean(tg ** (2 * self.gain))))
         ti = np.linspace(0, ni - 1, POWER_TRACES).round().astype(int)
         tx = np.linspace(0, nx - 1, POWER_TRACES).round().astype(int)
         clean, _, _ = self._clean(0, nt, ti, tx)
         self._signal_rms = float(np.sqrt(np.mean(clean.astype(np.float64) ** 2))) or 1.0
-        self._noise_scale = float(np.sqrt(10.0 ** (-self.snr_db / 10.0) / noise_var)) * self._signal_rms
+        self._recorded_rms = self._signal_rms * float(np.sqrt(1.0 + self.noise.scale ** 2))
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -107,20 +160,29 @@ class SynthModel:
         return tuple(self._faults)
 
     @property
+    def snr_db(self) -> float | None:
+        return self.noise.snr_db
+
+    @property
     def params(self) -> dict:
+        r = lambda v: round(float(v), 4)   # noqa: E731
         return {
             "version": VERSION, "seed": self.seed, "shape": list(self.shape), "dt_ms": DT_MS,
-            "peak_hz": round(self.peak_hz, 4), "snr_db": round(self.snr_db, 4),
+            "wavelet": {"kind": self.wavelet_kind, "peak_hz": r(self.peak_hz), "phase_deg": r(self.phase),
+                        "decay": r(self.decay)},
+            "peak_hz": r(self.peak_hz), "snr_db": None if self.snr_db is None else r(self.snr_db),
             "n_faults": len(self._faults),
-            "fold_bumps": [dict(zip(("amplitude", "inline", "xline", "sigma"), map(lambda v: round(float(v), 4), b)))
-                           for b in self._bumps],
+            "fold_bumps": [dict(zip(("amplitude", "inline", "xline", "sigma"), map(r, b))) for b in self._bumps],
             "shear": [round(float(v), 6) for v in self._shear],
-            "reflectivity": "layered spikes, layers 1-6 samples, amplitudes U(-1, 1)",
+            "thickening": [round(float(v), 6) for v in self._thicken],
+            "unconformity": self._unconformity is not None,
+            "noise": self.noise.describe(),
+            "amplitude": {"gain_exponent": r(self.gain), "clip_x_rms": r(self.clip), "quantize_bits": self.bits},
         }
 
     # -- rendering --------------------------------------------------------------------------
     def _tau(self, q: list[np.ndarray]) -> np.ndarray:
-        """Folding and shear: unfaulted coordinates -> position in the reflectivity series."""
+        """Folding, dip and thickening: unfaulted coordinates -> folded time."""
         nt, ni, nx = self.shape
         tq, iq, xq = q
         g = np.zeros(tq.shape, np.float32)
@@ -129,66 +191,98 @@ class SynthModel:
             g += np.float32(amp) * np.exp(d2 * np.float32(-0.5 / sig ** 2))
         tau = tq + tq * np.float32(1.5 / nt) * g
         tau += np.float32(self._shear[0]) * (iq - np.float32(ni / 2)) + np.float32(self._shear[1]) * (xq - np.float32(nx / 2))
-        return tau
+        ramp = np.float32(self._thicken[0]) * (iq - np.float32(ni / 2)) + np.float32(self._thicken[1]) * (xq - np.float32(nx / 2))
+        mid = np.float32(nt / 2)
+        return mid + (tau - mid) / (np.float32(1.0) + ramp)
+
+    def _reflectivity(self, q: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(reflectivity, tau) at unfaulted coordinates q; tau is the position in the series."""
+        tau = self._tau(q)
+        refl = sample(self._refl, self._tau0, tau)
+        if self._unconformity is not None:
+            older = tau > self._unconformity.surface(q[1], q[2])
+            if older.any():
+                tau_old = tau + self._unconformity.tilt(q[1], q[2])
+                refl = np.where(older, sample(self._refl_old, self._tau0, tau_old), refl)
+        refl *= self._lateral(tau, q[1], q[2])
+        return refl, tau
+
+    def _convolve(self, refl: np.ndarray, t0: int) -> np.ndarray:
+        """Convolve along time with the wavelet(s); `refl` starts at global time t0 - halo."""
+        from scipy.ndimage import convolve1d
+
+        out = convolve1d(refl, self._wavelets[0], axis=0, mode="constant")
+        if len(self._wavelets) > 1:
+            nt = self.shape[0]
+            t = (np.arange(refl.shape[0], dtype=np.float32) + np.float32(t0 - self._halo)) * np.float32(2.0 / max(nt - 1, 1))
+            t = np.clip(t, 0.0, 2.0)[:, None, None]
+            w_mid = np.float32(1.0) - np.abs(t - np.float32(1.0))
+            out *= np.clip(np.float32(1.0) - t, 0.0, None)
+            out += w_mid * convolve1d(refl, self._wavelets[1], axis=0, mode="constant")
+            out += np.clip(t - np.float32(1.0), 0.0, None) * convolve1d(refl, self._wavelets[2], axis=0, mode="constant")
+        return out
 
     def _clean(self, t0: int, t1: int, i_idx: np.ndarray, x_idx: np.ndarray):
         """Noise-free seismic, fault ids and tau for times [t0, t1) at the traces i_idx x x_idx.
 
         Fault ids need each trace's neighbours: pass consecutive indices with one extra on each side
         and drop the outer traces (render_components does)."""
-        from scipy.ndimage import convolve1d
-
         h = self._halo
         full = (t1 - t0 + 2 * h, len(i_idx), len(x_idx))
         q = [np.broadcast_to(np.arange(t0 - h, t1 + h, dtype=np.float32)[:, None, None], full).copy(),
              np.broadcast_to(np.asarray(i_idx, np.float32)[None, :, None], full).copy(),
              np.broadcast_to(np.asarray(x_idx, np.float32)[None, None, :], full).copy()]
         ids = undo_faults(self._faults, q)
-        tau = self._tau(q)
+        refl, tau = self._reflectivity(q)
         del q
-        # linear interpolation in the reflectivity series
-        pos = tau - np.float32(self._tau0)
-        k = np.floor(pos)
-        frac = pos - k
-        k = np.clip(k.astype(np.int64), 0, len(self._refl) - 2)
-        refl = self._refl[k] * (np.float32(1.0) - frac) + self._refl[k + 1] * frac
-        del k, frac, pos
-        seis = convolve1d(refl, self._wavelet, axis=0, mode="constant")
+        seis = self._convolve(refl, t0)
         inner = slice(h, h + t1 - t0)
         return seis[inner], ids[inner], tau[inner]
 
-    def _noise(self, t: tuple[int, int], i: tuple[int, int], x: tuple[int, int]) -> np.ndarray:
-        from scipy.ndimage import convolve1d
-
-        h, r = self._halo, NOISE_RADIUS
-        n = hash_noise(self._noise_seed, np.arange(t[0] - h, t[1] + h), np.arange(i[0] - r, i[1] + r),
-                       np.arange(x[0] - r, x[1] + r))
-        n = convolve1d(n, self._wavelet, axis=0, mode="constant")[h:h + t[1] - t[0]]
-        n = convolve1d(n, self._kl, axis=1, mode="constant")[:, r:r + i[1] - i[0]]
-        n = convolve1d(n, self._kl, axis=2, mode="constant")[:, :, r:r + x[1] - x[0]]
-        return n * np.float32(self._noise_scale)
-
     def render_components(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
-        """Every part of a sub-box: clean and noise (unscaled), fault_ids, tau (reflectivity time)."""
+        """Every part of a sub-box: clean and additive noise (in the clean signal's units), fault_ids,
+        tau (folded time of each voxel's unfaulted position)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         clean, ids, tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1), np.arange(xb[0] - 1, xb[1] + 1))
         inner = (slice(None), slice(1, -1), slice(1, -1))
-        return {"clean": clean[inner], "noise": self._noise(tb, ib, xb), "fault_ids": ids[inner], "tau": tau[inner]}
+        noise = self.noise.additive(tb, ib, xb, self._wavelets[0])
+        noise *= np.float32(self._signal_rms)
+        return {"clean": clean[inner], "noise": noise, "fault_ids": ids[inner], "tau": tau[inner]}
+
+    def _record(self, data: np.ndarray, tb: tuple[int, int]) -> np.ndarray:
+        """Gain, clipping and quantization of the recorded traces (in place)."""
+        nt = self.shape[0]
+        if self.gain:
+            tg = (np.arange(*tb, dtype=np.float64) + nt / 8.0) / nt
+            data *= (tg ** self.gain / self._gain_norm).astype(np.float32)[:, None, None]
+        full_scale = self.clip * self._recorded_rms if self.clip else 6.0 * self._recorded_rms
+        if self.clip or self.bits:
+            np.clip(data, -full_scale, full_scale, out=data)
+        if self.bits:
+            levels = np.float32(2 ** (self.bits - 1) - 1)
+            data *= levels / np.float32(full_scale)
+            np.round(data, out=data)
+            data *= np.float32(full_scale) / levels
+        return data
 
     def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
         """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""
+        nt, ni, nx = self.shape
+        tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         parts = self.render_components(t, i, x)
         seis = parts["clean"]
         seis += parts["noise"]
+        self.noise.artefacts(seis, tb, ib, xb, self._signal_rms)
+        self._record(seis, tb)
         seis *= np.float32(1.0 / self._signal_rms)
         ids = parts["fault_ids"]
         return seis, (ids > 0).astype(np.uint8), ids
 
 
-def synthesize(shape: Sequence[int], seed: int):
+def synthesize(shape: Sequence[int], seed: int, config: SynthConfig = DEFAULT):
     """A whole synthetic survey in memory: (seismic, labels, fault_ids, faults list)."""
-    model = SynthModel(shape, seed)
+    model = SynthModel(shape, seed, config)
     seis, labels, ids = model.render()
     return seis, labels, ids, model.faults
 
@@ -214,7 +308,8 @@ def block_boxes(shape: Sequence[int], block: int) -> list[tuple[slice, slice, sl
 
 
 def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *, segy: str | os.PathLike | None = None,
-                    block: int = 128, progress: bool = False) -> SynthModel:
+                    block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
+                    family: str = "") -> SynthModel:
     """Write a synthetic survey as a volume file (data, labels, fault_ids; attributes faults, seed,
     synth), block by block so memory stays at a few blocks; optionally also as SEG-Y. Atomic."""
     import h5py
@@ -222,14 +317,17 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
     from hpcfault.io.volume import create_volume
 
     shape = check_shape3(shape, "synthetic survey")
-    model = SynthModel(shape, seed)
+    model = SynthModel(shape, seed, config)
     geom = synth_geometry(shape, seed)
     boxes = block_boxes(shape, block)
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(boxes), unit="block", desc="synth", disable=None)
-    attrs = {"faults": json.dumps(model.faults), "seed": model.seed, "synth": json.dumps(model.params)}
+    from hpcfault.config import to_mapping
+
+    attrs = {"faults": json.dumps(model.faults), "seed": model.seed, "synth": json.dumps(model.params),
+             "synth_config": json.dumps(to_mapping(config)), "synth_family": family}
     with create_volume(path, shape, "float32", geometry=geom, extra={"labels": "uint8", "fault_ids": "uint8"},
                        attrs=attrs) as f:
         for box in boxes:

@@ -28,6 +28,49 @@ def ricker(peak_hz: float, dt_s: float) -> np.ndarray:
     return (1.0 - 2.0 * a) * np.exp(-a)
 
 
+def ormsby(f1: float, f2: float, f3: float, f4: float, dt_s: float, half_s: float = 0.1) -> np.ndarray:
+    """Zero-phase Ormsby (trapezoidal band-pass) wavelet with corners f1 < f2 <= f3 < f4 Hz, peak 1.
+
+    Its long sidelobes are cut at +-`half_s` seconds under a Hann taper."""
+    half = int(np.ceil(half_s / dt_s))
+    t = np.arange(-half, half + 1, dtype=np.float64) * dt_s
+
+    def term(f: float) -> np.ndarray:
+        return np.pi * f * f * np.sinc(f * t) ** 2
+
+    w = (term(f4) - term(f3)) / (f4 - f3) - (term(f2) - term(f1)) / (f2 - f1)
+    w *= 0.5 * (1.0 + np.cos(np.pi * t / (half_s + dt_s)))
+    return w / np.abs(w).max()
+
+
+def minimum_phase(centre_hz: float, dt_s: float, half_s: float = 0.12) -> np.ndarray:
+    """A causal (minimum-phase) band-pass wavelet: the impulse response of a 4th-order Butterworth
+    band around `centre_hz` (one octave wide), as recorded from an impulsive source. Odd length,
+    zero before t = 0, peak |w| = 1."""
+    from scipy.signal import butter, lfilter
+
+    half = int(np.ceil(half_s / dt_s))
+    nyq = 0.5 / dt_s
+    lo, hi = centre_hz / np.sqrt(2.0), min(centre_hz * np.sqrt(2.0), 0.95 * nyq)
+    b, a = butter(2, [lo / nyq, hi / nyq], btype="band")
+    impulse = np.zeros(half + 1)
+    impulse[0] = 1.0
+    causal = lfilter(b, a, impulse)
+    w = np.concatenate([np.zeros(half), causal])
+    return w / np.abs(w).max()
+
+
+def rotate_phase(w: np.ndarray, degrees: float) -> np.ndarray:
+    """Constant phase rotation: cos(phi) w - sin(phi) H[w] (H the Hilbert transform), peak |w| = 1."""
+    from scipy.signal import hilbert
+
+    phi = np.radians(degrees)
+    pad = len(w)
+    analytic = hilbert(np.pad(w, pad))[pad:-pad]
+    out = np.cos(phi) * w - np.sin(phi) * analytic.imag
+    return out / np.abs(out).max()
+
+
 def smoothing_kernel(sigma: float = 1.0, radius: int = 2) -> np.ndarray:
     """A normalised gaussian kernel of odd length 2*radius+1 (lateral correlation of the noise)."""
     x = np.arange(-radius, radius + 1, dtype=np.float64)
@@ -43,6 +86,21 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _hash(seed: int, t: np.ndarray, i: np.ndarray, x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        base = np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _GOLDEN
+        tt = (np.asarray(t, np.int64).astype(np.uint64) * _PRIME_T)[:, None, None]
+        ii = (np.asarray(i, np.int64).astype(np.uint64) * _PRIME_I)[None, :, None]
+        xx = (np.asarray(x, np.int64).astype(np.uint64) * _PRIME_X)[None, None, :]
+        return _mix(((tt + ii) + xx) + base)
+
+
+def hash_uniform(seed: int, t: np.ndarray, i: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Uniform [0, 1) values at integer global coordinates (broadcast 1D arrays), float64, a hash
+    of (seed, t, i, x) like hash_noise (53 bits of it)."""
+    return (_hash(seed, t, i, x) >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0 ** 53)
+
+
 def hash_noise(seed: int, t: np.ndarray, i: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Unit-variance, zero-mean white noise at integer global coordinates (broadcast 1D arrays).
 
@@ -50,12 +108,7 @@ def hash_noise(seed: int, t: np.ndarray, i: np.ndarray, x: np.ndarray) -> np.nda
     box it is rendered in. Values are a sum of four 16-bit uniforms (Irwin-Hall), scaled to unit
     variance; band-limiting afterwards makes them gaussian for all practical purposes.
     """
-    with np.errstate(over="ignore"):
-        base = np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _GOLDEN
-        tt = (np.asarray(t, np.int64).astype(np.uint64) * _PRIME_T)[:, None, None]
-        ii = (np.asarray(i, np.int64).astype(np.uint64) * _PRIME_I)[None, :, None]
-        xx = (np.asarray(x, np.int64).astype(np.uint64) * _PRIME_X)[None, None, :]
-        z = _mix(((tt + ii) + xx) + base)
+    z = _hash(seed, t, i, x)
     mask = np.uint64(0xFFFF)
     total = np.zeros(z.shape, np.float32)
     for shift in (0, 16, 32, 48):
