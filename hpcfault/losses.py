@@ -106,11 +106,17 @@ def bce_loss(pred: Any, target: Any, mask: Any = None, balanced: bool = True,
 
 
 def build_loss(name: str, **kw: Any) -> Callable[..., Any]:
-    """A loss by name: 'md' (keyword gamma), 'bce' (keyword balanced) or 'dice'.
+    """A loss by name: 'md' (keyword gamma), 'bce' (keyword balanced) or 'dice'; md and dice also take
+    `bce_weight` (adds that times the plain masked BCE, which still teaches on cubes without faults).
 
     Returns a callable `loss(pred, target, mask)` -> scalar tensor.
     """
     key = str(name).lower().replace("-", "").replace("_", "")
+    bce_weight = float(kw.pop("bce_weight", 0.0)) if key in ("md", "maskdice", "dice") else 0.0
+    if bce_weight:
+        base = build_loss(name, **kw)
+        return lambda pred, target, mask=None: (base(pred, target, mask)
+                                                + bce_weight * bce_loss(pred, target, mask, balanced=False))
     if key in ("md", "maskdice"):
         gamma = check_gamma(kw.pop("gamma", 0.7))
         _no_extra(name, kw)
@@ -128,4 +134,5 @@ def build_loss(name: str, **kw: Any) -> Callable[..., Any]:
 def _no_extra(name: str, kw: dict) -> None:
     if kw:
         raise HpcfaultError(
-            f"loss {name!r} takes no option(s) {sorted(kw)}; md takes gamma, bce takes balanced, dice none")
+            f"loss {name!r} takes no option(s) {sorted(kw)}; md takes gamma and bce_weight, bce takes balanced, "
+        "dice bce_weight")

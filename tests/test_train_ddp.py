@@ -119,3 +119,31 @@ def test_submitit_local_two_tasks(tmp_path):
     assert [d["position"] for d in state["data"]] == [4, 4]
     log = "".join(p.read_text() for p in (tmp_path / "jobs").glob("*/*_0_log.err"))
     assert "rank 0/2 (submitit): joining gloo process group" in log
+
+
+@pytest.mark.mpi
+def test_batchnorm_running_statistics_are_averaged_over_ranks():
+    """Each rank's running statistics follow its own cubes; checkpoints carry their average."""
+    from conftest import run_python_mpi
+
+    code = """
+import os, sys, torch
+from hpcfault.cluster.rankenv import read_rank_env
+from hpcfault.train import ddp
+d = ddp.setup(read_rank_env(), "cpu")
+bn = torch.nn.Sequential(torch.nn.BatchNorm3d(3), torch.nn.Conv3d(3, 3, 1), torch.nn.BatchNorm3d(2))
+for k, m in enumerate(m for m in bn.modules() if isinstance(m, torch.nn.BatchNorm3d)):
+    m.running_mean.fill_(float(d.rank * 10 + k))
+    m.running_var.fill_(float(d.rank + 1))
+ddp.average_batchnorm_stats(d, bn)
+print(d.rank, [round(float(v), 6) for m in bn.modules() if isinstance(m, torch.nn.BatchNorm3d)
+                for v in (m.running_mean[0], m.running_var[-1])], file=open(sys.argv[1] + str(d.rank), "w"))
+ddp.teardown(d)
+"""
+    import tempfile
+    out = tempfile.mkdtemp() + "/rank"
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())})
+    run_python_mpi(2, code, out)
+    # ranks 0 and 1 had means 0 and 10 (first BN), 1 and 11 (second), variances 1 and 2
+    for r in (0, 1):
+        assert open(out + str(r)).read().split(None, 1)[1].strip() == "[5.0, 1.5, 6.0, 1.5]"

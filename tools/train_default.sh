@@ -12,7 +12,8 @@
 # 3. writes RUN_DIR/faultnet-default.json (recipe, figures, wall time, sha256) and RUN_DIR/curves.png;
 # 4. with --install, copies them to hpcfault/assets/ and docs/figures/default-training.png.
 #
-# Environment: PYTHON (default .venv/bin/python), THREADS (torch threads, default 1).
+# Environment: PYTHON (default .venv/bin/python), THREADS (torch threads per process, default 1),
+# PROCS (training processes under mpiexec, default 2: DDP over gloo on a 2-core machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=runs/default
@@ -29,7 +30,8 @@ export OMP_NUM_THREADS=${THREADS:-1}
 WEIGHTS=../shared/weights/FaultNet_Gamma0.7.pt
 
 start=$(date +%s)
-"$PY" -m hpcfault train configs/train-default.yaml --run-dir "$RUN" threads="$OMP_NUM_THREADS"
+MPIEXEC=${MPIEXEC:-$(dirname "$PY")/mpiexec}
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default.yaml --run-dir "$RUN" threads="$OMP_NUM_THREADS"
 echo "training command took $(( $(date +%s) - start )) s (this invocation)"
 
 # Which checkpoint: best.pt (best validation IoU during the run) or model.pt (last step), scored again

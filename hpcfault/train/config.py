@@ -27,9 +27,13 @@ class LossConfig:
     name: Literal["md", "bce", "dice"] = "md"
     gamma: float = 0.7                          # md only
     balanced: bool = True                       # bce only (lambda-BCE)
+    # md and dice: + bce_weight x plain (unbalanced) masked BCE. A Dice-type loss is constant on a
+    # cube without labelled faults, so fault-free cubes teach "no fault" only through this term.
+    bce_weight: float = 0.0
 
     def options(self) -> dict[str, Any]:
-        return {"md": {"gamma": self.gamma}, "bce": {"balanced": self.balanced}, "dice": {}}[self.name]
+        extra = {"bce_weight": self.bce_weight} if self.bce_weight else {}
+        return {"md": {"gamma": self.gamma, **extra}, "bce": {"balanced": self.balanced}, "dice": extra}[self.name]
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0                 # max global L2 norm of the gradient; 0 = no clipping
+    schedule: Literal["constant", "cosine"] = "constant"   # cosine: lr falls to lr_final at `steps`
+    lr_final: float = 0.0
+    warmup: int = 0                             # steps of linear warm-up from lr / 10
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class SourceConfig:
     kind: Literal["synthetic", "synthetic-survey", "volume"] = "synthetic"
     weight: float = 1.0                         # relative share of the cubes (paper Table II)
     path: str = ""                              # volume: the file
+    family: str = "train"                       # synthetic*: generator family (hpcfault.data.synth_config.FAMILIES)
+    synth: dict[str, Any] = field(default_factory=dict)   # synthetic*: generator ranges over the family's, e.g. {faults: {count: [0, 4]}}
     shape: tuple[int, int, int] | None = None   # synthetic: survey size (None = the cube); synthetic-survey: required
     seed: int = 0                               # synthetic*: first seed
     count: int = 1                              # synthetic-survey: how many surveys
@@ -76,6 +85,7 @@ class ValidationConfig:
     volumes: tuple[str, ...] = ()               # held-out volume files with data and labels (mask optional)
     synthetic_seeds: tuple[int, ...] = ()       # held-out synthetic surveys, generated once
     synthetic_shape: tuple[int, int, int] = (128, 128, 128)
+    synthetic_family: str = "train"             # generator family of the synthetic held-out surveys
     threshold: float = 0.5
     radius: int = 2                             # Tol-IoU matching radius in voxels
     block: int = 0                              # prediction block edge; 0 = the whole volume
@@ -137,10 +147,19 @@ def check(cfg: TrainConfig) -> None:
         if s.kind == "synthetic-survey":
             need(s.shape is not None and s.count >= 1, f"data.sources[{k}] of kind synthetic-survey needs a "
                  "shape and count >= 1", (s.shape, s.count), "e.g. shape: [128, 128, 128], count: 4")
+        if s.kind != "volume":
+            from hpcfault.data.synth_config import synth_config
+
+            synth_config(s.family, mapping=s.synth, source=f"train config data.sources[{k}]")
         if s.kind != "volume" and s.shape is not None:
             need(min(s.shape) >= cfg.data.cube, f"data.sources[{k}].shape is smaller than the cube "
                  f"({cfg.data.cube})", s.shape, "use a larger shape or a smaller data.cube")
     need(cfg.optim.lr > 0, "optim.lr must be > 0", cfg.optim.lr, "the paper uses 1e-3")
+    need(0 <= cfg.optim.lr_final <= cfg.optim.lr and cfg.optim.warmup >= 0, "optim.lr_final must lie in [0, lr] "
+         "and optim.warmup be >= 0", (cfg.optim.lr_final, cfg.optim.warmup), "e.g. lr_final: 1.0e-5, warmup: 50")
+    need(cfg.loss.bce_weight >= 0 and (cfg.loss.bce_weight == 0 or cfg.loss.name != "bce"),
+         "loss.bce_weight must be >= 0 and is for md or dice", (cfg.loss.name, cfg.loss.bce_weight),
+         "e.g. loss: {name: md, gamma: 0.7, bce_weight: 1.0}")
     need(cfg.optim.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0", cfg.optim.clip_grad_norm,
          "0 turns clipping off")
     need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")

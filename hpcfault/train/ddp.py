@@ -121,3 +121,23 @@ def broadcast_object(d: Dist, obj: Any) -> Any:
 def barrier(d: Dist) -> None:
     if d.backend:
         dist.barrier()
+
+
+def average_batchnorm_stats(d: Dist, model: torch.nn.Module) -> None:
+    """Replace every BatchNorm running mean and variance by its average over the ranks (in place,
+    the same on every rank). Each rank's running statistics follow only its own cubes; without
+    this a checkpoint would carry rank 0's alone."""
+    if not d.backend:
+        return
+    bufs = [b for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+            for b in (m.running_mean, m.running_var) if b is not None]
+    if not bufs:
+        return
+    flat = torch.cat([b.detach().reshape(-1).to(torch.float64) for b in bufs]).to(d.device)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= d.world
+    k = 0
+    for b in bufs:
+        n = b.numel()
+        b.copy_(flat[k:k + n].view_as(b).to(b.dtype))
+        k += n

@@ -29,7 +29,12 @@ log = logging.getLogger(__name__)
 
 def survey_files(src: SourceConfig, data_dir: Path) -> list[Path]:
     t, i, x = src.shape
-    tag = f"{t}x{i}x{x}-every{src.label_every}{src.label_axis[0]}-drop{src.drop_faults:g}"
+    tag = f"{t}x{i}x{x}-every{src.label_every}{src.label_axis[0]}-drop{src.drop_faults:g}-{src.family}"
+    if src.synth:
+        import hashlib
+        import json
+
+        tag += "-" + hashlib.sha256(json.dumps(src.synth, sort_keys=True).encode()).hexdigest()[:8]
     return [data_dir / f"synth-{src.seed + k}-{tag}.h5" for k in range(src.count)]
 
 
@@ -37,6 +42,7 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
     """Generate the synthetic-survey sources' files that are not there yet (call on rank 0)."""
     from hpcfault.cli.labels import sparsify
     from hpcfault.data.synth import write_synthetic
+    from hpcfault.data.synth_config import synth_config
 
     for src in cfg.data.sources:
         if src.kind != "synthetic-survey":
@@ -46,7 +52,8 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             dense = path.with_name(f".dense-{path.name}")
-            write_synthetic(dense, src.shape, src.seed + k)
+            write_synthetic(dense, src.shape, src.seed + k, config=synth_config(src.family, mapping=src.synth),
+                            family=src.family)
             sparsify(str(dense), str(path), src.label_every or 1, src.label_axis, drop=src.drop_faults,
                      seed=src.seed + k)
             dense.unlink()
@@ -73,11 +80,13 @@ class CubeStream:
 
 def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path) -> CubeStream:
     from hpcfault.data.sampling import CubeSampler, SyntheticSource, VolumeSource
+    from hpcfault.data.synth_config import synth_config
 
     sources, weights = [], []
     for k, src in enumerate(cfg.data.sources):
         if src.kind == "synthetic":
-            sources.append(SyntheticSource(src.shape, seed=src.seed, name=f"synthetic[{k}]"))
+            sources.append(SyntheticSource(src.shape, seed=src.seed, name=f"synthetic[{k}]",
+                                           config=synth_config(src.family, mapping=src.synth)))
             weights.append(src.weight)
         elif src.kind == "volume":
             if not Path(src.path).is_file():

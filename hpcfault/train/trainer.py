@@ -13,7 +13,8 @@ Why the result does not depend on the number of processes W:
 - BatchNorm: its statistics depend on which cubes share a forward pass. On GPUs SyncBatchNorm
   (`sync_batchnorm: true`) computes them over the global batch; torch has no SyncBatchNorm on
   CPU, so on CPU use `micro_batch: 1` (the CPU configs do): every forward pass then sees one cube
-  whatever W is. Running statistics (buffers, used only for eval) come from rank 0.
+  whatever W is. Running statistics (buffers, used only for eval) are averaged over the ranks
+  before every validation and checkpoint (each rank's follow its own cubes in between).
 Up to floating-point summation order, W processes therefore follow the 1-process trajectory
 (tests/test_train_ddp.py checks parameters agree to 1e-5 after several steps).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -129,6 +131,7 @@ class Trainer:
         self.stream.load_state_dict(state["data"][self.d.rank])
 
     def checkpoint(self) -> None:
+        ddp.average_batchnorm_stats(self.d, self.model)
         mine = {"rng": rng_state(), "data": plain(self.stream.state_dict())}
         every = ddp.gather_to_main(self.d, mine)
         if self.d.is_main:
@@ -159,6 +162,7 @@ class Trainer:
         from hpcfault.train.validate import load_held_out, validate
 
         v = self.cfg.validation
+        ddp.average_batchnorm_stats(self.d, self.model)
         if self._held is None:
             self._held = load_held_out(v, self.d.rank, self.d.world)
         t0 = time.perf_counter()
@@ -173,9 +177,22 @@ class Trainer:
                 self._save_model(rundir.best_path(self.run_dir), {"val": s})
 
     # ---------------------------------------------------------------- one step
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimizer step `step` (0-based): warm-up, then constant or cosine."""
+        o = self.cfg.optim
+        if step < o.warmup:
+            return o.lr * (0.1 + 0.9 * step / o.warmup)
+        if o.schedule == "constant":
+            return o.lr
+        span = max(1, self.cfg.steps - o.warmup)
+        frac = min(1.0, (step - o.warmup) / span)
+        return o.lr_final + 0.5 * (o.lr - o.lr_final) * (1.0 + math.cos(math.pi * frac))
+
     def train_step(self) -> float:
         seismic, labels, mask = self.stream.next_batch()
         dev = self.d.device
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         chunks = range(0, self.local_batch, self.micro)

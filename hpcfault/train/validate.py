@@ -57,8 +57,10 @@ def load_held_out(cfg: ValidationConfig, rank: int, world: int) -> list[HeldOut]
             out.append(_from_file(ref))
         else:
             from hpcfault.data.synth import synthesize
+            from hpcfault.data.synth_config import synth_config
 
-            seismic, labels, _ids, _faults = synthesize(tuple(cfg.synthetic_shape), int(ref))
+            seismic, labels, _ids, _faults = synthesize(tuple(cfg.synthetic_shape), int(ref),
+                                                        synth_config(cfg.synthetic_family))
             out.append(HeldOut(name, scale01(seismic), (labels > 0).astype(np.uint8), None))
     return out
 
