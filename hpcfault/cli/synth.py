@@ -3,8 +3,10 @@
 Every axis of variation (wavelet, reflectivity, structure, faults, noise, amplitude) is drawn
 per survey from the ranges of a family (hpcfault/data/synth_config.py; `--family`, default
 "train", the ranges the default model trains on), updated by a YAML file (`--config`, keys as in
-SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels) and
-`fault_ids` (uint8, which fault; 0 = none), root attributes `faults` (JSON list of the fault
+SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels),
+`fault_ids` (uint8, which fault; 0 = none), `fault_dip` and `fault_strike` (float32 degrees on
+fault voxels: dip from horizontal; strike = azimuth of the fault trace from the inline-number axis
+towards the crossline-number axis, modulo 180), root attributes `faults` (JSON list of the fault
 parameters), `synth` (JSON of the other parameters) and `seed`. The same seed and shape always
 give the same survey, whatever --block is.
 
