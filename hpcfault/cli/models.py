@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def gflop_per_block(model, edge: int = 128) -> float:
-    """Convolution GFLOP (2 per multiply-add) of one forward pass on an edge^3 block, counted on 'meta'."""
+    """Convolution GFLOP (2 per multiply-add) of one forward pass on an edge^3 block (a 2D section
+    model: its edge sections of edge^2), counted on 'meta'."""
     import copy
 
     import torch
@@ -32,8 +33,9 @@ def gflop_per_block(model, edge: int = 128) -> float:
 
     meta = copy.deepcopy(model).to("meta").eval()
     counter = FlopCounterMode(display=False)
+    shape = (edge, 1, edge, edge) if getattr(model, "dims", 3) == 2 else (1, 1, edge, edge, edge)
     with torch.no_grad(), counter:
-        meta(torch.empty(1, 1, edge, edge, edge, device="meta"))
+        meta(torch.empty(*shape, device="meta"))
     return counter.get_total_flops() / 1e9
 
 
