@@ -154,7 +154,7 @@ def test_convert_sbatch(slurm_cluster, work, survey):
     job = slurm_cluster.sbatch("--ntasks=2", "--cpus-per-task=1", SLURM / "convert.sbatch", survey["sgy"],
                                "conv.h5", cwd=work)
     assert slurm_cluster.wait(job) == "COMPLETED", (work / f"hpcfault-convert-{job}.out").read_text()
-    assert "2 rank(s)" in (work / f"hpcfault-convert-{job}.out").read_text()
+    assert "2 ranks" in (work / f"hpcfault-convert-{job}.out").read_text()
     np.testing.assert_array_equal(read_volume(work / "conv.h5"), survey["data"])
     with segyio.open(survey["sgy"], ignore_geometry=True) as f:  # the same samples, trace by trace
         traces = segyio.tools.collect(f.trace[:])
@@ -247,7 +247,7 @@ def test_submitit_convert_runs_every_task_under_mpi(slurm_cluster, work, survey)
     res = submit_command(["convert", str(survey["sgy"]), str(work / "sub-conv.h5"), "--no-progress"],
                          mode="slurm", folder=work / "jobs", tasks_per_node=2, mpi=True, time="10")
     assert res.job.results() == [0, 0]
-    assert "2 rank(s)" in Path(res.stdout_path).read_text()
+    assert "2 ranks" in Path(res.stdout_path).read_text()
     np.testing.assert_array_equal(read_volume(work / "sub-conv.h5"), survey["data"])
 
 

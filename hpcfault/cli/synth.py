@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segy", metavar="OUT.sgy", help="also write the seismic as SEG-Y (IEEE float, bytes 189/193)")
     p.add_argument("--block", type=int, default=128,
                    help="edge of the blocks rendered one at a time; memory grows with its cube (default 128)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
