@@ -8,6 +8,7 @@ from typing import Any, Callable
 from torch import nn
 
 from hpcfault.errors import HpcfaultError
+from hpcfault.models.catalog import CATALOG
 from hpcfault.models.faultnet import FaultNet, FaultNetConfig
 from hpcfault.models.unet3d import UNet3D, UNet3DConfig
 
@@ -15,19 +16,20 @@ from hpcfault.models.unet3d import UNet3D, UNet3DConfig
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    summary: str
     config_class: type
     builder: Callable[..., nn.Module]
     fixed: tuple[tuple[str, Any], ...] = ()   # config values that define this name (not overridable)
 
+    @property
+    def summary(self) -> str:
+        """One line from catalog.py (which `hpcfault models` lists without importing torch)."""
+        return CATALOG[self.name].summary
+
 
 MODELS: dict[str, ModelSpec] = {
-    "faultnet": ModelSpec("faultnet", "Fault-Net (HRNet branches + MCF fusion), as published",
-                          FaultNetConfig, FaultNet, (("mcf", True),)),
-    "faultnet-nomcf": ModelSpec("faultnet-nomcf", "Fault-Net ablation: MCF blocks -> 1x1x1 conv",
-                                FaultNetConfig, FaultNet, (("mcf", False),)),
-    "unet3d": ModelSpec("unet3d", "UNet3D of FaultSeg3D (4 levels, 16-128 filters)",
-                        UNet3DConfig, UNet3D),
+    "faultnet": ModelSpec("faultnet", FaultNetConfig, FaultNet, (("mcf", True),)),
+    "faultnet-nomcf": ModelSpec("faultnet-nomcf", FaultNetConfig, FaultNet, (("mcf", False),)),
+    "unet3d": ModelSpec("unet3d", UNet3DConfig, UNet3D),
 }
 
 
