@@ -13,7 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from hpcfault import __version__
 from hpcfault.errors import HpcfaultError
@@ -64,6 +64,18 @@ def _count_verbose(argv: list[str]) -> int:
     return n
 
 
+def subcommand_parser(name: str) -> tuple[Any, argparse.ArgumentParser]:
+    """The module of subcommand `name` and its argument parser (tools/cli_reference.py prints it)."""
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"hpcfault {name}", description=getattr(module, "__doc__", None) or help_,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(parser)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log lines: -v progress details (INFO), -vv debug")
+    return module, parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = _count_verbose(argv)
@@ -75,13 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _top_parser().parse_args(argv)  # prints help/version, or a usage error naming the choices
         return 2
     name, rest = argv[0], argv[1:]
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"hpcfault {name}", description=getattr(module, "__doc__", None) or help_,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    module.add_arguments(parser)
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log lines: -v progress details (INFO), -vv debug")
+    module, parser = subcommand_parser(name)
     args = parser.parse_args(rest)
     setup_logging(verbose + args.verbose, getattr(module, "LOG_LEVEL", logging.WARNING))
     try:

@@ -50,7 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep the work dir after success (default: removed once the output is complete and "
                         "verified; kept, a rerun only re-merges)")
     p.add_argument("--segy-out", help="also write the probabilities as SEG-Y (headers of the input SEG-Y)")
-    p.add_argument("--png", metavar="DIR", help="also write inline/crossline/time slices with the overlay")
+    p.add_argument("--png", metavar="DIR", help="also write three-view.png and the central inline, crossline and "
+                                                "time slices with the overlay, named by their survey numbers "
+                                                "(inline-1250.png, time-1200ms.png)")
     p.add_argument("--max-blocks", type=int, help="stop after N blocks per rank without merging "
                                                   "(time-sliced jobs; rerun to continue)")
     p.add_argument("--iline", type=int, default=189, help="SEG-Y inline byte (default 189)")
