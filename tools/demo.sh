@@ -31,7 +31,7 @@ step() {
     fi
     took=$(python -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f} s')" "$t0" "$(now)")
 }
-line() { printf '%-4s %-9s %-72s %6s\n' "$1" "$2" "$3" "$4"; }
+line() { printf '%-4s %-9s %-70s %6s\n' "$1" "$2" "$3" "$4"; }
 # figures from a JSON file: text=$(fig FILE 'python f-string over d') (an assignment, so set -e applies)
 fig() { python -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
 
@@ -40,11 +40,11 @@ echo "hpcfault demo: a ${shape// /x} synthetic survey through the whole pipeline
 
 step 1/5 synth hpcfault synth "$out/survey.h5" --shape $shape --seed 7 --segy "$out/survey.sgy"
 faults=$(grep -o '[0-9]* faults' "$logs/synth.log" | head -1)
-line 1/5 synth "survey with $faults and their labels (survey.h5), as SEG-Y (survey.sgy)" "$took"
+line 1/5 synth "survey with $faults and their labels (survey.h5), SEG-Y (survey.sgy)" "$took"
 
 step 2/5 convert hpcfault convert "$out/survey.sgy" "$out/survey-from-segy.h5"
 missing=$(grep -o 'no missing traces\|[0-9,]* missing traces\? filled with zeros' "$logs/convert.log")
-line 2/5 convert "SEG-Y -> volume file (survey-from-segy.h5) as for a real survey: $missing" "$took"
+line 2/5 convert "SEG-Y -> volume file (survey-from-segy.h5), $missing" "$took"
 
 model_args=()
 model_name="the embedded default model"
@@ -63,14 +63,14 @@ fi
 step 3/5 predict mpiexec -n "$ranks" hpcfault predict "$out/survey.sgy" "${model_args[@]}" -o "$out/faults.h5" \
     --block 64 --segy-out "$out/faults.sgy" --png "$out/png" --restart
 summary=$out/faults.summary.json
-text=$(fig "$summary" "f\"{d['blocks']} blocks of 64^3 on {d['ranks']} MPI ranks, {d['predict_mvox_s']:.1f} Mvox/s \
-in the forward passes\"")
+text=$(fig "$summary" "f\"{d['blocks']} blocks of 64^3 on {d['ranks']} MPI ranks at {d['predict_mvox_s']:.1f} Mvox/s \
+of model input\"")
 line 3/5 predict "$text" "$took"
 echo "               model: $model_name; probabilities in faults.h5, faults.sgy, png/"
 
 step 4/5 evaluate hpcfault evaluate "$out/faults.h5" "$out/survey.h5" --json "$out/scores.json"
 text=$(fig "$out/scores.json" "f\"IoU@0.5 {d['scores']['iou']:.2f}, Tol-IoU@2 {d['scores']['tol_iou']:.2f} \
-against the synthetic labels (scores.json)\"")
+against the synthetic labels\"")
 line 4/5 evaluate "$text" "$took"
 
 step 5/5 show hpcfault show "$out/survey.h5" --faults "$out/faults.h5" --labels "$out/survey.h5" \
@@ -87,9 +87,8 @@ row "survey-from-segy.h5" "survey.sgy converted back into a volume file"
 row "faults.h5, faults.sgy" "fault probability in [0, 1] (HDF5; SEG-Y with survey.sgy's headers)"
 row "faults.summary.json" "predict's record: blocks, stage times, ranks, memory"
 row "scores.json" "the scores of step 4, at every threshold"
-pngs=$(cd "$out" && echo png/three-view.png png/inline-*.png png/xline-*.png png/time-*.png)
-row "$pngs" ""
-row "" "slices with the fault overlay, named by their survey numbers"
+row "png/" "slices with the fault overlay, named by their survey numbers:"
+row "" "$(cd "$out/png" && echo three-view.png inline-*.png xline-*.png time-*.png)"
 row "labels-vs-prediction.png" "labels | prediction"
 work=$(fig "$summary" "d['workdir']")
 if [ -d "$work" ]; then
