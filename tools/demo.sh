@@ -39,7 +39,7 @@ start=$(now)
 echo "hpcfault demo: a ${shape// /x} synthetic survey through the whole pipeline, into $out"
 
 step 1/5 synth hpcfault synth "$out/survey.h5" --shape $shape --seed 7 --segy "$out/survey.sgy"
-faults=$(grep -o '[0-9]* faults' "$logs/synth.log" | head -1)
+faults=$(grep -o '[0-9]* faults\?' "$logs/synth.log" | head -1)   # '1 fault', '8 faults'
 line 1/5 synth "survey with $faults and their labels (survey.h5), SEG-Y (survey.sgy)" "$took"
 
 step 2/5 convert hpcfault convert "$out/survey.sgy" "$out/survey-from-segy.h5"
