@@ -23,7 +23,7 @@ system-deps:
 	bash tools/install_system_deps.sh
 
 demo: $(STAMP)
-	PATH=$(abspath $(BIN)):$$PATH bash tools/demo.sh $(DEMO_OUT)
+	@PATH=$(abspath $(BIN)):$$PATH bash tools/demo.sh $(DEMO_OUT)
 
 test: $(STAMP) system-deps
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)

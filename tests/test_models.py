@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.models import MODELS, build_model, count_parameters, fold_all_bn, prepare_for_inference
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -131,6 +133,28 @@ def test_models_cli_lists_params_and_gflop():
     assert lines["unet3d"][1] == "1,459,585"
     gflop = {k: float(v[2]) for k, v in lines.items()}
     assert 25 < gflop["faultnet"] < 40 and gflop["faultnet-nomcf"] < gflop["faultnet"] < gflop["unet3d"]
+
+
+def test_catalog_lists_every_model_with_its_counted_figures():
+    """`hpcfault models` prints catalog.py without building anything; the figures must be the counted ones."""
+    from hpcfault.cli.models import gflop_per_block
+    from hpcfault.models.catalog import CATALOG
+
+    assert list(CATALOG) == list(MODELS)
+    for name, facts in CATALOG.items():
+        model = build_model(name)
+        assert count_parameters(model) == facts.params, name
+        assert gflop_per_block(model) == pytest.approx(facts.gflop_128, rel=5e-4), name
+        assert MODELS[name].summary == facts.summary
+
+
+def test_models_listing_does_not_import_torch():
+    code = ("import sys; from hpcfault.cli import main; rc = main(['models']); "
+            "print('torch' in sys.modules, rc, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.stderr.strip() == "False 0" and "421,597" in proc.stdout
+    counted = run_cli("models", "--count", "--model", "faultnet-nomcf").stdout
+    assert "386,097" in counted and "differs" not in counted
 
 
 def test_gflop_count_matches_hand_count():

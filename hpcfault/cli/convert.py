@@ -41,12 +41,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--memory-budget", default="256MiB", metavar="SIZE",
                    help="bound for the slab buffers per rank, e.g. 256MiB, 2GiB (default 256MiB)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
+    from hpcfault.fmt import plural
     from hpcfault.io.convert import convert
     from hpcfault.io.slabs import parse_size
 
@@ -66,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     t, i, x = report.shape
     mb = report.bytes_written / 1e6
-    print(f"wrote {args.output}: (time, inline, xline) = ({t}, {i}, {x}) float32, "
-          f"{report.missing_traces} missing traces filled with zeros, values {report.value_min:g}..{report.value_max:g}"
+    missing = (f"{plural(report.missing_traces, 'missing trace')} filled with zeros" if report.missing_traces
+               else "no missing traces")
+    print(f"wrote {args.output}: (time, inline, xline) = ({t}, {i}, {x}) float32, {missing}, "
+          f"values {report.value_min:g}..{report.value_max:g}"
           + (f", {report.nonfinite} non-finite" if report.nonfinite else "")
-          + f"; {report.ranges} inline ranges on {comm.size} rank(s), {report.seconds:.1f} s "
+          + f"; {plural(report.ranges, 'inline range')} on {plural(comm.size, 'rank')}, {report.seconds:.1f} s "
           f"({mb / max(report.seconds, 1e-9):.1f} MB/s)")
     return 0

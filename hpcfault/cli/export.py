@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="crossline byte (default: as stored by convert, else 193)")
     p.add_argument("--endian", choices=("big", "little"), default=None, help="byte order of the survey (default: detected)")
     p.add_argument("--memory-budget", default="256MiB", metavar="SIZE", help="bound for the slab buffers (default 256MiB)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,14 +20,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "say which span a full grid")
     p.add_argument("--text", action="store_true", help="print the SEG-Y textual header")
     p.add_argument("--no-values", action="store_true", help="skip the value range (which reads the whole file)")
-    p.add_argument("--iline", type=int, default=189, metavar="BYTE")
-    p.add_argument("--xline", type=int, default=193, metavar="BYTE")
-    p.add_argument("--endian", choices=("big", "little"), default=None)
+    p.add_argument("--iline", type=int, default=189, metavar="BYTE",
+                   help="SEG-Y trace-header byte of the inline number (default 189; --scan-bytes finds it)")
+    p.add_argument("--xline", type=int, default=193, metavar="BYTE",
+                   help="SEG-Y trace-header byte of the crossline number (default 193)")
+    p.add_argument("--endian", choices=("big", "little"), default=None,
+                   help="byte order (default: detected for SEG-Y, little for raw .dat)")
     p.add_argument("--axes", default=None, help="axis order of a .npy/.dat/HDF5 array")
     p.add_argument("--shape", type=int, nargs=3, default=None, metavar="N", help="raw .dat sizes in file order")
     p.add_argument("--dtype", default="float32", help="raw .dat sample type")
     p.add_argument("--dataset", default=None, help="HDF5 dataset (default data)")
-    p.add_argument("--memory-budget", default="256MiB", metavar="SIZE", help="bound for read buffers")
+    p.add_argument("--memory-budget", default="256MiB", metavar="SIZE", help="bound for the read buffers of the value range (default 256MiB)")
 
 
 def _print_scan(path: str, endian: str | None) -> None:

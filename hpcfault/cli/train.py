@@ -16,8 +16,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import logging
 
 HELP = "train a model from sparse slice labels (DDP, resumable)"
+LOG_LEVEL = logging.INFO   # a training log's steps, validations and resumes are its story
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

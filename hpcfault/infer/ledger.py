@@ -15,6 +15,7 @@ is checked (`verify_unclosed`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -85,6 +86,19 @@ def clear(workdir: Path) -> None:
                 p.unlink()
     for name in ("fingerprint.json", "stats.json"):
         (workdir / name).unlink(missing_ok=True)
+
+
+def remove(workdir: Path) -> list[str]:
+    """Delete what predict keeps in `workdir` (after a complete, verified output), then the emptied
+    folders; anything else found there is left in place and returned."""
+    clear(workdir)
+    for sub in ("ledger", "shards", "merge"):
+        with contextlib.suppress(FileNotFoundError, OSError):
+            (workdir / sub).rmdir()
+    left = sorted(str(p) for p in workdir.iterdir()) if workdir.is_dir() else []
+    if workdir.is_dir() and not left:
+        workdir.rmdir()
+    return left
 
 
 def next_attempt(workdir: Path) -> str:

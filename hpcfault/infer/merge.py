@@ -9,7 +9,8 @@ result depends only on the block predictions - not on the number of ranks nor on
 computed which block - and reruns are bit-identical. Dead traces
 (geometry.live False) are set to 0. Each rank writes its tiles as .npy files (atomic) into the
 work dir; rank 0 then assembles them into the output volume file (atomic: the output appears only
-when complete), one tile in memory at a time.
+when complete), one tile in memory at a time, and `verify_output` reads the file back against the
+tiles' checksums before the work dir may be removed.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import numpy as np
 from hpcfault.geometry import Roi
 from hpcfault.infer.ledger import Entry
 from hpcfault.infer.plan import Plan
-from hpcfault.infer.shards import ShardReader
+from hpcfault.errors import HpcfaultError
+from hpcfault.infer.shards import ShardReader, crc32
 from hpcfault.infer.taper import axis_weights
 from hpcfault.io.atomic import atomic_path
 
@@ -86,15 +88,32 @@ def merge_share(plan: Plan, tiles: list[Roi], mine: range, done: Mapping[int, En
 
 
 def assemble(out_path: Path, plan: Plan, tiles: list[Roi], workdir: Path, geometry: Any, out_dtype: str,
-             attrs: Mapping[str, Any]) -> None:
-    """Rank 0: write the tiles into the output volume file (atomic), then delete them."""
+             attrs: Mapping[str, Any]) -> list[int]:
+    """Rank 0: write the tiles into the output volume file (atomic), then delete them. Returns the
+    CRC32 of each tile as written (for `verify_output`)."""
     from hpcfault.io.volume import create_volume
 
     chunks = tuple(min(n, 64) for n in plan.shape)
+    crcs = []
     with create_volume(out_path, plan.shape, out_dtype, geometry=geometry, chunks=chunks,
                        attrs={k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()}) as f:
         ds = f["data"]
         for n, tile in enumerate(tiles):
-            ds[tile.slices] = np.load(tile_path(workdir, n)).astype(out_dtype, copy=False)
+            values = np.load(tile_path(workdir, n)).astype(out_dtype, copy=False)
+            ds[tile.slices] = values
+            crcs.append(crc32(values))
     for n in range(len(tiles)):
         tile_path(workdir, n).unlink(missing_ok=True)
+    return crcs
+
+
+def verify_output(out_path: Path, tiles: list[Roi], crcs: list[int]) -> None:
+    """Read the output volume file back tile by tile; every tile must match the CRC it was written with."""
+    from hpcfault.io.volume import check_volume, open_volume
+
+    with open_volume(out_path) as f:
+        ds = check_volume(f, out_path, "data")
+        for n, (tile, crc) in enumerate(zip(tiles, crcs)):
+            if crc32(ds[tile.slices]) != crc:
+                raise HpcfaultError(f"{out_path} does not read back as it was merged (got another checksum in "
+                                    f"tile {n} at {tile.offset}); the work dir is kept: rerun the same command")

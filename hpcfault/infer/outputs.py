@@ -20,8 +20,12 @@ class _SourceView:
 
 
 def write_extras(out: str, survey: str, source: Any, *, segy_out: str | None = None, png: str | None = None,
-                 iline: int = 189, xline: int = 193) -> None:
-    """--segy-out and --png (rank 0, once the output volume file exists)."""
+                 iline: int = 189, xline: int = 193) -> list[str]:
+    """--segy-out and --png (rank 0, once the output volume file exists); returns the files written.
+
+    The PNGs are the three central slices together (three-view.png) and one by one, named by the
+    survey numbers their titles show (inline-1250.png, xline-880.png, time-1200ms.png)."""
+    written: list[str] = []
     from hpcfault.io.volume import open_volume
 
     if segy_out:
@@ -36,16 +40,19 @@ def write_extras(out: str, survey: str, source: Any, *, segy_out: str | None = N
 
             with open_volume(out) as f:   # streamed one inline at a time
                 write_segy(segy_out, f["data"], source.geometry)
+        written.append(str(segy_out))
     if png:
-        from hpcfault.viz import save_slices
+        from hpcfault.viz import save_slices, slice_name
 
         png_dir = Path(png)
         png_dir.mkdir(parents=True, exist_ok=True)
+        geom = source.geometry
         with open_volume(out) as f:
             seis, faults = _SourceView(source), f["data"]
-            save_slices(seis, faults, png_dir / "three-view.png", geometry=source.geometry,
-                        title=f"{Path(survey).name}: fault probability")
+            written.append(str(save_slices(seis, faults, png_dir / "three-view.png", geometry=geom,
+                                           title=f"{Path(survey).name}: fault probability")))
             t, i, x = (n // 2 for n in source.shape)
-            save_slices(seis, faults, png_dir / f"inline-{i}.png", inline=i, geometry=source.geometry)
-            save_slices(seis, faults, png_dir / f"xline-{x}.png", xline=x, geometry=source.geometry)
-            save_slices(seis, faults, png_dir / f"time-{t}.png", time=t, geometry=source.geometry)
+            for view, k in (("inline", i), ("xline", x), ("time", t)):
+                name = png_dir / f"{slice_name(view, k, geom)}.png"
+                written.append(str(save_slices(seis, faults, name, geometry=geom, **{view: k})))
+    return written

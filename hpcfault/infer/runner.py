@@ -43,6 +43,7 @@ class PredictJob:
     max_blocks: int | None = None          # per rank and run; stop early without merging (resume later)
     iline: int = 189
     xline: int = 193
+    keep_workdir: bool = False             # else the work dir goes once the output is complete and verified
 
     @property
     def work(self) -> Path:
@@ -278,33 +279,51 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
         attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
                  "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
                  "dtype": cfg.dtype, "content": "fault probability in [0, 1]; 0 on dead traces"}
+        written: list[str] = []
         if comm.rank == 0:
             with abort_on_error(comm):
-                assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
+                crcs = assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
+                _verify(Path(job.out), tiles, crcs)   # read back: the output is exactly what was merged
         times["merge_s"] = time.perf_counter() - t
         t = time.perf_counter()
         if comm.rank == 0:
             with abort_on_error(comm):
-                write_extras(job.out, job.survey, source, segy_out=job.segy_out, png=job.png,
-                             iline=job.iline, xline=job.xline)
+                written = write_extras(job.out, job.survey, source, segy_out=job.segy_out, png=job.png,
+                                       iline=job.iline, xline=job.xline)
         times["outputs_s"] = time.perf_counter() - t
-        comm.barrier()
+        comm.barrier()   # every rank is done with the work dir
     if comm.rank != 0:
         return None
     total = time.perf_counter() - t_start
     per_rank[0]["peak_rss_bytes"] = peak_rss()   # rank 0 also assembled the output
     vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
+    left = None if job.keep_workdir else ledg.remove(job.work)
     summary = {
-        "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work), "attempt": attempt,
+        "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work),
+        "workdir_kept": job.keep_workdir, "workdir_left": left or [], "outputs": written, "attempt": attempt,
         "ranks": comm.size, "blocks": len(plan), "blocks_computed": len(todo),
         "blocks_reused": len(plan) - len(todo), "plan": plan.params(), "dtype": cfg.dtype,
         "times_s": {k: round(v, 3) for k, v in times.items()} | {"total_s": round(total, 3)},
-        "throughput_mvox_s": round(vox / total / 1e6, 4),
+        "voxels": vox, "model_input_voxels": int(len(todo) * np.prod(plan.input_shape)),
+        "throughput_mvox_s": round(vox / total / 1e6, 4),   # survey voxels over every stage
         "predict_mvox_s": round(len(todo) * np.prod(plan.input_shape) / max(times["predict_s"], 1e-9) / 1e6, 4),
         "per_rank": per_rank, "config": asdict(cfg),
     }
+    if left:
+        log.warning("work dir %s still holds files predict did not write (%s ...); left in place", job.work, left[0])
     write_summary(Path(job.out), summary)
     return summary
+
+
+def _verify(out: Path, tiles: list, crcs: list[int]) -> None:
+    """The output must read back as merged; if not, it is removed (never passes as complete)."""
+    from hpcfault.infer.merge import verify_output
+
+    try:
+        verify_output(out, tiles, crcs)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
 
 
 def _dry_run(job: PredictJob, plan: Plan, model_name: str, checkpoint: Path, device: str, threads: int,

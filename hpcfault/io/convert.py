@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hpcfault.errors import HpcfaultError
+from hpcfault.fmt import plural
 from hpcfault.io.slabs import DEFAULT_BUDGET, format_size, owner, plan_ranges, rank_share, slab_lines
 from hpcfault.io.sources import Source, open_source, source_kind
 from hpcfault.io.volume import create_volume, default_chunks
@@ -97,10 +98,11 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, comm: Any = None,
         chunks = tuple(chunks) if chunks else default_chunks(shape)
         ranges = slab_plan(shape, memory_budget, chunks[1])
         if comm.rank == 0:
-            log.info("%s: %s (T, I, X) in %d inline ranges of up to %d inlines (%s per slab), %d rank(s)%s",
-                     src, shape, len(ranges), ranges[0][1] - ranges[0][0],
+            log.info("%s: %s (T, I, X) in %s of up to %s (%s per slab), %s%s",
+                     src, shape, plural(len(ranges), "inline range"), plural(ranges[0][1] - ranges[0][0], "inline"),
                      format_size(SLAB_COPIES * shape[0] * shape[2] * 4 * (ranges[0][1] - ranges[0][0])),
-                     comm.size, f", {source.missing} missing traces filled with zeros" if source.missing else "")
+                     plural(comm.size, "rank"),
+                     f", {plural(source.missing, 'missing trace')} filled with zeros" if source.missing else "")
         try:
             if comm.rank == 0:
                 stats = _write_all(source, dst, ranges, chunks, comm, progress)
@@ -133,7 +135,8 @@ def _write_all(source: Source, dst: Any, ranges: list[tuple[int, int]], chunks: 
     with create_volume(dst, source.shape, "float32", geometry=source.geometry, chunks=chunks,
                        attrs=source.attrs()) as f:
         data = f["data"]
-        bar = tqdm(total=source.shape[1], unit="inline", desc="convert", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(total=source.shape[1], unit="inline", desc="convert", disable=None if progress else True,
+                   dynamic_ncols=True)   # disable=None: no bar unless stderr is a terminal
         with bar:
             for k, (a, b) in enumerate(ranges):
                 if owner(k, comm.size) == 0:

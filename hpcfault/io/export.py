@@ -87,7 +87,7 @@ def export_segy(volume_path: str | os.PathLike, like_segy: str | os.PathLike, ou
                 out.write(bytes(head))
                 out.truncate(total)
                 fd = out.fileno()
-                for a, b in tqdm(ranges, desc="export", unit="range", disable=not progress):
+                for a, b in tqdm(ranges, desc="export", unit="range", disable=None if progress else True):
                     slab = np.asarray(ds[:, a:b, :], dtype=np.float32).reshape(t, -1)
                     _write_traces(fd, slab, layout.trace_index[a:b].ravel(), like, rec, layout.data_offset)
                 out.flush()

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from torch import nn
 
 from hpcfault.errors import HpcfaultError
+from hpcfault.models.catalog import CATALOG
 from hpcfault.models.faultnet import FaultNet, FaultNetConfig
 from hpcfault.models.unet2d import UNet2D, UNet2DConfig
 from hpcfault.models.unet3d import UNet3D, UNet3DConfig
@@ -21,23 +22,23 @@ from hpcfault.models.unet3d import UNet3D, UNet3DConfig
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    summary: str
     config_class: type
     builder: Callable[..., nn.Module]
     fixed: tuple[tuple[str, Any], ...] = ()   # config values that define this name (not overridable)
     dims: int = 3                             # 3: volume model; 2: section model
     tasks: tuple[str, ...] | None = None      # tasks it serves; None = any (built with the task's head)
 
+    @property
+    def summary(self) -> str:
+        """One line from catalog.py (which `hpcfault models` lists without importing torch)."""
+        return CATALOG[self.name].summary
+
 
 MODELS: dict[str, ModelSpec] = {
-    "faultnet": ModelSpec("faultnet", "Fault-Net (HRNet branches + MCF fusion), as published",
-                          FaultNetConfig, FaultNet, (("mcf", True),), tasks=("fault",)),
-    "faultnet-nomcf": ModelSpec("faultnet-nomcf", "Fault-Net ablation: MCF blocks -> 1x1x1 conv",
-                                FaultNetConfig, FaultNet, (("mcf", False),), tasks=("fault",)),
-    "unet3d": ModelSpec("unet3d", "UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task",
-                        UNet3DConfig, UNet3D),
-    "unet2d": ModelSpec("unet2d", "plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
-                        UNet2DConfig, UNet2D, dims=2),
+    "faultnet": ModelSpec("faultnet", FaultNetConfig, FaultNet, (("mcf", True),), tasks=("fault",)),
+    "faultnet-nomcf": ModelSpec("faultnet-nomcf", FaultNetConfig, FaultNet, (("mcf", False),), tasks=("fault",)),
+    "unet3d": ModelSpec("unet3d", UNet3DConfig, UNet3D),
+    "unet2d": ModelSpec("unet2d", UNet2DConfig, UNet2D, dims=2),
 }
 
 
