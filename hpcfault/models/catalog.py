@@ -23,4 +23,8 @@ CATALOG: dict[str, ModelFacts] = {
     "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
     "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
                          487_713, 169.785),
+    "unet-resnet18": ModelFacts("U-Net with a ResNet-18 encoder (1-channel stem; decoder 256-16); any task, by sections",
+                                14_321_937, 338.900),
+    "unet-resnet34": ModelFacts("U-Net with a ResNet-34 encoder (1-channel stem; decoder 256-16); any task, by sections",
+                                24_430_097, 493.519),
 }
