@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot-metrics": ("hpcfault.cli.plot_metrics", "draw a training run's metric curves"),
     "evaluate": ("hpcfault.cli.evaluate", "IoU, precision, recall, Tol-IoU@2 of a prediction"),
     "show": ("hpcfault.cli.show", "PNG of seismic slices with fault probabilities overlaid"),
+    "salt-tiles": ("hpcfault.cli.salt_tiles", "cut survey sections into TGS-layout tiles (PNG, RLE train.csv)"),
+    "predict-tiles": ("hpcfault.cli.predict_tiles", "predict a TGS tile folder with a 2D model; submission CSV"),
 }
 
 

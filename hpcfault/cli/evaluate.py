@@ -10,8 +10,13 @@ of the tolerance F1, where a predicted voxel counts as correct when a label voxe
 voxels (Euclidean) and a label voxel as found when a predicted voxel does. The best threshold is
 the one of 0.05, 0.10, ..., 0.95 with the highest IoU.
 
+Salt predictions (a volume with a 'salt' dataset, a submission CSV or a folder of mask PNGs) get
+the salt task's scores instead: pixel IoU, Dice, precision, recall and the TGS metric
+(hpcfault/tasks/salt/scoring.py).
+
 Examples:
   hpcfault evaluate pred.h5 survey.h5
+  hpcfault evaluate submission.csv tiles/          (predict-tiles' CSV against a TGS-layout folder)
   hpcfault evaluate pred.h5 labelled.h5 --mask --threshold 0.4 --json scores.json
 """
 from __future__ import annotations
@@ -27,8 +32,10 @@ ROWS = [("IoU", "iou"), ("precision", "precision"), ("recall", "recall"), ("F1",
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("prediction", metavar="PRED.h5", help="volume file of fault probabilities")
-    p.add_argument("labels", metavar="LABELS.h5", help="volume file with 'labels' (or labels in 'data')")
+    p.add_argument("prediction", metavar="PRED.h5", help="volume file of fault (or salt) probabilities; salt tiles: "
+                                                      "a submission CSV or a folder of masks")
+    p.add_argument("labels", metavar="LABELS.h5", help="volume file with 'labels' (or labels in 'data'; salt: 'salt'); "
+                                                       "salt tiles: a TGS-layout folder")
     p.add_argument("--mask", action="store_true", help="score only voxels where LABELS.h5's 'mask' is 1")
     p.add_argument("--threshold", type=float, default=0.5, help="fault if probability >= this (0.5)")
     p.add_argument("--radius", type=float, default=2.0, help="tolerance matching radius in voxels (2)")
@@ -54,12 +61,40 @@ def report_text(rep: dict) -> str:
     return "\n".join(f"{label:<16}{value}" for label, value in lines)
 
 
+def salt_prediction(path: str) -> bool:
+    """Salt predictions: tiles (a submission CSV or a folder of masks) or a volume with a 'salt'
+    dataset and no 'data' (scored by the salt task's evaluate; hpcfault/tasks/salt/scoring.py)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir() or p.suffix.lower() == ".csv":
+        return True
+    try:
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            return "salt" in f and "data" not in f
+    except OSError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
     from hpcfault.io.atomic import write_text_atomic
     from hpcfault.metrics import evaluate_files
 
+    if salt_prediction(args.prediction):
+        from hpcfault.tasks.salt import evaluate as evaluate_salt
+
+        comm = get_comm()
+        rep = evaluate_salt(args.prediction, args.labels, use_mask=args.mask, threshold=args.threshold, comm=comm)
+        if comm.rank == 0:
+            print("\n".join(f"{label:<16}{value}" for label, value in rep["rows"]))
+            if args.json:
+                write_text_atomic(args.json, json.dumps(rep, indent=2) + "\n")
+                print(f"wrote {args.json}")
+        return 0
     if args.radius < 0:
         raise HpcfaultError(f"--radius must be >= 0 (got {args.radius})")
     if args.slab is not None and args.slab < 1:

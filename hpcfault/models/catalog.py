@@ -15,6 +15,17 @@ class ModelFacts:
     summary: str
     params: int
     gflop_128: float          # convolution FLOP (2 per multiply-add) of one forward pass on 128^3, / 1e9
+    dims: int = 3             # 3: volume model; 2: section model (as registry.ModelSpec.dims)
+
+
+def model_dims(name: str) -> int:
+    """2 for a section model, 3 for a volume model (without importing torch); one-line error for
+    an unknown name."""
+    from hpcfault.errors import HpcfaultError
+
+    if name not in CATALOG:
+        raise HpcfaultError(f"unknown model (got {name!r}); valid models: {', '.join(CATALOG)}")
+    return CATALOG[name].dims
 
 
 CATALOG: dict[str, ModelFacts] = {
@@ -22,9 +33,9 @@ CATALOG: dict[str, ModelFacts] = {
     "faultnet-nomcf": ModelFacts("Fault-Net ablation: MCF blocks -> 1x1x1 conv", 386_097, 24.628),
     "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
     "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
-                         487_713, 169.785),
+                         487_713, 169.785, dims=2),
     "unet-resnet18": ModelFacts("U-Net with a ResNet-18 encoder (1-channel stem; decoder 256-16); any task, by sections",
-                                14_321_937, 338.900),
+                                14_321_937, 338.900, dims=2),
     "unet-resnet34": ModelFacts("U-Net with a ResNet-34 encoder (1-channel stem; decoder 256-16); any task, by sections",
-                                24_430_097, 493.519),
+                                24_430_097, 493.519, dims=2),
 }

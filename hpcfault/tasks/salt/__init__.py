@@ -30,8 +30,8 @@ SALT = Task(
 
 
 def evaluate(pred_path: str, labels_path: str, **kw: Any) -> dict:
-    """See hpcfault/tasks/salt/evaluate.py (imported here on first use: importing tasks stays light)."""
-    from hpcfault.tasks.salt.evaluate import evaluate as run
+    """See hpcfault/tasks/salt/scoring.py (imported here on first use: importing tasks stays light)."""
+    from hpcfault.tasks.salt.scoring import evaluate as run
 
     return run(pred_path, labels_path, **kw)
 

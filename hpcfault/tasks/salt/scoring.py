@@ -24,13 +24,16 @@ from hpcfault.tasks.salt import metrics as sm
 TILE = 101
 
 
-def _rows(rep: dict, what: str) -> list[list[str]]:
+def _rows(rep: dict, what: str, masks: bool = False) -> list[list[str]]:
+    """The terminal table; `masks`: the prediction is already thresholded (no threshold search)."""
     s, b = rep["scores"], rep["best_threshold"]
-    return [["prediction", rep["prediction"]], ["labels", rep["labels"]], ["scored", what],
-            [f"IoU@{rep['threshold']:g}", f"{s['iou']:.4f}"], ["Dice", f"{s['dice']:.4f}"],
+    rows = [["prediction", rep["prediction"]], ["labels", rep["labels"]], ["scored", what],
+            ["IoU" if masks else f"IoU@{rep['threshold']:g}", f"{s['iou']:.4f}"], ["Dice", f"{s['dice']:.4f}"],
             ["precision", f"{s['precision']:.4f}"], ["recall", f"{s['recall']:.4f}"],
-            ["TGS metric", f"{s['tgs']:.4f} over {rep['images']} tiles"],
-            ["best threshold", f"{b['threshold']:g} (TGS {b['tgs']:.4f}, IoU {b['iou']:.4f})"]]
+            ["TGS metric", f"{s['tgs']:.4f} over {rep['images']} tiles of {rep['tile']}x{rep['tile']}"]]
+    if not masks:
+        rows.append(["best threshold", f"{b['threshold']:g} (TGS {b['tgs']:.4f}, IoU {b['iou']:.4f})"])
+    return rows
 
 
 def evaluate(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
@@ -139,5 +142,5 @@ def evaluate_tiles(pred_path: str, labels_path: str, *, threshold: float = 0.5) 
     rep = {"prediction": str(pred_path), "labels": str(labels_path), "tile": int(truth.images.shape[1]),
            **sm.report(counts, 0.5)}
     rep["note"] = "tile predictions are masks: the threshold was applied when they were made"
-    rep["rows"] = _rows(rep, f"{len(ids)} of {len(truth.ids)} labelled tiles")
+    rep["rows"] = _rows(rep, f"{len(ids)} of {len(truth.ids)} labelled tiles (masks as predicted)", masks=True)
     return rep
