@@ -86,6 +86,6 @@ def test_plan_cli():
     row = out.splitlines()[1].split()
     assert row[0] == "faultnet" and row[1] == "fp16" and row[3] == "1024"
     out = run_cli("models", "--plan", "--mem", "16GiB").stdout
-    assert [line.split()[3] for line in out.splitlines()[1:]] == ["800", "1024", "336", "336", "336", "336"]
+    assert [line.split()[3] for line in out.splitlines()[1:]] == ["800", "1024", "336", "336", "352", "352"]
     proc = run_cli("models", "--plan", "--mem", "lots", check=False)
     assert proc.returncode == 2 and "cannot read the memory size" in proc.stderr

@@ -95,19 +95,40 @@ def test_init_loads_ddp_smp_and_bare_resnet_state_dicts(tmp_path):
                                           ("unet-resnet18", {"flip_tta": True}),
                                           ("unet2d", {}), ("unet2d", {"filters": [8, 16, 32]})])
 def test_memory_formula_of_section_models_matches_the_measured_peak(name, config):
+    from hpcfault.models import prepare_for_inference
     from hpcfault.models.memory import measure_peak_bytes, peak_bytes
 
     model = build_model(name, **config).eval()
     shape = (3, 64, 96)
     measured = measure_peak_bytes(model, shape)
+    assert measured == pytest.approx(peak_bytes(name, shape, config=config, folded=False), rel=0.03)
+    measured = measure_peak_bytes(prepare_for_inference(model), shape)
     assert measured == pytest.approx(peak_bytes(name, shape, config=config), rel=0.03)
+
+
+@pytest.mark.parametrize("name, config", [("unet-resnet18", {"width": 8, "decoder": [16, 16, 8, 8, 8]}),
+                                          ("unet2d", {"filters": [4, 8, 16]})])
+def test_prepare_for_inference_folds_2d_batchnorm_exactly(name, config):
+    from hpcfault.models import prepare_for_inference
+
+    torch.manual_seed(0)
+    model = build_model(name, **config).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 1.5), m.weight.uniform_(0.5, 1.5)
+    fast = prepare_for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = torch.rand(2, 1, 48, 80)
+    with torch.inference_mode():
+        assert (fast(x) - model(x)).abs().max().item() < 1e-5
 
 
 def test_sections_that_fit():
     from hpcfault.models.memory import peak_bytes, sections_that_fit
 
     one = peak_bytes("unet-resnet18", (1, 128, 128))
-    assert one == 112.5 * 4 * 128 * 128
+    assert one == 96.5 * 4 * 128 * 128 and peak_bytes("unet-resnet34", (1, 128, 128), folded=False) == 112.5 * 4 * 128 ** 2
     assert sections_that_fit("unet-resnet18", int(10.5 * one), (101, 101)) == 10   # padded to 128
     assert sections_that_fit("unet-resnet18", int(one) - 1, (128, 128)) == 0
 

@@ -5,16 +5,19 @@ trained on TGS-layout tiles cut from synthetic salt surveys and scored on held-o
     python tools/salt_figures.py data RUNS                  # surveys + tile folders (a few minutes)
     python tools/salt_figures.py train RUNS r18-seed        # one run (resumable: rerun to continue)
     python tools/salt_figures.py score RUNS                 # every finished run -> RUNS/figures.json, a table
+    python tools/salt_figures.py install RUNS default       # RUNS/default's best checkpoint -> hpcfault/assets/salt-default.pt + record
 
-Data (RUNS/data): 12 training surveys of the salt family (seeds 1000-1011, 128 x 160 x 160), cut by
-`hpcfault salt-tiles --size 101 --every 4` into 3,840 tiles (the TGS competition had 4,000), split
+Data (RUNS/data): 24 training surveys of the salt family (seeds 1000-1023, 192 x 160 x 160: deeper
+than a tile, so that salt at the bottom of a survey is not always at the bottom of a tile), cut by
+`hpcfault salt-tiles --size 101 --every 8` into 3,840 tiles (the TGS competition had 4,000), split
 by the seed's proportions (3420 / 380 / 200: train / val / test, by tile); 3 held-out surveys (seeds
-2000-2002) cut the same way (960 tiles) and a salt-free survey (seed 3000, family salt-free).
+2000-2002) cut the same way (480 tiles) and a salt-free survey (seed 3000, family salt-free).
 
 Runs (RUNS/<model>-<recipe>): configs/train-salt-seed.yaml or -improved.yaml with the model
-(unet-resnet18 / -34), the folder's train split and its val split for validation, and the length
-scaled to this 2-core CPU: STEPS steps of BATCH tiles (the phases split at the middle, as the
-seed's 20 + 20 epochs), validation every VAL_EVERY steps, one process, one thread.
+(MODELS below: the reference widths, or the same stages at a quarter width), the folder's train
+split and its val split for validation, and the length scaled to this 2-core CPU: STEPS steps of
+BATCH tiles (the phases split at the middle, as the seed's 20 + 20 epochs), validation every
+VAL_EVERY steps, one process, one thread.
 
 Scores: predict-tiles (the real CLI) on the held-out tiles -> submission CSV -> the salt task's
 evaluate (pixel IoU, Dice, precision, recall, TGS metric); on each held-out survey, every inline
@@ -32,12 +35,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN_SEEDS = range(1000, 1012)
+TRAIN_SEEDS = range(1000, 1024)
 HELDOUT_SEEDS = (2000, 2001, 2002)
-SHAPE = ("128", "160", "160")
-MODELS = {"r18": "unet-resnet18", "r34": "unet-resnet34"}
+SHAPE = ("192", "160", "160")
+# r18 / r34: the reference widths (14.3 M / 24.4 M parameters); r18w16 / r34w16: the same stages at a
+# quarter of the width (encoder 16-128 channels, decoder 64-4; 0.9 M / 1.5 M), ~7x cheaper per tile
+MODELS = {"r18": ("unet-resnet18", {}), "r34": ("unet-resnet34", {}),
+          "r18w16": ("unet-resnet18", {"width": 16, "decoder": [64, 32, 16, 8, 4]}),
+          "r34w16": ("unet-resnet34", {"width": 16, "decoder": [64, 32, 16, 8, 4]})}
 RECIPES = {"seed": "train-salt-seed.yaml", "improved": "train-salt-improved.yaml"}
-STEPS, BATCH, VAL_EVERY = 120, 16, 40
+STEPS, BATCH, VAL_EVERY = 1000, 16, 200
 
 
 def hpcfault(*args: str) -> str:
@@ -59,7 +66,7 @@ def data(runs: Path) -> None:
                                "--no-progress").splitlines()[0])
     for folder, pattern in (("tgs", "train-*.h5"), ("tgs-heldout", "heldout-*.h5"), ("tgs-saltfree", "saltfree-*.h5")):
         if not (d / folder).exists():
-            print(hpcfault("salt-tiles", *sorted(d.glob(pattern)), d / folder, "--size", "101", "--every", "4").strip())
+            print(hpcfault("salt-tiles", *sorted(d.glob(pattern)), d / folder, "--size", "101", "--every", "8").strip())
 
 
 def train(runs: Path, run: str) -> None:
@@ -68,79 +75,132 @@ def train(runs: Path, run: str) -> None:
     half = STEPS // 2
     phases = {"seed": f"[{{steps: {half}, loss: {{name: bce, balanced: false}}}}, {{steps: {half}, loss: {{name: dice}}}}]",
               "improved": f"[{{steps: {half}, loss: {{name: dice, bce_weight: 1.0}}}}, {{steps: {half}, loss: {{name: lovasz}}}}]"}
+    name, options = MODELS[model]
+    options = {**options, **({"flip_tta": True} if recipe == "improved" else {})}
     t0 = time.time()
-    out = hpcfault("train", REPO / "configs" / RECIPES[recipe], "--run-dir", runs / run, f"model.name={MODELS[model]}",
+    out = hpcfault("train", REPO / "configs" / RECIPES[recipe], "--run-dir", runs / run, f"model.name={name}",
+                   f"model.options={json.dumps(options)}",
                    f"data.sources=[{{kind: tgs, path: {tgs}, split: train}}]", f"validation.tgs={tgs}",
                    f"steps={STEPS}", f"batch={BATCH}", f"phases={phases[recipe]}", f"validation.every={VAL_EVERY}",
                    f"checkpoint_every={VAL_EVERY}", "log_every=10", "optim.warmup=10", "device=cpu", "threads=1")
     print(out.strip(), f"({(time.time() - t0) / 60:.0f} min)")
 
 
-def section_volumes(model, seismic, batch: int = 8):
-    """Inline-only, crossline-only and averaged probability volumes of a whole survey."""
-    import numpy as np
-    import torch
-
-    from hpcfault.train.validate2d import predict_images
-
-    dev = torch.device("cpu")
-    il = predict_images(model, np.moveaxis(seismic, 1, 0), dev, None, batch)      # (I, T, X)
-    xl = predict_images(model, np.moveaxis(seismic, 2, 0), dev, None, batch)      # (X, T, I)
-    il, xl = np.moveaxis(il, 0, 1), np.moveaxis(xl, 0, 2)
-    return {"inline": il, "xline": xl, "average": 0.5 * (il + xl)}
-
-
 def score(runs: Path) -> None:
-    import h5py
-
-    from hpcfault.io.volume import create_volume
-    from hpcfault.models import load_model, read_checkpoint
+    """Every finished run: its held-out tiles through predict-tiles and evaluate, its held-out surveys
+    section by section (held_out_scores); -> RUNS/figures.json."""
     from hpcfault.tasks.salt import evaluate
-    from hpcfault.train.validate import scale01
 
     d = runs / "data"
-    rows = {}
+    path = runs / "figures.json"
+    rows = json.loads(path.read_text()) if path.exists() else {}
     for run in sorted(p.name for p in runs.iterdir() if (p / "checkpoints" / "model.pt").exists()):
         ck = runs / run / "checkpoints" / "model.pt"
-        res: dict = {"run": run}
-        for folder in ("tgs-heldout", "tgs-saltfree"):
-            csv = runs / run / f"{folder}.csv"
-            if not csv.exists():
-                hpcfault("predict-tiles", d / folder, "-m", ck, "-o", csv)
-            rep = evaluate(str(csv), str(d / folder))
-            res[folder] = {**rep["scores"], "images": rep["images"], "pixels": rep["pixels"]}
-        model = load_model(ck)
-        th = float(read_checkpoint(ck)["provenance"].get("threshold", 0.5))
-        res["threshold"] = th
-        for name in [f"heldout-{s}" for s in HELDOUT_SEEDS] + ["saltfree-3000"]:
-            with h5py.File(d / f"{name}.h5") as f:
-                seismic, truth = scale01(f["data"][...]), f["salt"][...]
-            for view, prob in section_volumes(model, seismic).items():
-                path = runs / run / f"{name}-{view}.h5"
-                if not path.exists():
-                    with create_volume(path, prob.shape, "float32", extra={"salt": "float32"}) as g:
-                        g["salt"][...] = prob
-                rep = evaluate(str(path), str(d / f"{name}.h5"), threshold=th)
-                res.setdefault(name, {})[view] = {**rep["scores"], "salt_share": float((prob >= th).mean()),
-                                                  "truth_share": float(truth.mean())}
+        stamp = (runs / run / "checkpoints" / "model.pt").stat().st_mtime
+        if rows.get(run, {}).get("stamp") == stamp:
+            continue
+        res: dict = {"stamp": stamp}
+        csv = runs / run / "tgs-heldout.csv"
+        hpcfault("predict-tiles", d / "tgs-heldout", "-m", ck, "-o", csv)
+        rep = evaluate(str(csv), str(d / "tgs-heldout"))
+        res["tiles"] = {**rep["scores"], "images": rep["images"]}
+        res["sections"] = held_out_scores(ck, d)
         rows[run] = res
-        print(json.dumps(res))
-    (runs / "figures.json").write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"wrote {runs / 'figures.json'}")
+        print(run, json.dumps({"tiles": res["tiles"], "average": res["sections"]["average"]}))
+        path.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {path}")
+    for run, r in rows.items():
+        t, a = r["tiles"], r["sections"]
+        print(f"{run:<18} tiles IoU {t['iou']:.3f} TGS {t['tgs']:.3f} | sections IoU il {a['inline']['iou']:.3f} "
+              f"xl {a['xline']['iou']:.3f} avg {a['average']['iou']:.3f} TGS {a['average']['tgs']:.3f} | salt-free "
+              f"{100 * r['sections']['salt_free']['average']['salt_share']:.2f} %")
+
+
+def held_out_scores(ck: Path, d: Path) -> dict:
+    """Scores of checkpoint `ck` on the held-out surveys of data dir `d` (every inline, every
+    crossline, averaged), pooled over the surveys, and the salt-free survey's salt share."""
+    import h5py
+
+    from hpcfault.models import load_model, read_checkpoint
+    from hpcfault.tasks.salt import metrics as sm
+    from hpcfault.tasks.salt.scoring import section_counts
+    from hpcfault.tasks.salt.sections import predict_sections
+    from hpcfault.train.validate import scale01
+
+    model = load_model(ck)
+    th = float(read_checkpoint(ck)["provenance"].get("threshold", 0.5))
+    j = sm.nearest_index(sm.DEFAULT_THRESHOLDS, th)
+    pooled: dict = {}
+    out: dict = {"threshold": th}
+    for name in [f"heldout-{s}" for s in HELDOUT_SEEDS] + ["saltfree-3000"]:
+        with h5py.File(d / f"{name}.h5") as f:
+            seismic, truth = scale01(f["data"][...]), f["salt"][...]
+        for view, prob in predict_sections(model, seismic).items():
+            if name.startswith("saltfree"):
+                out.setdefault("salt_free", {})[view] = {"salt_share": float((prob >= th).mean())}
+                continue
+            counts = sm.empty_counts()
+            for k in range(prob.shape[1]):                      # inline sections, 101-pixel tiles for the TGS metric
+                counts = sm.add(counts, section_counts(prob[:, k], truth[:, k], None, 101))
+            pooled[view] = sm.add(pooled.get(view, sm.empty_counts()), counts)
+            out.setdefault("surveys", {}).setdefault(name, {})[view] = sm.scores_at(counts, j)
+    for view, counts in pooled.items():
+        out[view] = sm.scores_at(counts, j)
+    return out
+
+
+def install(runs: Path, run: str) -> None:
+    """Copy RUNS/RUN's best checkpoint to hpcfault/assets/salt-default.pt with its record."""
+    import hashlib
+    import platform
+    import shutil
+
+    import yaml
+
+    from hpcfault.models import read_checkpoint
+
+    run_dir = runs / run
+    ck = run_dir / "checkpoints" / ("best.pt" if (run_dir / "checkpoints" / "best.pt").exists() else "model.pt")
+    dest = REPO / "hpcfault" / "assets" / "salt-default.pt"
+    shutil.copyfile(ck, dest)
+    payload = read_checkpoint(dest)
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    from hpcfault.models import count_parameters, model_from_checkpoint
+
+    params = count_parameters(model_from_checkpoint(payload))
+    rec = {"model": f"unet-resnet18 at a quarter width (encoder 16-128 channels, decoder 64/32/16/8/4), {params:,} "
+                    "parameters, flip TTA",
+           "checkpoint_sha256": hashlib.sha256(dest.read_bytes()).hexdigest(), "checkpoint": ck.name,
+           "recipe": "configs/train-salt-default.yaml", "config": cfg,
+           "trained": {"steps": payload["provenance"]["step"], "tiles": payload["provenance"]["step"] * cfg["batch"],
+                       "wall_s": round(train[-1]["time"] - records[0]["time"]) if train else None,
+                       "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, 1 thread, nice 10"},
+           "validation": payload["provenance"].get("val"),
+           "held_out": held_out_scores(dest, runs / "data"),
+           "held_out_data": "tools/salt_figures.py data: surveys heldout-2000/2001/2002 (salt family, 128x160x160) and "
+                            "saltfree-3000; every inline and crossline section, scored over inline sections"}
+    (dest.with_suffix(".json")).write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"installed {dest} ({dest.stat().st_size / 2**20:.1f} MiB) and {dest.with_suffix('.json').name}: "
+          f"held-out IoU {rec['held_out']['average']['iou']:.3f}, TGS {rec['held_out']['average']['tgs']:.3f}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("data", "train", "score"))
+    p.add_argument("what", choices=("data", "train", "score", "install"))
     p.add_argument("runs", type=Path)
-    p.add_argument("run", nargs="?", help="train: r18-seed, r18-improved, r34-seed or r34-improved")
+    p.add_argument("run", nargs="?", help="train: MODEL-RECIPE, MODEL r18, r34, r18w16 or r34w16, RECIPE seed or improved")
     a = p.parse_args(argv)
     if a.what == "data":
         data(a.runs)
     elif a.what == "train":
-        if a.run not in [f"{m}-{r}" for m in MODELS for r in RECIPES]:
-            p.error(f"give a run: r18-seed, r18-improved, r34-seed or r34-improved (got {a.run})")
+        runs = [f"{m}-{r}" for m in MODELS for r in RECIPES]
+        if a.run not in runs:
+            p.error(f"give a run: {', '.join(runs)} (got {a.run})")
         train(a.runs, a.run)
+    elif a.what == "install":
+        install(a.runs, a.run or "default")
     else:
         score(a.runs)
     return 0

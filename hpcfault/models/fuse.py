@@ -25,11 +25,15 @@ _PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
     "Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
     "MCFBlock": (("expansion_conv", "bn"),),
     "FaultNet": (("conv1_1", "bn1_1"),),
+    "BasicBlock2d": (("conv1", "bn1"), ("conv2", "bn2")),     # the 2D ResNet encoder (resnet.py)
+    "ResNetEncoder": (("conv1", "bn1"),),
 }
+_BN = (nn.BatchNorm2d, nn.BatchNorm3d)
+_CONV_BN = ((nn.Conv2d, nn.BatchNorm2d), (nn.Conv3d, nn.BatchNorm3d))
 
 
 @torch.no_grad()
-def fold_bn(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> None:
+def fold_bn(conv: nn.Conv3d | nn.Conv2d, bn: nn.BatchNorm3d | nn.BatchNorm2d) -> None:
     """Fold an eval-mode BatchNorm into `conv` in place (conv gains a bias if it had none)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("BatchNorm without running statistics cannot be folded")
@@ -55,18 +59,18 @@ def fold_all_bn(model: nn.Module) -> int:
         pairs = _PAIRS.get(type(module).__name__, ())
         for conv_name, bn_name in pairs:
             bn = getattr(module, bn_name)
-            if isinstance(bn, nn.BatchNorm3d):
+            if isinstance(bn, _BN):
                 fold_bn(getattr(module, conv_name), bn)
                 setattr(module, bn_name, nn.Identity())
                 count += 1
         if isinstance(module, nn.Sequential):
             for k in range(len(module) - 1):
                 conv, bn = module[k], module[k + 1]
-                if isinstance(conv, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d):
+                if any(type(conv) is c and type(bn) is b for c, b in _CONV_BN):
                     fold_bn(conv, bn)
                     module[k + 1] = nn.Identity()
                     count += 1
-    left = sum(isinstance(m, nn.BatchNorm3d) for m in model.modules())
+    left = sum(isinstance(m, _BN) for m in model.modules())
     if left:
         log.warning("%d BatchNorm layers could not be folded (no preceding convolution found)", left)
     return count
@@ -99,7 +103,8 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None
     if channels_last is None:
         channels_last = device.type == "cpu"
     if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = model.to(memory_format=torch.channels_last if getattr(model, "dims", 3) == 2
+                         else torch.channels_last_3d)
     model.hpcfault_channels_last = bool(channels_last)
     if hasattr(model, "tail_slab"):
         model.tail_slab = int(tail_slab)

@@ -28,17 +28,18 @@ feature (f1/8), its upsampled copy (f1), the skip (f0) and the concatenation (f0
 s * (1 + f1/8 + 2*(f0 + f1)) = 101 s.
 
 2D section models take a batch of sections: their `shape` is (sections, H, W) and a "voxel" is a
-pixel of a section (measured on the eval-mode models as they are: 2D BatchNorm is not folded).
+pixel of a section.
 
 UNet2D (f = filters) peaks in its last level: the input (1), that level's input (f1/4), the skip
 (f0), the concatenation (f0 + f1) and two convolution/BatchNorm outputs (2 f0):
-s * (1 + f1/4 + f1 + 4 f0) = 105 s.
+s * (1 + f1/4 + f1 + 4 f0) = 105 s (BN folded or not).
 
 U-Net-ResNet (w = width, d = decoder channels) peaks in the last decoder block (full resolution):
 the input (1), the encoder maps kept for the skips (w/4 + w/16 + w/32 + w/64 + w/128), the block's
-input (d3/4), its x2 upsampled copy (d3) and the three full-resolution outputs of its two
-convolutions and BatchNorms alive at once (3 d4): 1 + 23.5 + 8 + 32 + 48 = 112.5 channels with the
-defaults, for ResNet-18 and -34 alike (the encoder's depth adds weights, not peak activations).
+input (d3/4), its x2 upsampled copy (d3) and the full-resolution outputs of its convolutions alive
+at once: 2 d4 with BN folded (prepare_for_inference), 3 d4 without (a BN output beside its
+input): 1 + 23.5 + 8 + 32 + 32 = 96.5 channels (112.5 unfolded) with the defaults, for ResNet-18
+and -34 alike (the encoder's depth adds weights, not peak activations).
 Flip TTA keeps the first prediction and the mirrored input (1 + C more for C output channels);
 sections whose sizes are not multiples of 32 are padded first (their pixels count at the padded
 size).
@@ -103,7 +104,7 @@ def channels_at_peak(name: str, config: dict[str, Any] | None = None, folded: bo
         return 1 + f1 / 4 + f1 + 4 * f0
     if name.startswith("unet-resnet"):
         w, d = cfg["width"], cfg["decoder"]
-        peak = 1 + w * (1 / 4 + 1 / 16 + 1 / 32 + 1 / 64 + 1 / 128) + d[3] / 4 + d[3] + 3 * d[4]
+        peak = 1 + w * (1 / 4 + 1 / 16 + 1 / 32 + 1 / 64 + 1 / 128) + d[3] / 4 + d[3] + (2 if folded else 3) * d[4]
         return peak + (1 + len(cfg["head"]) if cfg["flip_tta"] else 0)
     f0, f1 = cfg["filters"][0], cfg["filters"][1]
     return 1 + f1 / 8 + 2 * (f0 + f1)

@@ -19,7 +19,7 @@ from torch import nn
 STAGES = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 
 
-class BasicBlock(nn.Module):
+class BasicBlock2d(nn.Module):
     """Two 3x3 convolutions with BatchNorm, added to the (projected) input, then ReLU."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
@@ -50,7 +50,7 @@ class ResNetEncoder(nn.Module):
         cin = width
         for k, blocks in enumerate(stages):
             cout = width * 2 ** k
-            layer = nn.Sequential(*[BasicBlock(cin if b == 0 else cout, cout, stride=2 if (k and b == 0) else 1)
+            layer = nn.Sequential(*[BasicBlock2d(cin if b == 0 else cout, cout, stride=2 if (k and b == 0) else 1)
                                     for b in range(blocks)])
             setattr(self, f"layer{k + 1}", layer)
             cin = cout

@@ -12,9 +12,13 @@ predictions (a submission CSV or a folder of mask PNGs) against a TGS-layout fol
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hpcfault.tasks.spec import Output, Target, Task
+
+# the embedded default salt model (trained here on synthetic salt surveys; its record beside it)
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "salt-default.pt"
 
 SALT = Task(
     name="salt",
@@ -36,4 +40,4 @@ def evaluate(pred_path: str, labels_path: str, **kw: Any) -> dict:
     return run(pred_path, labels_path, **kw)
 
 
-__all__ = ["SALT", "evaluate"]
+__all__ = ["DEFAULT_MODEL", "SALT", "evaluate"]
