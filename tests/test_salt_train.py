@@ -51,6 +51,8 @@ def test_a_salt_tiles_folder_round_trips_through_training_predict_tiles_and_the_
     by_csv, by_png = evaluate(str(tmp_path / "sub.csv"), str(folder)), evaluate(str(tmp_path / "masks"), str(folder))
     assert by_csv["scores"] == by_png["scores"] and by_csv["images"] == 64
     assert any(row[0] == "TGS metric" for row in by_csv["rows"])
+    out = run_cli("evaluate", tmp_path / "sub.csv", folder).stdout
+    assert "64 of 64 labelled tiles" in out and f"TGS metric      {by_csv['scores']['tgs']:.4f}" in out
     again = run_cli("predict-tiles", folder, "-m", tmp_path / "run" / "checkpoints" / "model.pt", "-o",
                     tmp_path / "sub.csv", "--png-dir", tmp_path / "masks", check=False)
     assert again.returncode == 2 and "output folder exists and is not empty" in again.stderr

@@ -195,8 +195,11 @@ class Trainer:
     # ---------------------------------------------------------------- validation
     def validate(self) -> None:
         if self.dims == 2:
-            from hpcfault.train.validate2d import load_held_sections as load_held_out
-            from hpcfault.train.validate2d import validate_sections as validate
+            import functools
+
+            from hpcfault.train.validate2d import load_held_sections, validate_sections as validate
+
+            load_held_out = functools.partial(load_held_sections, fit=(self.cfg.data.fit, self.cfg.data.tile))
         else:
             from hpcfault.train.validate import load_held_out, validate
 

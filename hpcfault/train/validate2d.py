@@ -3,7 +3,7 @@
 Held-out data: synthetic surveys generated once from their seeds and volume files with the task's
 first label (scaled to [0, 1] over the whole volume, as predict scales a survey), cut into every
 `section_every`-th section along the task's directions (inline and/or crossline), and the `val`
-split of a TGS-layout folder (PNG values / 255). Whole sections are predicted (the model pads them
+split of a TGS-layout folder (PNG values / 255, resized as in training with `data.fit: resize`). Whole sections are predicted (the model pads them
 to its size multiple), TGS tiles one by one. Scores (hpcfault/tasks/salt/metrics.py) come from
 counts summed over images and ranks at every threshold of 0.05 ... 0.95: pixel IoU, Dice,
 precision and recall, and the TGS metric with sections cut into `tile`-pixel tiles; the best
@@ -30,7 +30,8 @@ class HeldSections:
     name: str
     seismic: np.ndarray | None = None     # a volume (T, I, X) in [0, 1] ...
     truth: np.ndarray | None = None       # ... and its first label 0/1
-    tiles: Any = None                     # or a TgsSet (images uint8, masks 0/1)
+    tiles: Any = None                     # or a TgsSet (images uint8, masks 0/1)...
+    fit: tuple = ("pad", None)            # ... fed as training fed them: (data.fit, data.tile)
 
 
 def item_names(cfg: ValidationConfig) -> list[str]:
@@ -38,7 +39,9 @@ def item_names(cfg: ValidationConfig) -> list[str]:
             + ([f"tgs:{cfg.tgs}"] if cfg.tgs else []))
 
 
-def load_held_sections(cfg: ValidationConfig, rank: int, world: int, labels: tuple[str, ...]) -> list[HeldSections]:
+def load_held_sections(cfg: ValidationConfig, rank: int, world: int, labels: tuple[str, ...],
+                       fit: tuple = ("pad", None)) -> list[HeldSections]:
+    """This rank's held-out items; `fit` = (data.fit, data.tile): how TGS tiles were fed in training."""
     from hpcfault.errors import HpcfaultError
     from hpcfault.train.validate import scale01
 
@@ -53,7 +56,7 @@ def load_held_sections(cfg: ValidationConfig, rank: int, world: int, labels: tup
             s = read_tgs(ref)
             if s.masks is None:
                 raise HpcfaultError(f"validation.tgs {ref} holds no masks (got none); validate on a labelled folder")
-            out.append(HeldSections(name, tiles=s.subset(split_ids(s.ids, "val"))))
+            out.append(HeldSections(name, tiles=s.subset(split_ids(s.ids, "val")), fit=tuple(fit)))
         elif kind == "file":
             from hpcfault.io.volume import open_volume
 
@@ -91,7 +94,12 @@ def item_counts(model: torch.nn.Module, h: HeldSections, cfg: ValidationConfig, 
 
     total = sm.empty_counts()
     if h.tiles is not None:
-        prob = predict_images(model, h.tiles.images.astype(np.float32) / np.float32(255.0), device, amp_dtype)
+        if h.fit[0] == "resize":
+            from hpcfault.tasks.salt.predict_tiles import tile_probabilities
+
+            prob = tile_probabilities(model, h.tiles.images, fit="resize", tile=h.fit[1])
+        else:
+            prob = predict_images(model, h.tiles.images.astype(np.float32) / np.float32(255.0), device, amp_dtype)
         return sm.tile_counts(prob, h.tiles.masks)
     for direction in sections:
         axis = AXES[direction]

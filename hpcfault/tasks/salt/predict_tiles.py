@@ -28,9 +28,10 @@ def tile_probabilities(model: Any, images: np.ndarray, *, fit: str = "pad", tile
     shape = x_all.shape[1:]
     resize = fit == "resize" and tile is not None and tuple(tile) != tuple(shape)
     out = np.zeros(x_all.shape, np.float32)
+    device = next(model.parameters()).device
     with torch.inference_mode():
         for a in range(0, len(x_all), batch):
-            x = torch.from_numpy(np.ascontiguousarray(x_all[a:a + batch]))[:, None]
+            x = torch.from_numpy(np.ascontiguousarray(x_all[a:a + batch]))[:, None].to(device)
             if resize:
                 x = torch.nn.functional.interpolate(x, size=tuple(tile), mode="bilinear", align_corners=False)
             y = model(x)[:, :1]
@@ -38,7 +39,7 @@ def tile_probabilities(model: Any, images: np.ndarray, *, fit: str = "pad", tile
                 y = 0.5 * (y + torch.flip(model(torch.flip(x, (3,)))[:, :1], (3,)))
             if resize:
                 y = torch.nn.functional.interpolate(y, size=shape, mode="bilinear", align_corners=False)
-            out[a:a + batch] = y[:, 0].float().numpy()
+            out[a:a + batch] = y[:, 0].float().cpu().numpy()
     return out
 
 
