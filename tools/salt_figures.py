@@ -10,8 +10,8 @@ trained on TGS-layout tiles cut from synthetic salt surveys and scored on held-o
 Data (RUNS/data): 24 training surveys of the salt family (seeds 1000-1023, 192 x 160 x 160: deeper
 than a tile, so that salt at the bottom of a survey is not always at the bottom of a tile), cut by
 `hpcfault salt-tiles --size 101 --every 8` into 3,840 tiles (the TGS competition had 4,000), split
-by the seed's proportions (3420 / 380 / 200: train / val / test, by tile); 3 held-out surveys (seeds
-2000-2002) cut the same way (480 tiles) and a salt-free survey (seed 3000, family salt-free).
+by the seed's proportions (3420 / 380 / 200: train / val / test, by tile); 6 held-out surveys (seeds
+2000-2005) cut the same way (960 tiles) and a salt-free survey (seed 3000, family salt-free).
 
 Runs (RUNS/<model>-<recipe>): configs/train-salt-seed.yaml or -improved.yaml with the model
 (MODELS below: the reference widths, or the same stages at a quarter width), the folder's train
@@ -36,7 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SEEDS = range(1000, 1024)
-HELDOUT_SEEDS = (2000, 2001, 2002)
+HELDOUT_SEEDS = (2000, 2001, 2002, 2003, 2004, 2005)
 SHAPE = ("192", "160", "160")
 # r18 / r34: the reference widths (14.3 M / 24.4 M parameters); r18w16 / r34w16: the same stages at a
 # quarter of the width (encoder 16-128 channels, decoder 64-4; 0.9 M / 1.5 M), ~7x cheaper per tile
@@ -179,7 +179,7 @@ def install(runs: Path, run: str) -> None:
                        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, 1 thread, nice 10"},
            "validation": payload["provenance"].get("val"),
            "held_out": held_out_scores(dest, runs / "data"),
-           "held_out_data": "tools/salt_figures.py data: surveys heldout-2000/2001/2002 (salt family, 128x160x160) and "
+           "held_out_data": "tools/salt_figures.py data: surveys heldout-2000 ... 2005 (salt family, 192x160x160) and "
                             "saltfree-3000; every inline and crossline section, scored over inline sections"}
     (dest.with_suffix(".json")).write_text(json.dumps(rec, indent=1) + "\n")
     print(f"installed {dest} ({dest.stat().st_size / 2**20:.1f} MiB) and {dest.with_suffix('.json').name}: "

@@ -12,7 +12,8 @@ present-day voxel positions, so a salt body cuts the layers and faults drawn bef
              by a stem from below in some volumes.
 
 Lateral radii undulate with the azimuth around the body (a few sines): boundaries are irregular.
-A mother layer (autochthonous salt) fills the bottom of some volumes.
+A mother layer (autochthonous salt) can fill the bottom of a volume (SaltRanges.layer_prob, 0 by
+default: with its base below the volume it looks like a strong flat reflector over a quiet zone).
 
 The sediments next to salt are dragged: a vertical uplift field U(t, i, x) >= 0, non-decreasing
 with t (so layers never fold over), shifts the time at which each voxel samples the layered

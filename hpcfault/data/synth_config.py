@@ -24,7 +24,7 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
     amplitude     a time gain t**g (|g| <= 1.5, half the volumes), clipping at 1.5-4 x RMS (30 %),
                   integer quantization to 8-16 bits as in int8/int16 SEG-Y (30 %)
     salt          none by default; the "salt" family draws 1-3 bodies per volume (domes, diapirs
-                  with stems, sheets/canopies; a mother salt layer in 30 %), sediments dragged up
+                  with stems, sheets/canopies; a mother salt layer on request), sediments dragged up
                   against them, strong top/base-salt reflections (2-5 x the RMS of the
                   sediments' interfaces, random polarity), weak chaotic reflectivity inside (hpcfault/data/salt.py)
 
@@ -131,7 +131,7 @@ class SaltRanges:
     sheet_top: tuple[float, float] = (0.1, 0.35)     # top of a sheet, of the height
     sheet_thickness: tuple[float, float] = (0.05, 0.12)   # of the height
     feeder_prob: float = 0.5                         # a sheet fed by a stem from below
-    layer_prob: float = 0.3                          # a mother salt layer at the bottom
+    layer_prob: float = 0.0                          # a mother salt layer at the bottom (an option: see salt.py)
     layer_top: tuple[float, float] = (0.6, 0.92)     # its top, of the height
     roughness: tuple[float, float] = (0.05, 0.3)     # relative undulation of the lateral radius
     reflection: tuple[float, float] = (2.0, 5.0)     # top/base-salt reflection, x the RMS of the sediments' interfaces
