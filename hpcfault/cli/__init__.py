@@ -1,13 +1,17 @@
 """The `hpcfault` command: one subcommand per module in this package.
 
 Each subcommand module defines HELP (one line), `add_arguments(parser)` and `run(args) -> int`.
-Only the chosen module is imported, so `hpcfault --help` stays fast on a login node.
+A module whose command reads or writes files also defines `paths(args) -> (inputs, outputs)`
+(hpcfault.io.paths.PathArg lists): `main` checks them with the one rule of hpcfault.io.paths
+before `run` starts any work. Only the chosen module is imported, so `hpcfault --help` stays fast
+on a login node.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -66,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
+        if hasattr(module, "paths"):
+            from hpcfault.io.paths import check_paths
+
+            check_paths(*module.paths(args))
         return int(module.run(args) or 0)
     except HpcfaultError as exc:
         print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
@@ -73,3 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hpcfault {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `hpcfault info X | head`: the reader left; stop quietly like other tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so that the flush at exit does not fail again
+        return 141

@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("VOLUME", args.volume), arg("--like", args.like)], [arg("-o", args.output)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.io.export import export_segy
     from hpcfault.io.slabs import parse_size

@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="probabilities below P are not drawn (default 0.5)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg, check_suffix
+
+    check_suffix("-o", args.output, (".png",), "hpcfault show writes PNG images")
+    return [arg("VOLUME.h5", args.volume), arg("--faults", args.faults)], [arg("-o", args.output)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.viz import show_volume
 

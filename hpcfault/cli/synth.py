@@ -27,6 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [], [arg("OUT", args.out), arg("--segy", args.segy)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.data.synth import write_synthetic
 
