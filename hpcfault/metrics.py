@@ -211,9 +211,10 @@ def check_labels(label: np.ndarray, what: str, from_data: bool = False) -> None:
     bad = (label != 0) & (label != 1)
     if bad.any():
         values = [float(v) if label.dtype.kind == "f" else int(v) for v in np.unique(label[bad])[:4]]
-        why = " (the file has no 'labels' dataset, so its 'data' was read as labels)" if from_data else ""
-        raise HpcfaultError(f"{what} must hold only 0 and 1{why} (got values like {values}); pass a labels volume, "
-                            "e.g. from 'hpcfault synth' or 'hpcfault labels sparsify'")
+        what = (f"{what.rsplit(':', 1)[0]} has no 'labels' dataset and its 'data' is not 0/1 labels" if from_data
+                else f"{what} must hold only 0 and 1")
+        raise HpcfaultError(f"{what} (got values like {values}); pass a labels volume, e.g. from 'hpcfault synth' "
+                            "or 'hpcfault labels sparsify'")
 
 
 def check_score_options(threshold: float, radius: float) -> None:

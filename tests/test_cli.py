@@ -48,3 +48,12 @@ def test_config_error_is_one_line(tmp_path):
     proc = run_cli("config", p, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown config kind (got 'nope')" in proc.stderr
+
+
+def test_every_command_that_reads_or_writes_files_declares_them():
+    """The one path rule (hpcfault/io/paths.py) runs for every command: each names its files."""
+    import importlib
+
+    for name, (module, _) in COMMANDS.items():
+        if name not in ("config", "models"):   # these write nothing
+            assert hasattr(importlib.import_module(module), "paths"), f"hpcfault {name} declares no paths(args)"

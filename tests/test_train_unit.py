@@ -157,7 +157,13 @@ def test_amp_choice():
 
     cpu = torch.device("cpu")
     assert amp_dtype(TrainConfig(amp="auto"), cpu) is None
-    assert amp_dtype(TrainConfig(amp="bf16"), cpu) is torch.bfloat16
+    from hpcfault.models.cpu_features import bf16_support
+
+    if bf16_support().ok:
+        assert amp_dtype(TrainConfig(amp="bf16"), cpu) is torch.bfloat16
+    else:   # an AVX2-only CPU (tests/test_cpu_features.py simulates one)
+        with pytest.raises(HpcfaultError, match="amp=bf16 needs bfloat16 convolutions"):
+            amp_dtype(TrainConfig(amp="bf16"), cpu)
     with pytest.raises(HpcfaultError, match="fp16 needs a GPU"):
         amp_dtype(TrainConfig(amp="fp16"), cpu)
 

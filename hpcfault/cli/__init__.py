@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hpcfault.io.paths import check_paths
 
             check_paths(*module.paths(args))
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()   # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except HpcfaultError as exc:
         print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
         return 2

@@ -29,10 +29,8 @@ def paths(args: argparse.Namespace) -> tuple[list, list]:
 
     from hpcfault.io.paths import arg
 
-    from hpcfault.io.paths import check_suffix
     from hpcfault.train.metrics_log import NAME
 
-    check_suffix("-o", _output(args), (".png",), "plot-metrics writes PNG images")
     folder = os.path.isdir(args.run_dir)
     metrics = os.path.join(args.run_dir, NAME) if folder else args.run_dir
     return [arg("RUN_DIR", args.run_dir, folder=folder), arg("the metrics file", metrics)], [arg("-o", _output(args))]
@@ -72,8 +70,10 @@ def plot(records: list[dict], out: Path, title: str = "") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpcfault.errors import HpcfaultError
+    from hpcfault.io.paths import check_suffix
     from hpcfault.train.metrics_log import read_metrics
 
+    check_suffix("-o", _output(args), (".png",), "plot-metrics writes PNG images")
     src = Path(args.run_dir)
     records = read_metrics(src)
     if not records:

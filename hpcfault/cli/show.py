@@ -33,15 +33,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def paths(args: argparse.Namespace) -> tuple[list, list]:
-    from hpcfault.io.paths import arg, check_suffix
+    from hpcfault.io.paths import arg
 
-    check_suffix("-o", args.output, (".png",), "hpcfault show writes PNG images")
     return [arg("VOLUME.h5", args.volume), arg("--faults", args.faults)], [arg("-o", args.output)]
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.io.paths import check_suffix
     from hpcfault.viz import show_volume
 
+    check_suffix("-o", args.output, (".png",), "hpcfault show writes PNG images")
     out = show_volume(args.volume, args.output, faults=args.faults, faults_dataset=args.faults_dataset,
                       dataset=args.dataset, inline=args.inline, xline=args.xline, time=args.time,
                       cmap=args.cmap, threshold=args.threshold)
