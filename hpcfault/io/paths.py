@@ -166,7 +166,7 @@ def check_paths(inputs: Iterable[PathArg | None], outputs: Iterable[PathArg | No
         _check_kind(p, st)
         for q, qst in zip(ins, in_stats):
             if _same(st, qst):
-                how = "the same file as" if os.path.realpath(p.path) == os.path.realpath(q.path) else "a link to"
+                how = "the same file as" if os.path.abspath(p.path) == os.path.abspath(q.path) else "a link to"
                 raise HpcfaultError(f"{p.label} would overwrite the input {q.label} (got {p.path!r}, {how} "
                                     f"{q.path!r}); choose another path for {p.label}")
         real = os.path.realpath(p.path)
