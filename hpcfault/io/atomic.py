@@ -116,8 +116,10 @@ def _fsync_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `final`; on success rename it to `final`, else delete it."""
+def atomic_path(final: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to `final`; on success rename it to `final`, else delete it.
+
+    `durable=False` skips the fsyncs, for scratch files that a rerun recreates anyway (merge tiles)."""
     final = Path(final)
     refuse_non_regular(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -125,14 +127,16 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     tmp = temp_name(final)
     try:
         yield tmp
-        _fsync_file(tmp)
+        if durable:
+            _fsync_file(tmp)
         refuse_non_regular(final)   # something may have appeared there while we worked
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_folder(final.parent)
+    if durable:
+        fsync_folder(final.parent)
 
 
 def write_text_atomic(final: str | os.PathLike, text: str) -> None:
