@@ -144,10 +144,13 @@ def test_the_table_documents_every_case():
     assert "docs/bad-input.md" in (REPO / "README.md").read_text()
 
 
-def test_zero_byte_npy_under_mpi_is_one_line(root):
+def test_under_mpi_it_is_still_one_line(root):
     proc = run_cli("convert", root / "empty.npy", root / "t.h5", "--axes", "ixt", ranks=2, check=False)
     assert proc.returncode == 2 and not (root / "t.h5").exists()
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "not a readable .npy file" in proc.stderr
+    proc = run_cli("predict", root / "s.h5", "-m", root / "m.pt", "-o", root / "fifo.h5", ranks=2, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "-o names a FIFO" in proc.stderr
 
 
 def test_a_closed_pipe_ends_quietly(root):

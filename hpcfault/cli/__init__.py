@@ -69,11 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    try:
-        if hasattr(module, "paths"):
-            from hpcfault.io.paths import check_paths
+    if hasattr(module, "paths"):
+        from hpcfault.io.paths import check_paths
 
+        try:
             check_paths(*module.paths(args))
+        except HpcfaultError as exc:
+            from hpcfault.cluster.rankenv import read_rank_env
+
+            if read_rank_env().rank == 0:   # under mpiexec every rank finds the same: say it once
+                print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
+            return 2
+    try:
         code = int(module.run(args) or 0)
         sys.stdout.flush()   # a closed pipe shows here, inside the handlers below, not at exit
         return code

@@ -247,6 +247,7 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     from hpcfault.io.sources import open_source
 
     comm = get_comm() if comm is None else comm
+    t_start = time.perf_counter()
     env = read_rank_env()
     cfg = check_config(job.cfg)
     check_job(job)
@@ -272,21 +273,21 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
         lock = work_lock(job)
         rank0_first(comm, lambda: lock.acquire(wait=job.wait) and None)   # one run per work dir at a time
         try:
-            return _stages(job, cfg, plan, model_name, checkpoint, source, device, threads, comm)
+            return _stages(job, cfg, plan, model_name, checkpoint, source, device, threads, comm, t_start)
         finally:
             lock.release()
 
 
 def _stages(job: PredictJob, cfg: PredictConfig, plan: Plan, model_name: str, checkpoint: Path, source: Any,
-            device: str, threads: int, comm: Any) -> dict | None:
-    """Statistics, predict, merge and outputs, with the work dir locked (collective)."""
+            device: str, threads: int, comm: Any, t_start: float) -> dict | None:
+    """Statistics, predict, merge and outputs, with the work dir locked (collective); `t_start` is
+    when the run began (the summary's end-to-end time)."""
     from hpcfault.cluster.mpi import rank0_first
     from hpcfault.infer.forward import BlockModel
     from hpcfault.infer.resume import blocks_after, reusable_blocks
     from hpcfault.infer.stats import load_or_compute
 
     times: dict[str, float] = {}
-    t_start = time.perf_counter()
     Path(job.out).parent.mkdir(parents=True, exist_ok=True)
 
     def prepare() -> dict:
