@@ -190,6 +190,40 @@ def stream_counts(read: Callable[[slice], tuple[np.ndarray, np.ndarray, np.ndarr
     return total, grid
 
 
+def check_probabilities(prob: np.ndarray, what: str) -> None:
+    """Raise unless every value is a finite probability in [0, 1]."""
+    prob = np.asarray(prob)
+    if prob.size == 0:
+        return
+    finite = np.isfinite(prob)
+    if not finite.all():
+        raise HpcfaultError(f"{what}: fault probabilities must be finite (got {prob.size - int(finite.sum())} "
+                            "NaN or infinite values); score a prediction from 'hpcfault predict'")
+    lo, hi = float(prob.min()), float(prob.max())
+    if lo < 0.0 or hi > 1.0:
+        raise HpcfaultError(f"{what}: fault probabilities must lie in [0, 1] (got values {lo:g}..{hi:g}); score a "
+                            "prediction from 'hpcfault predict', not seismic amplitudes")
+
+
+def check_labels(label: np.ndarray, what: str, from_data: bool = False) -> None:
+    """Raise unless every value is 0 or 1 (a labels or mask volume)."""
+    label = np.asarray(label)
+    bad = (label != 0) & (label != 1)
+    if bad.any():
+        values = [float(v) if label.dtype.kind == "f" else int(v) for v in np.unique(label[bad])[:4]]
+        what = (f"{what.rsplit(':', 1)[0]} has no 'labels' dataset and its 'data' is not 0/1 labels" if from_data
+                else f"{what} must hold only 0 and 1")
+        raise HpcfaultError(f"{what} (got values like {values}); pass a labels volume, e.g. from 'hpcfault synth' "
+                            "or 'hpcfault labels sparsify'")
+
+
+def check_score_options(threshold: float, radius: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise HpcfaultError(f"--threshold must be a probability in [0, 1] (got {threshold}); e.g. 0.5")
+    if not (np.isfinite(radius) and radius >= 0):
+        raise HpcfaultError(f"--radius must be a finite number of voxels >= 0 (got {radius}); e.g. 2")
+
+
 def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
                    radius: float = 2, slab: int | None = None, memory_budget: int = 256 << 20,
                    thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None) -> dict[str, Any]:
@@ -206,6 +240,7 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
     from hpcfault.io.volume import check_volume, open_volume
 
     comm = get_comm() if comm is None else comm
+    check_score_options(threshold, radius)
     with contextlib.ExitStack() as stack:
         pf = stack.enter_context(open_volume(pred_path))
         lf = stack.enter_context(open_volume(labels_path))
@@ -227,10 +262,23 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
             slab = int(max(1, min(n_il, memory_budget // max(1, t * x * 48))))
 
         def read(sl: slice) -> tuple:
-            return (pds[:, sl, :], lds[:, sl, :], None if mds is None else mds[:, sl, :])
+            prob, label = pds[:, sl, :], lds[:, sl, :]
+            mask = None if mds is None else mds[:, sl, :]
+            check_probabilities(prob, str(pred_path))
+            check_labels(label, f"{labels_path}:{lname}", from_data=lname == "data")
+            if mask is not None:
+                check_labels(mask, f"{labels_path}:mask")
+            return prob, label, mask
 
-        counts, grid = stream_counts(read, n_il, threshold=threshold, radius=radius, slab=slab,
-                                     thresholds=thresholds, part=(comm.rank, comm.size))
+        error = None
+        try:
+            counts, grid = stream_counts(read, n_il, threshold=threshold, radius=radius, slab=slab,
+                                         thresholds=thresholds, part=(comm.rank, comm.size))
+        except HpcfaultError as exc:   # every rank must hear of it before the reductions below
+            error = str(exc)
+        errors = [e for e in comm.allgather(error) if e]
+        if errors:
+            raise HpcfaultError(errors[0])
     counts = {k: int(allreduce(comm, int(v), "sum")) for k, v in counts.items()}
     grid = {k: np.asarray(allreduce(comm, np.asarray(v, np.int64), "sum")) for k, v in grid.items()}
     t_best, iou_best = best_threshold(grid, thresholds)

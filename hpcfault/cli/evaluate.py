@@ -36,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON (atomic)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("PRED.h5", args.prediction), arg("LABELS.h5", args.labels)], [arg("--json", args.json)]
+
+
 def report_text(rep: dict) -> str:
     """The terminal table: one line per score, labels in a 16-character column."""
     s, c, r = rep["scores"], rep["counts"], rep["radius"]
@@ -58,15 +64,19 @@ def run(args: argparse.Namespace) -> int:
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
     from hpcfault.io.atomic import write_text_atomic
-    from hpcfault.metrics import evaluate_files
+    from hpcfault.metrics import check_score_options, evaluate_files
 
-    if args.radius < 0:
-        raise HpcfaultError(f"--radius must be >= 0 (got {args.radius})")
+    check_score_options(args.threshold, args.radius)
     if args.slab is not None and args.slab < 1:
         raise HpcfaultError(f"--slab must be >= 1 inline (got {args.slab})")
     comm = get_comm()
-    rep = evaluate_files(args.prediction, args.labels, use_mask=args.mask, threshold=args.threshold,
-                         radius=args.radius, slab=args.slab, comm=comm)
+    try:
+        rep = evaluate_files(args.prediction, args.labels, use_mask=args.mask, threshold=args.threshold,
+                             radius=args.radius, slab=args.slab, comm=comm)
+    except HpcfaultError:
+        if comm.rank != 0:   # every rank met the same error; rank 0 prints it once
+            return 2
+        raise
     if comm.rank == 0:
         print(report_text(rep))
         if args.json:

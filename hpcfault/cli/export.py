@@ -29,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("VOLUME", args.volume), arg("--like", args.like)], [arg("-o", args.output)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.io.export import export_segy
     from hpcfault.io.slabs import parse_size

@@ -55,10 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                 "(inline-1250.png, time-1200ms.png)")
     p.add_argument("--max-blocks", type=int, help="stop after N blocks per rank without merging "
                                                   "(time-sliced jobs; rerun to continue)")
-    p.add_argument("--iline", type=int, default=189, help="SEG-Y inline byte (default 189)")
-    p.add_argument("--xline", type=int, default=193, help="SEG-Y crossline byte (default 193)")
+    p.add_argument("--wait", action="store_true", help="if another run uses the work dir, wait for it to end "
+                                                       "(default: refuse at once, naming it)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
+    from hpcfault.cli._sources import add_source_arguments
+
+    add_source_arguments(p, dtype_alias=False)   # --dtype is the compute precision here
     from hpcfault.cluster.submit import add_submit_arguments
 
     add_submit_arguments(p)  # --submit slurm|local, --nodes, --tasks-per-node, ... (resubmits this command)
@@ -87,18 +90,32 @@ def build_config(args: argparse.Namespace):
     return replace(cfg, **explicit)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hpcfault.infer.runner import PredictJob, run_predict
+def build_job(args: argparse.Namespace):
+    from hpcfault.cli._sources import source_options
+    from hpcfault.infer.runner import PredictJob
 
-    cfg = build_config(args)   # a bad config fails here, before anything is submitted
+    opts = source_options(args)
+    iline, xline = opts.pop("iline"), opts.pop("xline")
+    return PredictJob(survey=args.survey, out=args.output, cfg=build_config(args), workdir=args.workdir,
+                      dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
+                      max_blocks=args.max_blocks, iline=iline, xline=xline, source_opts=opts, wait=args.wait,
+                      keep_workdir=args.keep_workdir)
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.infer.runner import job_paths
+
+    return job_paths(build_job(args))   # a bad config fails here, before anything is submitted
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpcfault.infer.runner import run_predict
+
+    job = build_job(args)
     if getattr(args, "submit", None):
         from hpcfault.cluster.submit import submit_from_args
 
         return submit_from_args(None, args, command="predict", mpi=True)
-    job = PredictJob(survey=args.survey, out=args.output, cfg=cfg, workdir=args.workdir,
-                     dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
-                     max_blocks=args.max_blocks, iline=args.iline, xline=args.xline,
-                     keep_workdir=args.keep_workdir)
     summary = run_predict(job)
     if summary and not job.dry_run:
         if summary.get("partial"):

@@ -39,9 +39,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="probabilities below P are not drawn (default 0.5)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("VOLUME.h5", args.volume), arg("--faults", args.faults)], [arg("-o", args.output)]
+
+
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.io.paths import check_suffix
     from hpcfault.viz import show_volume
 
+    check_suffix("-o", args.output, (".png",), "hpcfault show writes PNG images")
     out = show_volume(args.volume, args.output, faults=args.faults, faults_dataset=args.faults_dataset,
                       labels=args.labels, labels_dataset=args.labels_dataset, dataset=args.dataset, inline=args.inline, xline=args.xline, time=args.time,
                       cmap=args.cmap, threshold=args.threshold)

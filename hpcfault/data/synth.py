@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -317,6 +318,44 @@ def block_boxes(shape: Sequence[int], block: int) -> list[tuple[slice, slice, sl
             for i in range(0, ni, block) for x in range(0, nx, block) for t in range(0, nt, block)]
 
 
+# What a synthetic costs, to refuse one that cannot fit before any work starts.
+DISK_BYTES_PER_VOXEL = 14       # data float32 + labels uint8 + fault_ids uint8 + fault_dip, fault_strike float32
+SEGY_BYTES_PER_VOXEL = 4        # IEEE float samples (+ 240 bytes per trace)
+MEMORY_BYTES_PER_TRACE = 48     # geometry: coordinate grids and CDP X/Y (float64, int64)
+MEMORY_BYTES_PER_BLOCK_VOXEL = 100   # work arrays of one rendered block (about 200 MiB at 128^3)
+
+
+def check_resources(shape: Sequence[int], block: int, path: str | os.PathLike,
+                    segy: str | os.PathLike | None = None) -> None:
+    """Refuse, with one line, a survey whose files or work arrays cannot fit on this machine."""
+    import shutil
+
+    from hpcfault.io.paths import existing_folder, memory_available
+    from hpcfault.io.slabs import format_size
+
+    nt, ni, nx = shape
+    if block < 1:
+        raise HpcfaultError(f"--block must be >= 1 (got {block}); e.g. --block 128")
+    voxels = nt * ni * nx
+    needs: dict[str, int] = {}
+    for target, size in ((path, voxels * DISK_BYTES_PER_VOXEL),
+                         (segy, voxels * SEGY_BYTES_PER_VOXEL + ni * nx * 240 + 3600)):
+        if target is not None:
+            folder = str(existing_folder(Path(target).parent))
+            needs[folder] = needs.get(folder, 0) + size
+    for folder, need in needs.items():
+        free = shutil.disk_usage(folder).free
+        if need > free:
+            raise HpcfaultError(f"a {nt} x {ni} x {nx} synthetic needs {format_size(need)} of disk (got "
+                                f"{format_size(free)} free in {folder}); choose a smaller --shape or another folder")
+    edge = min(block, max(shape))
+    memory = ni * nx * MEMORY_BYTES_PER_TRACE + min(voxels, edge ** 3) * MEMORY_BYTES_PER_BLOCK_VOXEL
+    avail = memory_available()
+    if avail is not None and memory > avail:
+        raise HpcfaultError(f"a {nt} x {ni} x {nx} synthetic with --block {block} needs about {format_size(memory)} "
+                            f"of memory (got {format_size(avail)} available); choose a smaller --shape or --block")
+
+
 def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *, segy: str | os.PathLike | None = None,
                     block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
                     family: str = "") -> SynthModel:
@@ -328,6 +367,9 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
     from hpcfault.io.volume import create_volume
 
     shape = check_shape3(shape, "synthetic survey")
+    if segy is not None and os.path.realpath(segy) == os.path.realpath(path):
+        raise HpcfaultError(f"--segy and OUT name the same file (got {str(segy)!r}); give each output its own path")
+    check_resources(shape, block, path, segy)
     model = SynthModel(shape, seed, config)
     geom = synth_geometry(shape, seed)
     boxes = block_boxes(shape, block)

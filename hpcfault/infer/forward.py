@@ -45,6 +45,18 @@ def pick_device(env: RankEnv, threads: int = 0) -> tuple[str, int]:
     return "cpu", threads
 
 
+def check_dtype(device: str, dtype: str) -> None:
+    """Refuse a compute precision this device cannot run at a useful speed (before any work)."""
+    if device == "cpu" and dtype == "bf16":
+        from hpcfault.errors import HpcfaultError
+        from hpcfault.models.cpu_features import bf16_support
+
+        support = bf16_support()
+        if not support.ok:
+            raise HpcfaultError(f"--dtype bf16 needs bfloat16 convolutions on the CPU (got: {support.reason}); "
+                                "use --dtype fp32 on this machine")
+
+
 def _pointwise_class() -> type:
     import torch
     from torch import nn

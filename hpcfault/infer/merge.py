@@ -80,7 +80,7 @@ def merge_share(plan: Plan, tiles: list[Roi], mine: range, done: Mapping[int, En
     with ShardReader(workdir / "shards") as reader:
         for n in mine:
             out = blend_tile(plan, tiles[n], done, reader, live)
-            with atomic_path(tile_path(workdir, n)) as tmp:
+            with atomic_path(tile_path(workdir, n), durable=False) as tmp:   # scratch: a rerun merges again
                 with open(tmp, "wb") as f:
                     np.save(f, out)
             if progress is not None:

@@ -44,10 +44,32 @@ class PredictJob:
     iline: int = 189
     xline: int = 193
     keep_workdir: bool = False             # else the work dir goes once the output is complete and verified
+    source_opts: dict = field(default_factory=dict)   # endian, axes, shape, dtype, dataset, min_live (open_source)
+    wait: bool = False                     # wait for another run holding the work dir instead of refusing
 
     @property
     def work(self) -> Path:
         return Path(self.workdir) if self.workdir else Path(str(self.out) + ".work")
+
+
+def check_job(job: PredictJob) -> None:
+    if job.max_blocks is not None and job.max_blocks < 1:
+        raise HpcfaultError(f"--max-blocks must be at least 1 (got {job.max_blocks}); leave it out to compute "
+                            "every block")
+
+
+def job_paths(job: PredictJob) -> tuple[list, list]:
+    """The files and folders a predict run reads and writes, for hpcfault.io.paths.check_paths."""
+    from hpcfault.infer.config import DEFAULT_MODEL
+    from hpcfault.infer.report import summary_path
+    from hpcfault.io.paths import arg
+
+    cfg = job.cfg
+    inputs = [arg("SURVEY", job.survey), arg("-m" if cfg.model else "the default model", cfg.model or DEFAULT_MODEL)]
+    outputs = [arg("-o", job.out), arg("the summary file", summary_path(Path(job.out))),
+               arg("--segy-out", job.segy_out), arg("--png", job.png, folder=True),
+               arg("--workdir" if job.workdir else "the work dir", job.work, folder=True)]
+    return inputs, outputs
 
 
 def _model_name(checkpoint: Path) -> str:
@@ -138,15 +160,16 @@ def _crash_after() -> tuple[int, int] | None:
 
 
 def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, normalizer: Any, model: Any,
-                   attempt: str, comm: Any) -> dict:
-    """Collective: compute the `todo` blocks with dynamic load balancing; shards + ledger."""
+                   attempt: str, comm: Any, key: str | None = None, header: dict | None = None) -> dict:
+    """Collective: compute the `todo` blocks with dynamic load balancing; shards + ledger (whose lines
+    carry the run `key`, after a `header` line saying what the blocks are computed from)."""
     from hpcfault.cluster.counter import shared_counters
     from hpcfault.infer.shards import ShardWriter
 
     counters = shared_counters(comm, 2)   # [next block to claim, blocks finished]
     shard = f"{attempt}-r{comm.rank:04d}.h5"
     writer = ShardWriter(job.work / "shards" / shard)
-    ledger = ledg.LedgerWriter(job.work, attempt, comm.rank)
+    ledger = ledg.LedgerWriter(job.work, attempt, comm.rank, key, header)
     crash = _crash_after()
     vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
     bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
@@ -198,120 +221,157 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
     return {"blocks": mine, "busy_s": round(busy, 3)}
 
 
-def _done_and_todo(job: PredictJob, plan: Plan) -> tuple[dict, list[int]]:
-    entries, closed = ledg.read_ledger(job.work)
-    done = ledg.done_blocks(ledg.verify_unclosed(job.work, entries, closed))
-    done = {k: e for k, e in done.items() if k < len(plan) and e.id == plan.block(k).id}
-    return done, [k for k in range(len(plan)) if k not in done]
+def _fingerprint(job: PredictJob, checkpoint: Path, plan: Plan, cfg: PredictConfig) -> dict:
+    return ledg.fingerprint(checkpoint, job.survey, plan.params(), cfg.dtype,
+                            {"clip_percentile": cfg.clip_percentile, "method": "survey min-max"},
+                            source={"iline": job.iline, "xline": job.xline, **job.source_opts})
+
+
+def _input_identity(fp: dict) -> dict:
+    """What the statistics depend on: the input file and how it is read."""
+    return {k: fp[k] for k in ("input", "input_size", "input_mtime_ns", "source")}
+
+
+def work_lock(job: PredictJob) -> Any:
+    from hpcfault.io.lock import DirLock
+
+    return DirLock(job.work / "lock", "hpcfault predict",
+                   "wait for it to end or pass --wait to wait for it, or give this run another --workdir")
 
 
 def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     """Run every stage on this rank (collective). Returns the summary on rank 0, None elsewhere."""
     from hpcfault.cluster.mpi import get_comm, rank0_first
     from hpcfault.cluster.rankenv import read_rank_env
-    from hpcfault.infer.forward import BlockModel, pick_device
-    from hpcfault.infer.stats import load_or_compute
+    from hpcfault.infer.forward import check_dtype, pick_device
+    from hpcfault.io.paths import check_paths
     from hpcfault.io.sources import open_source
 
     comm = get_comm() if comm is None else comm
+    t_start = time.perf_counter()
     env = read_rank_env()
     cfg = check_config(job.cfg)
-    if Path(job.out).resolve() == Path(job.survey).resolve():
-        raise HpcfaultError(f"the output would replace the survey (got -o {job.out!r}); choose another output name")
-    times: dict[str, float] = {}
-    t_start = time.perf_counter()
+    check_job(job)
+    rank0_first(comm, lambda: check_paths(*job_paths(job)))
     checkpoint = resolve_model(cfg.model)
     if cfg.clip_percentile is None:  # no explicit scaling: the one the model was trained with, if recorded
         from dataclasses import replace
 
         cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
     device, threads = pick_device(env, cfg.threads)
+    check_dtype(device, cfg.dtype)
     if device == "cpu" and cfg.dtype == "fp16" and comm.rank == 0:
         log.warning("--dtype fp16 on a CPU runs float16 convolutions without hardware support (measured "
                     "about 100x slower than fp32 here); use --dtype fp32 on CPUs, fp16/bf16 on GPUs")
-    with open_source(job.survey, iline=job.iline, xline=job.xline) as source:
+    with open_source(job.survey, iline=job.iline, xline=job.xline, **job.source_opts) as source:
         def plan_on_rank0() -> tuple[Plan, str]:
             name = _model_name(checkpoint)
             edge = _max_edge(name, _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
             return make_plan(source.shape, cfg.block, cfg.overlap, max_edge=edge), name
         plan, model_name = rank0_first(comm, plan_on_rank0)
         if job.dry_run:
-            return _dry_run(job, plan, model_name, checkpoint, device, threads, comm)
-        Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+            return _dry_run(job, cfg, plan, model_name, checkpoint, device, threads, comm)
+        lock = work_lock(job)
+        rank0_first(comm, lambda: lock.acquire(wait=job.wait) and None)   # one run per work dir at a time
+        try:
+            summary = _stages(job, cfg, plan, model_name, checkpoint, source, device, threads, comm, t_start)
+        finally:
+            lock.release()
+    if summary is None or summary.get("partial"):
+        return summary
+    left = None if job.keep_workdir else ledg.remove(job.work)   # after the lock: nothing of ours is left
+    summary.update(workdir_left=left or [])
+    if left:
+        log.warning("work dir %s still holds files predict did not write (%s ...); left in place", job.work, left[0])
+    write_summary(Path(job.out), summary)
+    return summary
 
-        def prepare() -> None:
-            if job.restart:
-                ledg.clear(job.work)
-            fp = ledg.fingerprint(checkpoint, job.survey, plan.params(), cfg.dtype,
-                                  {"clip_percentile": cfg.clip_percentile, "method": "survey min-max"})
-            ledg.check_fingerprint(job.work, fp, job.restart)
-        rank0_first(comm, prepare)
 
-        t = time.perf_counter()
-        stats, normalizer = load_or_compute(job.work, source, comm, cfg.clip_percentile)
-        times["statistics_s"] = time.perf_counter() - t
+def _stages(job: PredictJob, cfg: PredictConfig, plan: Plan, model_name: str, checkpoint: Path, source: Any,
+            device: str, threads: int, comm: Any, t_start: float) -> dict | None:
+    """Statistics, predict, merge and outputs, with the work dir locked (collective); `t_start` is
+    when the run began (the summary's end-to-end time)."""
+    from hpcfault.cluster.mpi import rank0_first
+    from hpcfault.infer.forward import BlockModel
+    from hpcfault.infer.resume import blocks_after, reusable_blocks
+    from hpcfault.infer.stats import load_or_compute
 
-        t = time.perf_counter()
-        todo, attempt = rank0_first(comm, lambda: (_done_and_todo(job, plan)[1], ledg.next_attempt(job.work)))
-        model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic) if todo else None
-        mine = predict_blocks(job, plan, todo, source, normalizer, model, attempt, comm) if todo else \
-            {"blocks": 0, "busy_s": 0.0}
-        times["predict_s"] = time.perf_counter() - t
+    times: dict[str, float] = {}
+    Path(job.out).parent.mkdir(parents=True, exist_ok=True)
 
-        done, missing = rank0_first(comm, lambda: _done_and_todo(job, plan))
-        if missing:
-            if job.max_blocks is not None:
-                if comm.rank == 0:
-                    log.info("%d of %d blocks done; rerun the same command to continue", len(done), len(plan))
-                return {"partial": True, "done": len(done), "blocks": len(plan)} if comm.rank == 0 else None
-            raise HpcfaultError(f"{len(missing)} blocks are missing after the predict stage (got e.g. block "
-                                f"{plan.block(missing[0]).id}); rerun the same command to compute them")
+    def prepare() -> dict:
+        if job.restart:
+            ledg.clear(job.work)
+        fp = _fingerprint(job, checkpoint, plan, cfg)
+        ledg.check_fingerprint(job.work, fp, job.restart)
+        return fp
+    fp = rank0_first(comm, prepare)
 
-        t = time.perf_counter()
-        from hpcfault.infer.merge import assemble, merge_share
+    t = time.perf_counter()
+    stats, normalizer = load_or_compute(job.work, source, comm, cfg.clip_percentile, _input_identity(fp))
+    times["statistics_s"] = time.perf_counter() - t
 
-        tiles = merge_tiles(plan.shape, cfg.merge_tile)
-        live = source.geometry.live
+    t = time.perf_counter()
+    key = ledg.run_key(fp, normalizer.to_dict())
+    with abort_on_error(comm):
+        reused, todo = reusable_blocks(job.work, plan, key, comm)
+    attempt = rank0_first(comm, lambda: ledg.next_attempt(job.work))
+    model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic) if todo else None
+    header = {"run": fp, "normalizer": normalizer.to_dict()}
+    mine = predict_blocks(job, plan, todo, source, normalizer, model, attempt, comm, key, header) if todo else \
+        {"blocks": 0, "busy_s": 0.0}
+    times["predict_s"] = time.perf_counter() - t
+
+    done, missing = rank0_first(comm, lambda: blocks_after(job.work, plan, key, attempt, reused))
+    if missing:
+        if job.max_blocks is not None:
+            if comm.rank == 0:
+                log.info("%d of %d blocks done; rerun the same command to continue", len(done), len(plan))
+            return {"partial": True, "done": len(done), "blocks": len(plan)} if comm.rank == 0 else None
+        raise HpcfaultError(f"{len(missing)} blocks are missing after the predict stage (got e.g. block "
+                            f"{plan.block(missing[0]).id}); rerun the same command to compute them")
+
+    t = time.perf_counter()
+    from hpcfault.infer.merge import assemble, merge_share
+
+    tiles = merge_tiles(plan.shape, cfg.merge_tile)
+    live = source.geometry.live
+    with abort_on_error(comm):
+        merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live)
+    per_rank = comm.gather({"rank": comm.rank, "device": device, "threads": threads, **mine,
+                            "peak_rss_bytes": peak_rss()}, root=0)
+    attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
+             "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
+             "dtype": cfg.dtype, "content": "fault probability in [0, 1]; 0 on dead traces"}
+    if comm.rank == 0:
         with abort_on_error(comm):
-            merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live)
-        per_rank = comm.gather({"rank": comm.rank, "device": device, "threads": threads, **mine,
-                                "peak_rss_bytes": peak_rss()}, root=0)
-        attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
-                 "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
-                 "dtype": cfg.dtype, "content": "fault probability in [0, 1]; 0 on dead traces"}
-        written: list[str] = []
-        if comm.rank == 0:
-            with abort_on_error(comm):
-                crcs = assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
-                _verify(Path(job.out), tiles, crcs)   # read back: the output is exactly what was merged
-        times["merge_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if comm.rank == 0:
-            with abort_on_error(comm):
-                written = write_extras(job.out, job.survey, source, segy_out=job.segy_out, png=job.png,
-                                       iline=job.iline, xline=job.xline)
-        times["outputs_s"] = time.perf_counter() - t
-        comm.barrier()   # every rank is done with the work dir
+            crcs = assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
+            _verify(Path(job.out), tiles, crcs)   # read back: the output is exactly what was merged
+    times["merge_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    written: list[str] = []
+    if comm.rank == 0:
+        with abort_on_error(comm):
+            written = write_extras(job.out, job.survey, source, segy_out=job.segy_out, png=job.png,
+                                   iline=job.iline, xline=job.xline)
+    times["outputs_s"] = time.perf_counter() - t
+    comm.barrier()   # every rank is done with the work dir
     if comm.rank != 0:
         return None
     total = time.perf_counter() - t_start
     per_rank[0]["peak_rss_bytes"] = peak_rss()   # rank 0 also assembled the output
     vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
-    left = None if job.keep_workdir else ledg.remove(job.work)
     summary = {
         "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work),
-        "workdir_kept": job.keep_workdir, "workdir_left": left or [], "outputs": written, "attempt": attempt,
+        "workdir_kept": job.keep_workdir, "workdir_left": [], "outputs": written, "attempt": attempt,
         "ranks": comm.size, "blocks": len(plan), "blocks_computed": len(todo),
-        "blocks_reused": len(plan) - len(todo), "plan": plan.params(), "dtype": cfg.dtype,
+        "blocks_reused": len(reused), "plan": plan.params(), "dtype": cfg.dtype,
         "times_s": {k: round(v, 3) for k, v in times.items()} | {"total_s": round(total, 3)},
         "voxels": vox, "model_input_voxels": int(len(todo) * np.prod(plan.input_shape)),
         "throughput_mvox_s": round(vox / total / 1e6, 4),   # survey voxels over every stage
         "predict_mvox_s": round(len(todo) * np.prod(plan.input_shape) / max(times["predict_s"], 1e-9) / 1e6, 4),
         "per_rank": per_rank, "config": asdict(cfg),
     }
-    if left:
-        log.warning("work dir %s still holds files predict did not write (%s ...); left in place", job.work, left[0])
-    write_summary(Path(job.out), summary)
     return summary
 
 
@@ -326,16 +386,19 @@ def _verify(out: Path, tiles: list, crcs: list[int]) -> None:
         raise
 
 
-def _dry_run(job: PredictJob, plan: Plan, model_name: str, checkpoint: Path, device: str, threads: int,
-             comm: Any) -> dict | None:
+def _dry_run(job: PredictJob, cfg: PredictConfig, plan: Plan, model_name: str, checkpoint: Path, device: str,
+             threads: int, comm: Any) -> dict | None:
     if comm.rank != 0:
         return None
     todo = len(plan)
-    if job.work.is_dir() and not job.restart:
-        try:
-            todo = len(_done_and_todo(job, plan)[1])
-        except Exception:  # noqa: BLE001 - a dry run only reports
-            pass
+    if job.work.is_dir() and not job.restart:   # what a run would reuse (before the CRC checks it makes)
+        from hpcfault.infer.resume import candidates
+        from hpcfault.infer.stats import read_cached
+
+        fp = _fingerprint(job, checkpoint, plan, cfg)
+        cached = read_cached(job.work / "stats.json", _input_identity(fp), cfg.clip_percentile)
+        if cached is not None:
+            todo -= len(candidates(job.work, plan, ledg.run_key(fp, cached["normalizer"])))
     from hpcfault.infer.forward import BlockModel
 
     model = BlockModel(str(checkpoint), device, job.cfg.dtype, threads, job.cfg.deterministic)

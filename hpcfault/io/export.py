@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -58,9 +57,7 @@ def export_segy(volume_path: str | os.PathLike, like_segy: str | os.PathLike, ou
     """
     from tqdm import tqdm
 
-    if Path(out_path).resolve() in (Path(like_segy).resolve(), Path(volume_path).resolve()):
-        raise HpcfaultError(f"output would overwrite an input (got -o {str(out_path)!r}); choose another name")
-    check_output(out_path)
+    check_output(out_path, (("VOLUME", volume_path), ("--like", like_segy)), "-o")
     with open_volume(volume_path) as f:
         if dataset not in f:
             raise HpcfaultError(f"{volume_path}: no dataset {dataset!r} (got {sorted(f.keys())}); pass --dataset")

@@ -171,6 +171,7 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")
     need(cfg.validation.block == 0 or cfg.validation.block % 16 == 0, "validation.block must be 0 or a "
          "multiple of 16", cfg.validation.block, "e.g. validation.block=128")
+    need(cfg.threads >= 0, "threads must be >= 0", cfg.threads, "0 leaves torch's default, e.g. threads=2")
     need(cfg.log_every >= 1 and cfg.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1",
          (cfg.log_every, cfg.checkpoint_every), "e.g. log_every=10 checkpoint_every=200")
 

@@ -55,6 +55,12 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         if cfg.amp == "bf16":
             raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
         return torch.float16
+    if device.type == "cpu":
+        from hpcfault.models.cpu_features import bf16_support
+
+        if not bf16_support().ok:
+            raise HpcfaultError(f"amp=bf16 needs bfloat16 convolutions on the CPU (got: {bf16_support().reason}); "
+                                "use amp=off on this machine")
     return torch.bfloat16
 
 
@@ -330,7 +336,6 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
         trainer.restore(state)
         if d.is_main:
             trainer.metrics.truncate_after(trainer.step)
-            rundir.update_stored_config(cfg, path)
         trainer.info("resumed %s at step %d", path, trainer.step)
     elif resuming and d.is_main:
         trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
@@ -351,6 +356,8 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
         _resume(trainer, resuming)
+        if d.is_main:
+            rundir.commit(cfg, path)   # every start-up check passed: the run directory is this run's now
         if trainer.step >= cfg.steps:
             if d.is_main:
                 print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}); "
