@@ -48,6 +48,8 @@ def files(tmp_path_factory):
 
 
 def _run(files, out, model="m.pt", **job):
+    """A serial predict run that keeps its work dir (these tests look into it)."""
+    job.setdefault("keep_workdir", True)
     cfg = PredictConfig(model=str(files / model), threads=1, progress=False, **OPTS)
     summary = run_predict(PredictJob(str(files / "s.h5"), str(out), cfg, **job), SerialComm())
     with h5py.File(out, "r") as f:
@@ -148,7 +150,8 @@ def test_edited_statistics_are_recomputed_not_mixed_in(files, tmp_path, referenc
 
 def _cli(files, out, *extra):
     return [sys.executable, "-m", "hpcfault", "predict", str(files / "s.h5"), "-m", str(files / "m.pt"),
-            "-o", str(out), "--block", "32", "--overlap", "8", "--no-progress", "--threads", "1", *extra]
+            "-o", str(out), "--block", "32", "--overlap", "8", "--no-progress", "--threads", "1", "--keep-workdir",
+            *extra]
 
 
 def _env(**extra):
@@ -161,6 +164,14 @@ def _wait_for(path, proc, timeout=120):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() - t0 < timeout, f"{path} never appeared"
         time.sleep(0.05)
+
+
+def _first_line(stream, timeout: float) -> str:
+    """The first line a child writes to `stream` (a pipe), waiting up to `timeout` seconds."""
+    import select
+
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else ""
 
 
 def test_second_run_is_refused_naming_the_holder_or_waits(files, tmp_path, reference):
@@ -178,14 +189,14 @@ def test_second_run_is_refused_naming_the_holder_or_waits(files, tmp_path, refer
         assert f"PID {holder.pid}" in err[0] and "Slurm job 4242" in err[0] and "--wait" in err[0]
         waiter = subprocess.Popen(_cli(files, out, "--wait"), env=_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        time.sleep(3)
-        assert waiter.poll() is None                  # waiting for the holder
+        first = _first_line(waiter.stderr, timeout=240)   # start-up may take long on a loaded machine
+        assert "waiting for it (--wait)" in first and waiter.poll() is None   # waiting for the holder
         os.kill(holder.pid, signal.SIGCONT)
         h_out, h_err = holder.communicate(timeout=300)
         w_out, w_err = waiter.communicate(timeout=300)
         assert holder.returncode == 0, h_err
-        assert waiter.returncode == 0, w_err
-        assert "waiting for it (--wait)" in w_err and "4 from the ledger" in w_out
+        assert waiter.returncode == 0, first + w_err
+        assert "4 from the ledger" in w_out
         assert not lock.exists()
         with h5py.File(out, "r") as f:
             assert np.array_equal(f["data"][...], reference)
