@@ -226,9 +226,12 @@ def check_score_options(threshold: float, radius: float) -> None:
 
 def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
                    radius: float = 2, slab: int | None = None, memory_budget: int = 256 << 20,
-                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None) -> dict[str, Any]:
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None,
+                   dataset: str | None = None) -> dict[str, Any]:
     """Score a prediction volume file against a labels volume file, streamed by inline slabs.
 
+    The probabilities are the prediction's `dataset` (None: `data`, or a task prediction's first
+    output).
     Labels come from the `labels` dataset of `labels_path`, or from `data` when it has none; with
     `use_mask` only voxels where its `mask` dataset is 1 are scored. Slabs hold `slab` inlines
     (default: as many as fit `memory_budget`) plus a halo of `radius` inlines each side. Under MPI,
@@ -244,7 +247,7 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
     with contextlib.ExitStack() as stack:
         pf = stack.enter_context(open_volume(pred_path))
         lf = stack.enter_context(open_volume(labels_path))
-        pds = pf["data"]
+        pds = check_volume(pf, pred_path, dataset)
         lname = "labels" if "labels" in lf else "data"
         lds = check_volume(lf, labels_path, lname)
         if pds.shape != lds.shape:
@@ -289,3 +292,43 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
             "best_threshold": {"threshold": t_best, "iou": iou_best},
             "iou_by_threshold": {f"{th:g}": (float(tp / d) if d else 1.0)
                                  for th, tp, d in zip(thresholds, grid["tp"], den)}}
+
+
+def angle_error_files(pred_path: str, labels_path: str, pred_dataset: str, label_dataset: str, period: float, *,
+                      on: str = "labels", slab: int | None = None, memory_budget: int = 256 << 20,
+                      comm: Any = None) -> dict[str, Any]:
+    """Mean absolute angular error (degrees, modulo `period`) of the prediction's `pred_dataset`
+    against the labels file's `label_dataset`, on the voxels where its `on` dataset is non-zero
+    (e.g. the true fault voxels), streamed by inline slabs; ranks share the slabs."""
+    import contextlib
+
+    from hpcfault.cluster.mpi import allreduce, get_comm
+    from hpcfault.infer.plan import share
+    from hpcfault.io.volume import check_volume, open_volume
+
+    comm = get_comm() if comm is None else comm
+    with contextlib.ExitStack() as stack:
+        pf = stack.enter_context(open_volume(pred_path))
+        lf = stack.enter_context(open_volume(labels_path))
+        pds = check_volume(pf, pred_path, pred_dataset)
+        lds, ods = check_volume(lf, labels_path, label_dataset), check_volume(lf, labels_path, on)
+        if pds.shape != lds.shape:
+            raise HpcfaultError(f"prediction {pred_path}:{pred_dataset} has shape {pds.shape}, labels "
+                                f"{labels_path}:{label_dataset} {lds.shape}; score a prediction of the same survey")
+        t, n_il, x = pds.shape
+        step = int(max(1, min(n_il, memory_budget // max(1, t * x * 24)))) if slab is None else int(slab)
+        slabs = [(lo, min(n_il, lo + step)) for lo in range(0, n_il, step)]
+        total, count, within = 0.0, 0, np.zeros(3, np.int64)
+        for k in share(len(slabs), comm.size, comm.rank):
+            sl = slice(*slabs[k])
+            where = ods[:, sl, :] > 0
+            d = np.abs(pds[:, sl, :][where].astype(np.float64) - lds[:, sl, :][where].astype(np.float64)) % period
+            err = np.minimum(d, period - d)
+            total += float(err.sum())
+            count += int(err.size)
+            within += np.array([(err <= lim).sum() for lim in (5.0, 10.0, 20.0)], np.int64)
+    total = float(allreduce(comm, total, "sum"))
+    count = int(allreduce(comm, count, "sum"))
+    within = np.asarray(allreduce(comm, within, "sum"))
+    return {"mean_abs_error_deg": total / count if count else float("nan"), "voxels": count, "period": period,
+            "within_5_10_20_deg": [float(w / count) if count else float("nan") for w in within]}

@@ -28,7 +28,7 @@ def _write_blocks(work, attempt, rank, blocks, close=True, key=None, run=None):
 
 def test_records_round_trip_and_attempt_numbers(tmp_path):
     assert L.next_attempt(tmp_path) == "a001"
-    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    a = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)      # (K outputs, T, I, X)
     shard = _write_blocks(tmp_path, "a001", 0, [(0, a), (3, a + 1)])
     _write_blocks(tmp_path, "a001", 1, [(1, a + 2)])
     assert L.next_attempt(tmp_path) == "a002"
@@ -40,7 +40,7 @@ def test_records_round_trip_and_attempt_numbers(tmp_path):
     with ShardReader(tmp_path / "shards") as r:
         np.testing.assert_array_equal(r.read(done[3].shard, "b3"), a + 1)
         np.testing.assert_array_equal(r.read(done[1].shard, "b1", (slice(0, 1), slice(None), slice(1, 3))),
-                                      (a + 2)[:1, :, 1:3])
+                                      (a + 2)[:, :1, :, 1:3])
 
 
 def test_torn_line_and_corrupt_unclosed_shard_are_recomputed(tmp_path):

@@ -23,14 +23,25 @@ HELP = "fault probabilities for a whole survey (MPI blocks, resumable)"
 # option dest -> PredictConfig field
 CFG_OPTIONS = {"model": "model", "block": "block", "overlap": "overlap", "dtype": "dtype",
                "out_dtype": "out_dtype", "threads": "threads", "memory": "memory",
-               "clip_percentile": "clip_percentile"}
+               "clip_percentile": "clip_percentile", "sections": "sections",
+               "refine_iterations": "refine_iterations"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("survey", help="SEG-Y (.sgy/.segy) or volume file (.h5) or .npy, axes (time, inline, xline)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. merge_tile=64")
-    p.add_argument("-o", "--output", required=True, help="output volume file (.h5): dataset 'data' = probabilities")
-    p.add_argument("-m", "--model", help="project checkpoint (default: the embedded Fault-Net model)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output volume file (.h5): one dataset per output of the model's task (the fault task: "
+                        "'data' = probabilities)")
+    p.add_argument("-m", "--model", help="project checkpoint; its task decides the outputs (default: the "
+                                         "embedded Fault-Net model)")
+    p.add_argument("--axes-2d", dest="sections", type=lambda t: tuple(x for x in t.split(",") if x),
+                   metavar="inline,xline", help="2D section models: apply along inlines and/or crosslines, "
+                                                "averaged (default: the task's, e.g. both)")
+    p.add_argument("--refine", action="append", metavar="CKPT", help="refinement model applied to the model's "
+                   "outputs before they are written (repeatable, in order; e.g. a multitask-refine checkpoint)")
+    p.add_argument("--refine-iterations", dest="refine_iterations", type=int,
+                   help="how often each --refine model is applied (default 1)")
     p.add_argument("--config", help="YAML config of kind 'predict' (see configs/predict.yaml)")
     p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default 528, capped by the "
                                              "survey and the memory planner)")
@@ -87,6 +98,8 @@ def build_config(args: argparse.Namespace):
     explicit = {field: getattr(args, dest) for dest, field in CFG_OPTIONS.items() if getattr(args, dest) is not None}
     if args.no_progress:
         explicit["progress"] = False
+    if args.refine:
+        explicit["refine"] = tuple(args.refine)
     return replace(cfg, **explicit)
 
 

@@ -11,6 +11,7 @@ Examples:
   hpcfault show survey.h5 --faults pred.h5 --inline 1250 --cmap seismic -o il1250.png
   hpcfault show synth.h5 --faults synth.h5 --faults-dataset labels --time 400 -o labels.png
   hpcfault show synth.h5 --faults pred.h5 --labels synth.h5 -o labels-vs-prediction.png
+  hpcfault show mti.h5 --dataset rgt --inline 1250 -o rgt.png
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draw these labels beside the --faults prediction (one row per slice: labels | prediction)")
     p.add_argument("--labels-dataset", default="labels", metavar="NAME",
                    help="dataset of --labels (default labels, as 'hpcfault synth' writes it)")
-    p.add_argument("--dataset", default="data", metavar="NAME", help="seismic dataset (default data)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="dataset to draw (default: data, or a prediction's first output); a model output "
+                        "(e.g. rgt, fault_strike of a task prediction) is drawn in its own colours")
     p.add_argument("--inline", type=float, metavar="N", help="inline number")
     p.add_argument("--xline", type=float, metavar="N", help="crossline number")
     p.add_argument("--time", type=float, metavar="T", help="sample time/depth (survey unit)")

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from hpcfault.infer import ledger as ledg
-from hpcfault.infer.plan import Plan, share
+from hpcfault.infer.plan import Plan, Tiling, share
 
 log = logging.getLogger(__name__)
 
 
-def block_ids(plan: Plan) -> list[str]:
-    return [plan.block(k).id for k in range(len(plan))]
+def block_ids(plan: Plan | Tiling) -> list[str]:
+    return [plan.block_id(k) for k in range(len(plan))]
 
 
 def candidates(work: Path, plan: Plan, key: str) -> dict[int, list[ledg.Entry]]:

@@ -223,7 +223,9 @@ def _open_hdf5(path: Path, axes: Any, dataset: str | None) -> ArraySource:
     except OSError as exc:
         raise HpcfaultError(f"{path}: not a readable HDF5 file ({exc}); is it truncated or another format?") from None
     try:
-        name = dataset or "data"
+        from hpcfault.io.volume import FORMAT, primary_dataset
+
+        name = dataset or primary_dataset(f)
         if name not in f or not isinstance(f[name], h5py.Dataset):
             names = []
             f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.ndim == 3 else None)
@@ -233,7 +235,7 @@ def _open_hdf5(path: Path, axes: Any, dataset: str | None) -> ArraySource:
         if ds.ndim != 3:
             raise HpcfaultError(f"{path}:{name}: a survey must be a 3D array (got shape {ds.shape})")
         stored = f.attrs.get("axes", None)
-        if stored is not None and name in ("data", "labels", "mask", "fault_ids"):
+        if stored is not None and (name in ("data", "labels", "mask", "fault_ids") or f.attrs.get("format") == FORMAT):
             if axes is None:
                 axes = str(stored)
             elif _axes(axes, str(path)) != _axes(str(stored), str(path)):
@@ -242,8 +244,9 @@ def _open_hdf5(path: Path, axes: Any, dataset: str | None) -> ArraySource:
                                     f"--axes {given!r}, file axes {str(stored)!r}); leave out --axes: the file's "
                                     "own order is used")
         order = _axes(axes, f"{path}:{name} (HDF5 without an 'axes' attribute)")
+        first = primary_dataset(f)
         geometry = read_geometry(f) if ("geometry" in f and ",".join(order) == AXES_ATTR
-                                        and "data" in f and f["data"].shape == ds.shape) else None
+                                        and first in f and f[first].shape == ds.shape) else None
         return ArraySource("hdf5", ds, order, geometry, str(path), handle=f)
     except BaseException:
         f.close()

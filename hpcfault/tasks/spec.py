@@ -55,7 +55,8 @@ class Output:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "unit": self.unit, "range": list(self.range) if self.range else None,
-                "merge": self.merge, "confidence": self.confidence, "description": self.description}
+                "merge": self.merge, "confidence": self.confidence, "colormap": self.colormap,
+                "description": self.description}
 
 
 @dataclass(frozen=True)
