@@ -199,3 +199,29 @@ def test_2d_section_model_along_inlines_equals_a_plain_loop(files, tmp_path, ran
         with torch.inference_mode():
             want[:, i, :] = model(x)[0, 0, :sec.shape[0], :sec.shape[1]].numpy()
     assert np.abs(got - want).max() == 0.0
+
+
+def test_outputs_by_name_in_info_show_export_png_and_evaluate(files, tmp_path):
+    """Every output of a task prediction is a dataset with its unit; --segy-out and --png per output;
+    info lists them, show and export take any of them, evaluate uses the task's own metrics."""
+    import segyio
+
+    run_cli("synth", tmp_path / "s.h5", "--shape", "48", "40", "56", "--seed", "3", "--segy", tmp_path / "s.sgy",
+            "--no-progress")
+    out = tmp_path / "p.h5"
+    proc = run_cli("predict", tmp_path / "s.sgy", "-m", files / "fs.pt", "-o", out, *OPTS,
+                   "--segy-out", tmp_path / "p.sgy", "--png", tmp_path / "png")
+    for name in ("fault", "fault_strike"):
+        assert (tmp_path / f"p-{name}.sgy").is_file() and (tmp_path / "png" / f"{name}-three-view.png").is_file()
+    with segyio.open(str(tmp_path / "p-fault_strike.sgy"), iline=189, xline=193) as s, h5py.File(out, "r") as f:
+        assert np.array_equal(np.transpose(segyio.tools.cube(s), (2, 0, 1)), f["fault_strike"][...])
+    info = run_cli("info", out, "--no-values").stdout
+    assert "fault-strike: outputs fault, fault_strike" in info and "angle in degrees, range [0.0, 180.0]" in info
+    run_cli("show", out, "--dataset", "fault_strike", "-o", tmp_path / "strike.png")
+    run_cli("export", out, "--dataset", "fault_strike", "--like", tmp_path / "s.sgy", "-o", tmp_path / "e.sgy")
+    assert (tmp_path / "e.sgy").read_bytes() == (tmp_path / "p-fault_strike.sgy").read_bytes()
+    rep = run_cli("evaluate", out, tmp_path / "s.h5", "--json", tmp_path / "e.json").stdout
+    assert "strike error" in rep and "Tol-IoU@2" in rep
+    scores = json.loads((tmp_path / "e.json").read_text())
+    assert scores["labels"].endswith(":labels") and 0 <= scores["fault_strike"]["mean_abs_error_deg"] <= 90
+    assert "work dir" in proc.stdout
