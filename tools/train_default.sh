@@ -63,7 +63,15 @@ for name in ("best.pt", "model.pt"):
     print(f"validation {name}: IoU {out[name]['iou']:.4f} Tol-IoU {out[name]['tol_iou']:.4f}")
 pick = max(out, key=lambda n: out[n]["iou"])
 ck = read_checkpoint(run / "checkpoints" / pick)
-prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}"}
+recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+steps = max(r["step"] for r in recs)
+sources = [{k: s[k] for k in ("kind", "family", "weight", "shape", "synth") if s.get(k) not in (None, {}, "")}
+           for s in cfg["data"]["sources"]]
+prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}",
+        "recipe": "configs/train-default.yaml (tools/train_default.sh)", "steps": steps,
+        "cubes_seen": steps * int(cfg["batch"]), "cube": cfg["data"]["cube"],
+        "data": {"labels": "dense (synthetic)", "sources": sources},
+        "training_wall_s": round(recs[-1]["time"] - recs[0]["time"], 1)}
 save_checkpoint(run / "checkpoints" / "default.pt", load_model(run / "checkpoints" / pick), ck["model"], ck["config"],
                 prov, task=ck["task"])
 (run / "revalidation.json").write_text(json.dumps({"scores": out, "picked": pick}, indent=1) + "\n")
