@@ -1,0 +1,134 @@
+"""Fault objects against a synthetic survey's known faults (for tests, tools and docs; whole volumes
+in memory, so for small surveys).
+
+The truth is the synthetic's `fault_ids` volume and its `faults` attribute (each fault's centre,
+dip, strike, style). A fault that a later fault cuts and offsets is two separate pieces in the labels
+themselves (the offset opens a gap), so the comparison is per labelled piece: a 26-connected part of
+one fault's labels. Its true orientation is the fault's nominal plane (planar faults), and also the
+plane fitted to the piece's voxels (a piece moved by a later fault's tapering slip is slightly
+rotated). A piece of at least `min_area` is recovered as one object when, of its voxels that lie
+within one voxel of some fault object, at least `share` lie within one voxel of one object (the fault
+is not split), that object lies within one voxel of the piece for at least `purity` of its voxels
+(it is not merged with another fault), and no other piece claims the same object. `found` is the
+share of the piece's voxels within one voxel of any fault object, `coverage` of the matched one.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpcfault.faults.orientation import axial_difference, canonical, dip_strike, normals_from_dip_strike
+from hpcfault.faults.thin import voxel_area
+
+CUBE = np.ones((3, 3, 3), bool)
+
+
+@dataclass(frozen=True)
+class PieceMatch:
+    fault: int              # synthetic fault id
+    piece: int              # 1.. within the fault, largest first
+    voxels: int
+    area: float
+    dip: float              # nominal
+    strike: float
+    fit_dip: float          # plane fitted to the piece's voxels
+    fit_strike: float
+    object: int             # best matching fault id (0: none)
+    found: float
+    share: float
+    coverage: float
+    purity: float
+    one_to_one: bool
+    obj_dip: float
+    obj_strike: float
+    ridge_within_1: float   # share of the object's voxels within 1 voxel of the piece's labels
+    ridge_on: float         # share exactly on a labelled voxel
+
+    @property
+    def recovered(self) -> bool:
+        return self.object > 0 and self.one_to_one
+
+    def errors(self, fitted: bool = False) -> tuple[float, float]:
+        """(|dip error|, |strike error| on the strike line, mod 180) in degrees."""
+        d, s = (self.fit_dip, self.fit_strike) if fitted else (self.dip, self.strike)
+        return abs(self.obj_dip - d), abs(float(axial_difference(self.obj_strike, s)))
+
+
+def fitted_plane(coords: np.ndarray) -> tuple[float, float]:
+    """(dip, strike) of the least-squares plane through voxel coordinates (n, 3)."""
+    c = coords - coords.mean(axis=0)
+    w, v = np.linalg.eigh(c.T @ c)
+    d, s = dip_strike(canonical(v[:, 0])[None])
+    return float(d[0]), float(s[0])
+
+
+def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, share: float = 0.9,
+            purity: float = 0.9) -> list[PieceMatch]:
+    """Match every labelled piece of at least `min_area` with the fault objects of `faults_dir`."""
+    import h5py
+    from scipy.ndimage import binary_dilation, distance_transform_edt, label
+
+    with h5py.File(synth, "r") as f:
+        ids = f["fault_ids"][...]
+        truth = {int(d["id"]): d for d in json.loads(f.attrs["faults"])}
+    with h5py.File(Path(faults_dir) / "fault-ids.h5", "r") as f:
+        obj = f["data"][...]
+    table = json.loads((Path(faults_dir) / "faults.json").read_text())["faults"]
+    obj_angles = {row["id"]: (row["dip"], row["strike"]) for row in table}
+    pieces = []
+    for fid, d in sorted(truth.items()):
+        lab, n = label(ids == fid, structure=CUBE)
+        normal = normals_from_dip_strike(np.array([d["dip"]]), np.array([d["strike"]]))
+        area_per = float(voxel_area(normal)[0])
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+        for rank, p in enumerate(np.argsort(-sizes, kind="stable"), 1):
+            if sizes[p] * area_per >= min_area:
+                pieces.append((fid, rank, lab == p + 1, float(sizes[p] * area_per)))
+    claims: dict[int, list[int]] = {}
+    rows = []
+    any_near = binary_dilation(obj > 0, CUBE)
+    for k, (fid, rank, mask, area) in enumerate(pieces):
+        near = binary_dilation(mask, CUBE)
+        counts = np.bincount(obj[near].ravel(), minlength=1)
+        counts[0] = 0
+        best = int(np.argmax(counts)) if counts.sum() else 0
+        cov = pur = within = on = part = 0.0
+        found = float((any_near & mask).sum() / mask.sum())
+        if best:
+            mine = obj == best
+            cov = float((binary_dilation(mine, CUBE) & mask).sum() / mask.sum())
+            part = cov / found
+            pur = float((mine & near).sum() / mine.sum())
+            dist = distance_transform_edt(~mask)[mine]
+            within, on = float((dist <= 1.0).mean()), float((dist == 0).mean())
+            if part >= share and pur >= purity:
+                claims.setdefault(best, []).append(k)
+        d = truth[fid]
+        fd, fs = fitted_plane(np.argwhere(mask).astype(np.float64))
+        od, os_ = obj_angles.get(best, (np.nan, np.nan))
+        rows.append(dict(fault=fid, piece=rank, voxels=int(mask.sum()), area=area, dip=float(d["dip"]),
+                         strike=float(d["strike"]), fit_dip=fd, fit_strike=fs, object=best, found=found, share=part, coverage=cov,
+                         purity=pur, obj_dip=float(od), obj_strike=float(os_), ridge_within_1=within, ridge_on=on))
+    out = []
+    for k, r in enumerate(rows):
+        ok = r["object"] > 0 and claims.get(r["object"]) == [k]
+        out.append(PieceMatch(one_to_one=ok, **r))
+    return out
+
+
+def summary(matches: list[PieceMatch], objects: int) -> dict:
+    """Counts and the worst errors of the recovered pieces (nominal and fitted planes)."""
+    rec = [m for m in matches if m.recovered]
+    err = np.array([m.errors() for m in rec]).reshape(-1, 2)
+    fit = np.array([m.errors(fitted=True) for m in rec]).reshape(-1, 2)
+    return {"pieces": len(matches), "recovered": len(rec), "objects": objects,
+            "max_dip_error": float(err[:, 0].max()) if len(rec) else None,
+            "max_strike_error": float(err[:, 1].max()) if len(rec) else None,
+            "max_dip_error_fitted": float(fit[:, 0].max()) if len(rec) else None,
+            "max_strike_error_fitted": float(fit[:, 1].max()) if len(rec) else None,
+            "min_ridge_within_1": min((m.ridge_within_1 for m in rec), default=None),
+            "min_coverage": min((m.coverage for m in rec), default=None),
+            "min_share": min((m.share for m in rec), default=None)}
