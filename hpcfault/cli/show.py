@@ -9,6 +9,7 @@ Examples:
   hpcfault show survey.h5 --faults pred.h5 -o three-view.png
   hpcfault show survey.h5 --faults pred.h5 --inline 1250 --cmap seismic -o il1250.png
   hpcfault show synth.h5 --faults synth.h5 --faults-dataset labels --time 400 -o labels.png
+  hpcfault show survey.h5 --faults-ids faults/fault-ids.h5 -o fault-objects.png
 """
 from __future__ import annotations
 
@@ -30,9 +31,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cmap", choices=("gray", "seismic"), default="gray", help="seismic colormap")
     p.add_argument("--threshold", type=float, default=0.5, metavar="P",
                    help="probabilities below P are not drawn (default 0.5)")
+    p.add_argument("--faults-ids", metavar="FAULT-IDS.h5",
+                   help="colour each fault object of an 'hpcfault faults' output (its sticks too, when beside it)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.faults_ids:
+        from hpcfault.faults.picture import show_faults_cli
+
+        print(f"wrote {show_faults_cli(args)}")
+        return 0
     from hpcfault.viz import show_volume
 
     out = show_volume(args.volume, args.output, faults=args.faults, faults_dataset=args.faults_dataset,

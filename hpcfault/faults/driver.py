@@ -112,6 +112,7 @@ def _links(path: Path, plan: SlabPlan, k: int) -> SlabLinks:
     nt, _, nx = plan.shape
     first = res.keys < (a + 1) * nx * nt
     return SlabLinks(comp=res.comp, border_label=res.border_label, border_key=res.border_key,
+                     border_linked=res.border_linked, touch=res.touch,
                      first_keys=res.keys[first], first_labels=res.label[first])
 
 

@@ -2,7 +2,9 @@
 
 Two ridge voxels that touch (26-neighbourhood) join when their normals agree within an angle and the
 step between them stays within both their planes (see `compatible`); so two faults that cross stay
-two objects, and a fault's voxels stay one. Components are numbered in the order of their smallest voxel
+two objects, and a fault's voxels stay one. Where faults meet, the structure tensor is not planar
+(it holds both faults' gradients): such junction voxels join only each other. Touching voxels that
+do not join still record that their objects touch (planes.py joins fragments that touch). Components are numbered in the order of their smallest voxel
 key, so the numbering depends only on the voxel sets, never on how the survey was cut.
 """
 from __future__ import annotations
@@ -30,32 +32,37 @@ def compatible(na: np.ndarray, nb: np.ndarray, step: np.ndarray, cos_max: float)
 def neighbour_pairs(coords: np.ndarray, shape: tuple[int, int, int]) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
     """For each forward step, (a, b, step): indices into `coords` ((n, 3) (t, i, x) inside `shape`)
     of touching voxel pairs b = a + step."""
-    index = np.full(shape, -1, np.int64)
+    index = np.full(shape, -1, np.int32 if len(coords) < 2 ** 31 else np.int64)
     index[tuple(coords.T)] = np.arange(len(coords))
     out = []
     for step in FORWARD:
         nb = coords + np.asarray(step)
         ok = np.all((nb >= 0) & (nb < np.asarray(shape)), axis=1)
         a = np.flatnonzero(ok)
-        b = index[tuple(nb[ok].T)]
+        b = index[tuple(nb[ok].T)].astype(np.int64)
         hit = b >= 0
         out.append((a[hit], b[hit], step))
     return out
 
 
-def linked_pairs(coords: np.ndarray, normals: np.ndarray, shape: tuple[int, int, int], angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """(a, b) index arrays of every compatible touching pair (see `compatible`), angle in degrees."""
+def touching_pairs(coords: np.ndarray, normals: np.ndarray, planar: np.ndarray, shape: tuple[int, int, int],
+                   angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, linked) for every touching pair of voxels: linked when both are planar and
+    `compatible`, or when both are junction voxels (not planar: where faults meet), which link
+    among themselves so that a junction is one object that the fragments around it touch."""
     cos_max = np.cos(np.radians(angle))
-    src, dst = [], []
+    src, dst, link = [], [], []
     for a, b, step in neighbour_pairs(coords, shape):
         if len(a) == 0:
             continue
         ok = compatible(normals[a], normals[b], np.broadcast_to(np.asarray(step, np.float64), (len(a), 3)), cos_max)
-        src.append(a[ok])
-        dst.append(b[ok])
+        pa, pb = planar[a], planar[b]
+        src.append(a)
+        dst.append(b)
+        link.append((ok & pa & pb) | (~pa & ~pb))
     if not src:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(src), np.concatenate(dst)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    return np.concatenate(src), np.concatenate(dst), np.concatenate(link)
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

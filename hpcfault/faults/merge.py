@@ -1,8 +1,10 @@
 """Global fault objects from the slabs' local components: union-find over border pairs. Pure.
 
-Every slab numbers its components 0..m-1; component c of slab k is node offset[k] + c. A border pair
-(component of slab k, key of a voxel on slab k+1's first inline) joins that component with the
-component of slab k+1 holding the voxel. The joined sets are the fault objects. Their sums add up
+Every slab numbers its components 0..m-1; component c of slab k is node offset[k] + c. A linked
+border pair (component of slab k, key of a voxel on slab k+1's first inline) joins that component
+with the component of slab k+1 holding the voxel; the joined sets are the objects. Pairs that only
+touch (inside slabs and across borders) tell planes.py which objects touch, and it joins touching
+fragments of one plane. Their sums add up
 (in slab order, so the same for any number of ranks); an object is kept (hysteresis) when its
 largest probability reaches the high threshold, and gets a fault id when its area also reaches the
 minimum. Ids run 1..N by decreasing voxel count, ties by the first voxel's key, so they depend only
@@ -19,7 +21,7 @@ from hpcfault.errors import HpcfaultError
 from hpcfault.faults.link import components
 from hpcfault.faults.planes import coplanar_groups
 
-SUMS = ("count", "area", "psum", "tensor", "pos", "pos2")      # added
+SUMS = ("count", "area", "psum", "tensor", "pos", "pos2", "junction")      # added
 MINS = ("key", "lo")                                  # minimum
 MAXS = ("pmax", "hi")                                 # maximum
 DROPPED, THIN_ONLY = -1, 0                            # lut values besides fault ids 1..N
@@ -32,6 +34,8 @@ class SlabLinks:
     comp: dict                   # as SlabResult.comp
     border_label: np.ndarray
     border_key: np.ndarray
+    border_linked: np.ndarray
+    touch: np.ndarray
     first_keys: np.ndarray       # sorted keys of the ridge voxels on the slab's first inline
     first_labels: np.ndarray     # their local components
 
@@ -68,14 +72,18 @@ def reduce_sums(sums: dict, groups: np.ndarray, n: int) -> dict:
 
 
 def merge_slabs(slabs: Sequence[SlabLinks], high: float, min_area: float,
-                plane: tuple[float, float, float, int] | None = None) -> Objects:
-    """Join the slabs' components into objects, join coplanar fragments (`plane` = angle, gap,
-    distance, minimum voxels of planes.coplanar_groups), apply hysteresis and the minimum area,
-    number the faults."""
+                plane: tuple[float, float, int] | None = None) -> Objects:
+    """Join the slabs' components into objects, join coplanar fragments that touch (`plane` =
+    angle, distance, minimum voxels of planes.coplanar_groups), apply hysteresis and the minimum
+    area, number the faults. Objects made mostly of junction voxels are never faults."""
     sizes = [len(s.comp["count"]) for s in slabs]
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     n = int(offsets[-1])
-    src, dst = [], []
+    if n == 0:
+        empty = {k: np.zeros((0,) + np.shape(slabs[0].comp[k])[1:] if slabs else (0,)) for k in SUMS + MINS + MAXS}
+        return Objects(luts=tuple(np.zeros(0, np.int64) for _ in slabs), faults=empty, thin_objects=0, all_objects=0)
+    src, dst, linked = [], [], []
+    touch = [offsets[k] + s.touch for k, s in enumerate(slabs) if len(s.touch)]
     for k, s in enumerate(slabs[:-1]):
         if len(s.border_key) == 0:
             continue
@@ -88,23 +96,24 @@ def merge_slabs(slabs: Sequence[SlabLinks], high: float, min_area: float,
                                 "the slab halo is too small (an internal error: please report it)")
         src.append(offsets[k] + s.border_label)
         dst.append(offsets[k + 1] + nxt.first_labels[pos])
-    if n == 0:
-        empty = {k: np.zeros((0,) + np.shape(slabs[0].comp[k])[1:] if slabs else (0,)) for k in SUMS + MINS + MAXS}
-        return Objects(luts=tuple(np.zeros(0, np.int64) for _ in slabs), faults=empty, thin_objects=0, all_objects=0)
+        linked.append(np.asarray(s.border_linked, bool))
     a = np.concatenate(src) if src else np.zeros(0, np.int64)
     b = np.concatenate(dst) if dst else np.zeros(0, np.int64)
+    link = np.concatenate(linked) if linked else np.zeros(0, bool)
     # nodes are numbered in slab order and, within a slab, by first key: the object numbering of
     # `components` (smallest node first) is therefore the order of the objects' first voxels
-    obj = components(n, a, b)
+    obj = components(n, a[link], b[link])
     m = int(obj.max()) + 1
     merged = reduce_sums({name: np.concatenate([s.comp[name] for s in slabs]) for name in SUMS + MINS + MAXS}, obj, m)
     if plane is not None:   # fragments of one fault (e.g. the halves of a crossed fault) join
-        groups = coplanar_groups(merged, *plane)
+        pairs = np.concatenate(touch + [np.stack([a[~link], b[~link]], axis=1)]) if touch or len(a) else \
+            np.zeros((0, 2), np.int64)
+        groups = coplanar_groups(merged, obj[pairs.reshape(-1, 2)], *plane)
         obj = groups[obj]
         m = int(groups.max()) + 1
         merged = reduce_sums(merged, groups, m)
     kept = merged["pmax"] >= high
-    fault = kept & (merged["area"] >= min_area)
+    fault = kept & (merged["area"] >= min_area) & (2 * merged["junction"] < merged["count"])
     chosen = np.flatnonzero(fault)
     order = chosen[np.lexsort((merged["key"][chosen], -merged["count"][chosen]))]
     obj_id = np.where(kept, THIN_ONLY, DROPPED).astype(np.int64)

@@ -60,11 +60,11 @@ class FaultParams:
                 raise HpcfaultError(f"{what} (got {got}); see 'hpcfault faults --help'")
 
     @property
-    def join(self) -> tuple[float, float, float, int] | None:
-        """(angle, gap, distance, minimum voxels) for planes.coplanar_groups, None when off."""
+    def join(self) -> tuple[float, float, int] | None:
+        """(angle, distance, minimum voxels) for planes.coplanar_groups, None when off."""
         if self.join_distance <= 0:
             return None
-        return (self.angle, 2.0 * (self.smooth + self.tensor) + 2.0, self.join_distance, JOIN_MIN_VOXELS)
+        return (self.angle, self.join_distance, JOIN_MIN_VOXELS)
 
     @property
     def halo(self) -> int:

@@ -4,8 +4,9 @@ Input: the probability of inlines [lo, hi) of the survey (the slab's core [a, b)
 optionally a model's dip and strike for the same inlines. Output (`SlabResult`): the ridge voxels of
 the core, sorted by their voxel key (inline, crossline, time order), each with its probability,
 normal, dip and strike and its local component; per component the mergeable sums the fault table
-needs; and the links from the core's last inline into inline b (the next slab's first), as
-(local component, voxel key) pairs that the driver resolves with the next slab's voxels.
+needs (and how many of its voxels are junction voxels, see link.py); the pairs of components that
+touch without linking; and the pairs from the core's last inline into inline b (the next slab's
+first), as (local component, voxel key, linked) that the merge resolves with the next slab's voxels.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpcfault.errors import HpcfaultError
-from hpcfault.faults.link import components, linked_pairs
+from hpcfault.faults.link import components, touching_pairs
 from hpcfault.faults.orientation import (canonical, check_angles, dip_strike, normals_from_dip_strike,
                                          normals_from_tensor, outer6, structure_tensor_at)
 from hpcfault.faults.plan import FaultParams
@@ -46,12 +47,14 @@ class SlabResult:
     label: np.ndarray         # (n,) int64 local component
     comp: dict                # per component: key, count, area, pmax, psum, tensor (m, 6), pos (m, 3), lo, hi
     border_label: np.ndarray  # (k,) local component of a core voxel on inline b - 1 ...
-    border_key: np.ndarray    # (k,) ... linked to this voxel on inline b
+    border_key: np.ndarray    # (k,) ... touching this voxel on inline b ...
+    border_linked: np.ndarray  # (k,) ... and linked to it (else they only touch)
+    touch: np.ndarray         # (p, 2) pairs of local components that touch without linking
 
     def arrays(self) -> dict:
         out = {"keys": self.keys, "prob": self.prob, "normal": self.normal, "dip": self.dip,
                "strike": self.strike, "label": self.label, "border_label": self.border_label,
-               "border_key": self.border_key}
+               "border_key": self.border_key, "border_linked": self.border_linked, "touch": self.touch}
         out.update({f"comp_{k}": v for k, v in self.comp.items()})
         return out
 
@@ -59,7 +62,8 @@ class SlabResult:
     def from_arrays(cls, d) -> "SlabResult":
         comp = {k[5:]: np.asarray(d[k]) for k in d.keys() if k.startswith("comp_")}
         return cls(keys=d["keys"], prob=d["prob"], normal=d["normal"], dip=d["dip"], strike=d["strike"],
-                   label=d["label"], comp=comp, border_label=d["border_label"], border_key=d["border_key"])
+                   label=d["label"], comp=comp, border_label=d["border_label"], border_key=d["border_key"],
+                   border_linked=d["border_linked"], touch=d["touch"])
 
 
 def _check_prob(prob: np.ndarray, where: str) -> np.ndarray:
@@ -105,23 +109,33 @@ def process_slab(prob: np.ndarray, lo: int, core: tuple[int, int], shape: tuple[
     t, gi, x, pv, normals, keys, planar = (t[order], gi[order], x[order], pv[order], normals[order], keys[order],
                                            planar[order])
     coords = np.stack([t, gi - a, x], axis=1)                    # relative to the region's first inline
-    src, dst = linked_pairs(coords, normals, (shape[0], r1 - r0, shape[2]), params.angle)
     planar_ok = planar >= params.planarity
-    linked = planar_ok[src] & planar_ok[dst]
-    src, dst = src[linked], dst[linked]
+    src, dst, linked = touching_pairs(coords, normals, planar_ok, (shape[0], r1 - r0, shape[2]), params.angle)
     in_core = gi < b
     n_core = int(in_core.sum())                                 # core voxels come first (sorted by inline)
-    both = in_core[src] & in_core[dst]
-    label = components(n_core, src[both], dst[both])
+    inside = in_core[src] & in_core[dst]
+    label = components(n_core, src[inside & linked], dst[inside & linked])
     cross = in_core[src] & ~in_core[dst]
+    touch = inside & ~linked
+    touch_pairs = _unique_pairs(label[src[touch]], label[dst[touch]])
     dip, strike = dip_strike(normals[:n_core])
+    comp = component_sums(label, keys[:n_core], np.stack([t, gi, x], axis=1)[:n_core], pv[:n_core],
+                          normals[:n_core])
+    comp["junction"] = np.bincount(label, weights=(~planar_ok[:n_core]).astype(np.float64),
+                                   minlength=len(comp["count"])).astype(np.int64)
     return SlabResult(keys=keys[:n_core], prob=pv[:n_core].astype(np.float32),
                       normal=normals[:n_core].astype(np.float32), dip=dip.astype(np.float32),
-                      strike=strike.astype(np.float32), label=label,
-                      comp=component_sums(label, keys[:n_core], np.stack([t, gi, x], axis=1)[:n_core], pv[:n_core],
-                                           normals[:n_core]),
-                      border_label=label[src[cross]], border_key=keys[dst[cross]])
+                      strike=strike.astype(np.float32), label=label, comp=comp,
+                      border_label=label[src[cross]], border_key=keys[dst[cross]],
+                      border_linked=linked[cross], touch=touch_pairs)
 
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(k, 2) distinct unordered pairs (smaller first) of different labels, sorted."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = lo != hi
+    pairs = np.stack([lo[keep], hi[keep]], axis=1).astype(np.int64)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
 
 def component_sums(label: np.ndarray, keys: np.ndarray, coords: np.ndarray, prob: np.ndarray,
                    normals: np.ndarray) -> dict:

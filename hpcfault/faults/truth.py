@@ -2,11 +2,13 @@
 in memory, so for small surveys).
 
 The truth is the synthetic's `fault_ids` volume and its `faults` attribute (each fault's centre,
-dip, strike, style). A fault that a later fault cuts and offsets is two separate pieces in the labels
-themselves (the offset opens a gap), so the comparison is per labelled piece: a 26-connected part of
-one fault's labels. Its true orientation is the fault's nominal plane (planar faults), and also the
-plane fitted to the piece's voxels (a piece moved by a later fault's tapering slip is slightly
-rotated). A piece of at least `min_area` is recovered as one object when, of its voxels that lie
+dip, strike, style). The generator applies faults in the order of their ids, so a fault is cut and
+offset by every later fault that crosses it; an interpreter (and any fault-object method) sees the
+parts on either side of such a cut as separate fault segments. So the comparison is per piece: the
+26-connected parts of one fault's labels once its voxels within `cut` voxels of a later fault's
+labels are set aside. A piece's true orientation is its fault's nominal plane (planar faults), and
+also the plane fitted to the piece's voxels (a piece moved by a later fault's tapering slip is
+slightly rotated). A piece of at least `min_area` is recovered as one object when, of its voxels that lie
 within one voxel of some fault object, at least `share` lie within one voxel of one object (the fault
 is not split), that object lies within one voxel of the piece for at least `purity` of its voxels
 (it is not merged with another fault), and no other piece claims the same object. `found` is the
@@ -46,6 +48,7 @@ class PieceMatch:
     obj_strike: float
     ridge_within_1: float   # share of the object's voxels within 1 voxel of the piece's labels
     ridge_on: float         # share exactly on a labelled voxel
+    meets: tuple = ()       # other faults whose labels come within cut + 2 voxels of this piece
 
     @property
     def recovered(self) -> bool:
@@ -66,7 +69,7 @@ def fitted_plane(coords: np.ndarray) -> tuple[float, float]:
 
 
 def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, share: float = 0.9,
-            purity: float = 0.9) -> list[PieceMatch]:
+            purity: float = 0.9, cut: int = 2) -> list[PieceMatch]:
     """Match every labelled piece of at least `min_area` with the fault objects of `faults_dir`."""
     import h5py
     from scipy.ndimage import binary_dilation, distance_transform_edt, label
@@ -79,14 +82,19 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
     table = json.loads((Path(faults_dir) / "faults.json").read_text())["faults"]
     obj_angles = {row["id"]: (row["dip"], row["strike"]) for row in table}
     pieces = []
-    for fid, d in sorted(truth.items()):
-        lab, n = label(ids == fid, structure=CUBE)
+    later = np.zeros(ids.shape, bool)
+    for fid, d in sorted(truth.items(), reverse=True):
+        mine = ids == fid
+        lab, n = label(mine & ~later, structure=CUBE)
+        if cut and mine.any():
+            later |= binary_dilation(mine, CUBE, iterations=cut)
         normal = normals_from_dip_strike(np.array([d["dip"]]), np.array([d["strike"]]))
         area_per = float(voxel_area(normal)[0])
         sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
         for rank, p in enumerate(np.argsort(-sizes, kind="stable"), 1):
             if sizes[p] * area_per >= min_area:
                 pieces.append((fid, rank, lab == p + 1, float(sizes[p] * area_per)))
+    pieces.sort(key=lambda q: (q[0], q[1]))
     claims: dict[int, list[int]] = {}
     rows = []
     any_near = binary_dilation(obj > 0, CUBE)
@@ -102,16 +110,19 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
             cov = float((binary_dilation(mine, CUBE) & mask).sum() / mask.sum())
             part = cov / found
             pur = float((mine & near).sum() / mine.sum())
-            dist = distance_transform_edt(~mask)[mine]
+            dist = distance_transform_edt(ids != fid)[mine]
             within, on = float((dist <= 1.0).mean()), float((dist == 0).mean())
             if part >= share and pur >= purity:
                 claims.setdefault(best, []).append(k)
         d = truth[fid]
+        reach = binary_dilation(mask, CUBE, iterations=cut + 2)
+        meets = tuple(int(v) for v in np.unique(ids[reach]) if v and v != fid)
         fd, fs = fitted_plane(np.argwhere(mask).astype(np.float64))
         od, os_ = obj_angles.get(best, (np.nan, np.nan))
         rows.append(dict(fault=fid, piece=rank, voxels=int(mask.sum()), area=area, dip=float(d["dip"]),
                          strike=float(d["strike"]), fit_dip=fd, fit_strike=fs, object=best, found=found, share=part, coverage=cov,
-                         purity=pur, obj_dip=float(od), obj_strike=float(os_), ridge_within_1=within, ridge_on=on))
+                         purity=pur, obj_dip=float(od), obj_strike=float(os_), ridge_within_1=within, ridge_on=on,
+                         meets=meets))
     out = []
     for k, r in enumerate(rows):
         ok = r["object"] > 0 and claims.get(r["object"]) == [k]

@@ -57,6 +57,7 @@ def write_all(out: Path, shards: Sequence[Path], plan: SlabPlan, objects: Object
     with create_volume(out / "fault-ids.h5", shape, "int32", geometry=geometry, attrs=attrs) as fid_file, \
             create_volume(out / "thinned.h5", shape, "float32", geometry=geometry, attrs=attrs,
                           extra={"dip": "float32", "strike": "float32"}) as thin_file:
+        fid_file.attrs["fault_count"] = n
         for k, (a, b) in enumerate(plan.ranges):
             with np.load(shards[k]) as z:
                 res = SlabResult.from_arrays(z)
