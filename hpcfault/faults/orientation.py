@@ -104,8 +104,8 @@ def dip_strike(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # the plane deepens towards -(n_i, n_x) (n_t > 0); strike is 90 degrees before that direction
     dd_angle = np.degrees(np.arctan2(-n[..., 2], -n[..., 1]))
     flat = np.hypot(n[..., 1], n[..., 2]) < 1e-9
-    strike = np.where(flat, 0.0, np.mod(dd_angle - 90.0, 360.0))
-    return dip, np.mod(strike, 360.0)
+    strike = np.where(flat, 0.0, np.mod(np.round(dd_angle - 90.0, 9), 360.0))
+    return dip, strike
 
 
 def normals_from_dip_strike(dip: np.ndarray, strike: np.ndarray) -> np.ndarray:
@@ -123,6 +123,11 @@ def axial_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def angle_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a - b for azimuths (mod 360), in [-180, 180)."""
     return np.mod(np.asarray(a) - np.asarray(b) + 180.0, 360.0) - 180.0
+
+
+def _azimuth(dx, dy) -> np.ndarray:
+    """Degrees clockwise from north of map vectors, in [0, 360) (rounded to 1e-9 so that -1e-13 is 0)."""
+    return np.mod(np.round(np.degrees(np.arctan2(dx, dy)), 9), 360.0)
 
 
 @dataclass(frozen=True)
@@ -163,11 +168,11 @@ class MapFrame:
     @property
     def inline_azimuth(self) -> float:
         """Azimuth (clockwise from grid north) of the direction of increasing inline number."""
-        return float(np.mod(np.degrees(np.arctan2(self.xi, self.yi)), 360.0))
+        return float(_azimuth(self.xi, self.yi))
 
     @property
     def xline_azimuth(self) -> float:
-        return float(np.mod(np.degrees(np.arctan2(self.xx, self.yx)), 360.0))
+        return float(_azimuth(self.xx, self.yx))
 
     def strike_north(self, strike: np.ndarray) -> np.ndarray:
         """Grid strike (degrees) -> strike azimuth from grid north, right-hand rule."""
@@ -180,7 +185,7 @@ class MapFrame:
         # side of (sY, -sX); flip the strike line where the grid is mirrored
         flip = (dX * sY - dY * sX) < 0
         sX, sY = np.where(flip, -sX, sX), np.where(flip, -sY, sY)
-        return np.mod(np.degrees(np.arctan2(sX, sY)), 360.0)
+        return _azimuth(sX, sY)
 
 
 def check_angles(dip: np.ndarray, strike: np.ndarray, where: str) -> None:

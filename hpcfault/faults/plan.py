@@ -105,7 +105,7 @@ def plan_slabs(shape: tuple[int, int, int], halo: int, budget: int, with_model: 
         need = per_inline * (1 + 2 * halo)
         raise HpcfaultError(
             f"memory budget too small for this survey (got {format_size(budget)}); one inline of {t} x {x} samples "
-            f"with its {halo}-inline halo on each side needs {format_size(need)}: pass --memory {format_size(need * 2)} "
+            f"with its {halo}-inline halo on each side needs {format_size(need)}: pass --memory {-(-need * 2 // 2**20)}MiB "
             "or more, or smaller --smooth/--tensor-sigma (a smaller halo)")
     core = min(int(fit), ni, max_core or ni)
     return SlabPlan(shape=(t, ni, x), halo=halo, ranges=tuple(plan_ranges(ni, core)))
