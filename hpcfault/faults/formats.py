@@ -62,14 +62,14 @@ def write_charisma(out: TextIO, sticks: Iterable[Stick]) -> int:
 
 
 def write_points(out: TextIO, rows: np.ndarray, header: bool) -> None:
-    """Point-set CSV rows ((n, 9) as POINT_COLUMNS; NaN X/Y written empty)."""
+    """Point-set CSV rows ((n, 9) as POINT_COLUMNS; NaN X/Y/strike_north written empty)."""
     if header:
         out.write(",".join(POINT_COLUMNS) + "\n")
-    for r in rows:
-        cells = [f"{r[0]:.0f}", f"{r[1]:.0f}", f"{r[2]:g}"]
-        cells += ["" if not np.isfinite(v) else f"{v:.2f}" for v in r[3:5]]
-        cells += [f"{r[5]:.2f}", f"{r[6]:.2f}", "" if not np.isfinite(r[7]) else f"{r[7]:.2f}", f"{r[8]:.4f}"]
-        out.write(",".join(cells) + "\n")
+    if len(rows) == 0:
+        return
+    fmt = "%.0f,%.0f,%g,%.2f,%.2f,%.2f,%.2f,%.2f,%.4f"
+    text = "\n".join(fmt % tuple(r) for r in np.asarray(rows, np.float64).tolist())
+    out.write(text.replace("nan", "") + "\n")          # only a NaN prints as 'nan'
 
 
 # -- readers, written from the layouts above ------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 from hpcfault.errors import HpcfaultError
 from hpcfault.faults.link import components, touching_pairs
 from hpcfault.faults.orientation import (canonical, check_angles, dip_strike, normals_from_dip_strike,
-                                         normals_from_tensor, outer6, structure_tensor_at)
+                                         normals_from_tensor, outer6, radius, structure_tensor_at)
 from hpcfault.faults.plan import FaultParams
 from hpcfault.faults.thin import ridge_mask, smooth, voxel_area
 
@@ -91,7 +91,13 @@ def process_slab(prob: np.ndarray, lo: int, core: tuple[int, int], shape: tuple[
     i = i + r0
     flat = np.ravel_multi_index((t, i, x), p.shape)
     pv = p.ravel()[flat]
-    normals, planar = normals_from_tensor(structure_tensor_at(s, params.tensor, flat))
+    # the tensor is needed on the region only: smooth its products over the region plus their reach
+    m = radius(params.tensor) + 1
+    c0, c1 = max(0, r0 - m), min(p.shape[1], r1 + m)
+    sub = np.ascontiguousarray(s[:, c0:c1, :])
+    tensor = structure_tensor_at(sub, params.tensor, np.ravel_multi_index((t, i - c0, x), sub.shape))
+    del sub
+    normals, planar = normals_from_tensor(tensor)
     if model is not None:
         mdip, mstrike = (np.asarray(m, np.float64).ravel()[flat] for m in model)
         check_angles(mdip, mstrike, where)
