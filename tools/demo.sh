@@ -43,3 +43,12 @@ step "outputs"
 for f in survey.h5 survey.sgy faults.h5 faults.sgy scores.json three-view.png png; do
     printf '  %-16s %s\n' "$f" "$(cd "$out" && pwd)/$f"
 done
+
+# --- fault objects (hpcfault faults, docs/faults.md): a block of its own after the pipeline above ---
+step "6. fault objects: thinned faults, a dip/strike table, sticks for OpendTect and Petrel, a picture"
+hpcfault faults "$out/faults.h5" -o "$out/fault-objects"
+hpcfault show "$out/survey.h5" --faults-ids "$out/fault-objects/fault-ids.h5" -o "$out/fault-objects.png"
+for f in fault-objects/faults.csv fault-objects/sticks/opendtect-all.txt fault-objects/sticks/charisma.txt \
+         fault-objects.png; do
+    printf '  %-40s %s\n' "$f" "$(cd "$out" && pwd)/$f"
+done

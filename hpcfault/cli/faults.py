@@ -40,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"structure tensor smoothing, voxels (default {d.tensor})")
     g.add_argument("--angle", type=float, default=d.angle, metavar="DEG",
                    help=f"neighbours join when their normals agree within this angle (default {d.angle:g})")
+    g.add_argument("--planarity", type=float, default=d.planarity, metavar="P",
+                   help=f"voxels whose structure tensor is less planar (where faults meet) link to no fault "
+                        f"(default {d.planarity})")
+    g.add_argument("--join-distance", type=float, default=d.join_distance, metavar="VOX",
+                   help=f"touching fragments within this RMS distance of each other's plane join; 0: never "
+                        f"(default {d.join_distance:g})")
     g.add_argument("--min-area", type=float, default=d.min_area, metavar="VOX2",
                    help=f"smallest fault kept in the table and id volume, voxel units (default {d.min_area:g})")
     g = p.add_argument_group("sticks")
@@ -66,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         if args.slab_inlines is not None and args.slab_inlines < 1:
             raise HpcfaultError(f"--slab-inlines must be >= 1 (got {args.slab_inlines})")
         params = FaultParams(smooth=args.smooth, tensor=args.tensor_sigma, high=args.high, low=args.low,
-                             angle=args.angle, min_area=args.min_area, stick_every=args.stick_every,
+                             angle=args.angle, planarity=args.planarity, join_distance=args.join_distance,
+                             min_area=args.min_area, stick_every=args.stick_every,
                              stick_step=args.stick_step, orientation=args.orientation)
         rep = extract_faults(args.volume, args.output, params, dataset=args.dataset,
                              memory=parse_size(args.memory), comm=comm, max_core=args.slab_inlines)
