@@ -27,6 +27,7 @@ import numpy as np
 from hpcfault.errors import HpcfaultError
 
 TRUNCATE = 3.0                      # Gaussian kernels reach round(3 sigma) voxels
+EIGH_CHUNK = 16384                  # tensors per eigen-solver call
 COMPONENTS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))   # tt, ti, tx, ii, ix, xx
 
 
@@ -77,12 +78,12 @@ def normals_from_tensor(j6: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(canonical normals (n, 3), planarity (n,)) from tensor components (n, 6). The normal is the
     eigenvector of the largest eigenvalue; planarity (l1 - l2) / l1 is 1 on a clean plane and
     falls where two faults meet. A zero tensor gives the normal (1, 0, 0) and planarity 0."""
-    if len(j6) == 0:
-        return np.zeros((0, 3)), np.zeros(0)
-    w, v = np.linalg.eigh(_matrices(j6))
-    normals = canonical(v[:, :, 2])
-    top = w[:, 2]
-    planarity = np.where(top > 0, (top - w[:, 1]) / np.where(top > 0, top, 1.0), 0.0)
+    normals, planarity = np.empty((len(j6), 3)), np.empty(len(j6))
+    for a in range(0, len(j6), EIGH_CHUNK):      # chunks bound the solver's temporaries
+        w, v = np.linalg.eigh(_matrices(j6[a:a + EIGH_CHUNK]))
+        normals[a:a + EIGH_CHUNK] = canonical(v[:, :, 2])
+        top = w[:, 2]
+        planarity[a:a + EIGH_CHUNK] = np.where(top > 0, (top - w[:, 1]) / np.where(top > 0, top, 1.0), 0.0)
     return normals, planarity
 
 
