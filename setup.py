@@ -9,6 +9,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["hpcfault", "hpcfault.*"]),
+    # flat layout declared as such: `pip install -e .` then puts the checkout on sys.path with a .pth
+    # file (as `setup.py develop` did) and setuptools has no editable-mode warning to print
+    package_dir={"": "."},
     package_data={"hpcfault": ["assets/*.pt", "assets/*.json"]},
     install_requires=[
         # torch is pinned by requirements-cpu.txt on CPU machines; clusters install their CUDA build first.

@@ -81,11 +81,12 @@ def dice_loss(pred: Any, target: Any, mask: Any = None, eps: float = EPS) -> Any
 
 
 def bce_loss(pred: Any, target: Any, mask: Any = None, balanced: bool = True,
-             eps: float = PROB_EPS) -> Any:
+             eps: float = PROB_EPS, pos_weight: float = 1.0) -> Any:
     """Masked binary cross-entropy, class-balanced (lambda-BCE) unless `balanced=False`.
 
     The mean runs over labelled voxels only; with no labelled voxel the loss is 0 (and so are the
-    gradients). With `balanced=False` every labelled voxel weighs 1, so dL/dz = (p - y) / n_labelled.
+    gradients). With `balanced=False` every labelled background voxel weighs 1 and every labelled
+    fault voxel `pos_weight`, so dL/dz = (p - y) / n_labelled when pos_weight is 1.
     """
     import torch
 
@@ -101,22 +102,24 @@ def bce_loss(pred: Any, target: Any, mask: Any = None, balanced: bool = True,
         lam = ((m * (1.0 - target)).sum() / n.clamp_min(1.0)).detach()
         per_voxel = lam * pos + (1.0 - lam) * neg
     else:
-        per_voxel = pos + neg
+        per_voxel = (pos if pos_weight == 1.0 else pos_weight * pos) + neg
     return (m * per_voxel).sum() / n.clamp_min(1.0)
 
 
 def build_loss(name: str, **kw: Any) -> Callable[..., Any]:
     """A loss by name: 'md' (keyword gamma), 'bce' (keyword balanced) or 'dice'; md and dice also take
-    `bce_weight` (adds that times the plain masked BCE, which still teaches on cubes without faults).
+    `bce_weight` (adds that times the masked BCE with fault voxels weighed `pos_weight`, which still
+    teaches on cubes without faults).
 
     Returns a callable `loss(pred, target, mask)` -> scalar tensor.
     """
     key = str(name).lower().replace("-", "").replace("_", "")
     bce_weight = float(kw.pop("bce_weight", 0.0)) if key in ("md", "maskdice", "dice") else 0.0
+    pos_weight = float(kw.pop("pos_weight", 1.0)) if key in ("md", "maskdice", "dice") else 1.0
     if bce_weight:
         base = build_loss(name, **kw)
-        return lambda pred, target, mask=None: (base(pred, target, mask)
-                                                + bce_weight * bce_loss(pred, target, mask, balanced=False))
+        return lambda pred, target, mask=None: (base(pred, target, mask) + bce_weight * bce_loss(
+            pred, target, mask, balanced=False, pos_weight=pos_weight))
     if key in ("md", "maskdice"):
         gamma = check_gamma(kw.pop("gamma", 0.7))
         _no_extra(name, kw)
@@ -136,3 +139,50 @@ def _no_extra(name: str, kw: dict) -> None:
         raise HpcfaultError(
             f"loss {name!r} takes no option(s) {sorted(kw)}; md takes gamma and bce_weight, bce takes balanced, "
         "dice bce_weight")
+
+
+# -- losses of other output kinds (tasks beyond faults) ------------------------------------------------
+def masked_mean(per_voxel: Any, mask: Any) -> Any:
+    """Mean of `per_voxel` over the voxels where mask = 1 (0 when there is none)."""
+    if mask is None:
+        return per_voxel.mean()
+    m = mask.to(per_voxel.dtype)
+    return (per_voxel * m).sum() / m.sum().clamp_min(1.0)
+
+
+def l1_loss(pred: Any, target: Any, mask: Any = None) -> Any:
+    _check(pred, target, mask)
+    return masked_mean((_as_float32(pred) - target).abs(), mask)
+
+
+def mse_loss(pred: Any, target: Any, mask: Any = None) -> Any:
+    _check(pred, target, mask)
+    return masked_mean((_as_float32(pred) - target) ** 2, mask)
+
+
+def angle_l1_loss(pred: Any, degrees: Any, mask: Any = None, period: float = 180.0) -> Any:
+    """L1 distance between a model's two angle channels pred (N, 2, ...) and the unit vector of the
+    angle `degrees` (N, 1, ...) at 2 pi a / period, averaged over the masked voxels. Smooth across
+    the wrap (179 and 1 degree are close), unlike an L1 on degrees."""
+    from hpcfault.tasks.decode import encode_angle
+
+    pred = _as_float32(pred)
+    c, s = encode_angle(degrees.to(pred.dtype), period)
+    per_voxel = (pred[:, 0:1] - c).abs() + (pred[:, 1:2] - s).abs()
+    return masked_mean(per_voxel, mask)
+
+
+def target_loss(name: str, period: float = 0.0, **options: Any) -> Callable[..., Any]:
+    """The loss `name` of a task target as `loss(pred_channels, label, mask)`; probability losses
+    (md, dice, bce) take their options, angle-l1 the angle's period."""
+    if name in ("md", "dice", "bce"):
+        return build_loss(name, **options)
+    if options:
+        _no_extra(name, options)
+    if name == "l1":
+        return l1_loss
+    if name == "mse":
+        return mse_loss
+    if name == "angle-l1":
+        return lambda pred, target, mask=None: angle_l1_loss(pred, target, mask, period)
+    raise HpcfaultError(f"unknown target loss (got {name!r}); valid: md, dice, bce, l1, mse, angle-l1")

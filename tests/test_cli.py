@@ -48,3 +48,30 @@ def test_config_error_is_one_line(tmp_path):
     proc = run_cli("config", p, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown config kind (got 'nope')" in proc.stderr
+
+
+def test_docs_cli_reference_is_current():
+    """docs/cli.md holds every subcommand's --help; after adding an option, run tools/cli_reference.py."""
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "cli_reference.py"), "--check"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_verbose_flag_before_or_after_the_subcommand():
+    code = ("import logging, sys; from hpcfault.cli import main; main(sys.argv[1:]); "
+            "print(logging.getLogger('hpcfault').getEffectiveLevel(), file=sys.stderr)")
+    levels = {}
+    for argv in (["config", "configs/predict.yaml"], ["-v", "config", "configs/predict.yaml"],
+                 ["config", "configs/predict.yaml", "-vv"]):
+        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO)
+        levels[" ".join(argv)] = int(proc.stderr.split()[-1])
+    assert list(levels.values()) == [30, 20, 10], levels   # WARNING by default, -v INFO, -vv DEBUG
+
+
+def test_every_command_that_reads_or_writes_files_declares_them():
+    """The one path rule (hpcfault/io/paths.py) runs for every command: each names its files."""
+    import importlib
+
+    for name, (module, _) in COMMANDS.items():
+        if name not in ("config", "models"):   # these write nothing
+            assert hasattr(importlib.import_module(module), "paths"), f"hpcfault {name} declares no paths(args)"

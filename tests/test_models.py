@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.models import MODELS, build_model, count_parameters, fold_all_bn, prepare_for_inference
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +33,27 @@ def randomize_bn(model, seed=0):
 
 
 def test_registry_names_and_parameter_counts():
-    assert list(MODELS) == ["faultnet", "faultnet-nomcf", "unet3d"]
+    assert list(MODELS)[:4] == ["faultnet", "faultnet-nomcf", "unet3d", "unet2d"]
     assert count_parameters(build_model("faultnet")) == 421_597
     nomcf = count_parameters(build_model("faultnet-nomcf"))
     assert nomcf == 386_097 and abs(nomcf - 390_000) < 10_000
     unet = count_parameters(build_model("unet3d"))
     assert unet == 1_459_585 and abs(unet - 1_460_000) < 10_000
+
+
+def test_task_agnostic_models_take_the_task_head():
+    from hpcfault.errors import HpcfaultError
+
+    m = build_model("unet3d", task="fault-strike", filters=[4, 8])
+    assert m.config.head == ("sigmoid", "none", "none") and m.head.out_channels == 3
+    y = m(torch.rand(1, 1, 8, 8, 8))
+    assert y.shape == (1, 3, 8, 8, 8) and 0 <= float(y[:, 0].min()) and float(y[:, 0].max()) <= 1
+    two = build_model("unet2d", filters=[4, 8])
+    assert two(torch.rand(3, 1, 16, 8)).shape == (3, 1, 16, 8)
+    with pytest.raises(HpcfaultError, match="cannot serve task 'fault-strike'"):
+        build_model("faultnet", task="fault-strike")
+    with pytest.raises(HpcfaultError, match="does not match task"):
+        build_model("unet3d", task="fault-strike", head=["sigmoid"])
 
 
 def test_widths_are_configurable():
@@ -45,7 +62,10 @@ def test_widths_are_configurable():
     assert count_parameters(paper) > 421_597
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+VOLUME_MODELS = [n for n, spec in MODELS.items() if spec.dims == 3]
+
+
+@pytest.mark.parametrize("name", VOLUME_MODELS)
 @pytest.mark.parametrize("shape", [(16, 16, 16), (32, 16, 48), (48, 32, 16)])
 def test_output_is_probability_of_input_shape(name, shape):
     model = build_model(name).eval()
@@ -70,7 +90,7 @@ def test_unet3d_needs_multiples_of_8_and_one_channel():
 
 
 def test_unknown_model_and_bad_config_are_clear_errors():
-    with pytest.raises(HpcfaultError, match="valid models: faultnet, faultnet-nomcf, unet3d"):
+    with pytest.raises(HpcfaultError, match="valid models: faultnet, faultnet-nomcf, unet3d, unet2d"):
         build_model("resnet")
     with pytest.raises(HpcfaultError, match="unknown config key .*'depth'.*valid keys: widths"):
         build_model("faultnet", depth=3)
@@ -91,7 +111,7 @@ def test_bn_folding_is_exact_in_float64():
         assert (model(x) - folded(x)).abs().max().item() <= 1e-10
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", VOLUME_MODELS)
 def test_prepare_for_inference_matches_unfused(name):
     model = randomize_bn(build_model(name), seed=3)
     fast = prepare_for_inference(model)
@@ -108,11 +128,37 @@ def test_prepare_for_inference_matches_unfused(name):
 
 def test_models_cli_lists_params_and_gflop():
     out = run_cli("models").stdout
-    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    models, tasks = out.split("\n\n")
+    lines = {line.split()[0]: line.split() for line in models.splitlines()[1:]}
     assert lines["faultnet"][1] == "421,597" and lines["faultnet-nomcf"][1] == "386,097"
+    assert lines["faultnet"][3] == "fault" and lines["unet3d"][3] == "any"
+    assert [line.split()[0] for line in tasks.splitlines()[1:]][:2] == ["fault", "fault-strike"]
     assert lines["unet3d"][1] == "1,459,585"
     gflop = {k: float(v[2]) for k, v in lines.items()}
     assert 25 < gflop["faultnet"] < 40 and gflop["faultnet-nomcf"] < gflop["faultnet"] < gflop["unet3d"]
+
+
+def test_catalog_lists_every_model_with_its_counted_figures():
+    """`hpcfault models` prints catalog.py without building anything; the figures must be the counted ones."""
+    from hpcfault.cli.models import gflop_per_block
+    from hpcfault.models.catalog import CATALOG
+
+    assert list(CATALOG) == list(MODELS)
+    for name, facts in CATALOG.items():
+        model = build_model(name)
+        assert count_parameters(model) == facts.params, name
+        assert gflop_per_block(model) == pytest.approx(facts.gflop_128, rel=5e-4), name
+        assert MODELS[name].summary == facts.summary
+        assert (MODELS[name].tasks, MODELS[name].dims) == (facts.tasks, facts.dims), name
+
+
+def test_models_listing_does_not_import_torch():
+    code = ("import sys; from hpcfault.cli import main; rc = main(['models']); "
+            "print('torch' in sys.modules, rc, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.stderr.strip() == "False 0" and "421,597" in proc.stdout
+    counted = run_cli("models", "--count", "--model", "faultnet-nomcf").stdout
+    assert "386,097" in counted and "differs" not in counted
 
 
 def test_gflop_count_matches_hand_count():

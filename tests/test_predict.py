@@ -36,7 +36,10 @@ def checkpoint(tmp_path_factory):
 def model(checkpoint):
     from hpcfault.infer.forward import BlockModel
 
-    return BlockModel(checkpoint, "cpu", "fp32", threads=1)
+    block_model = BlockModel(checkpoint, "cpu", "fp32", threads=1)
+    call = lambda x: block_model(x)[0]          # noqa: E731  (K = 1: the fault task's probability)
+    call.replaced = block_model.replaced
+    return call
 
 
 def _survey(path, data, live=None):
@@ -48,9 +51,9 @@ def _survey(path, data, live=None):
     return str(path)
 
 
-def _predict(survey, out, checkpoint, **cfg):
+def _predict(survey, out, checkpoint, keep_workdir=False, **cfg):
     cfg = PredictConfig(model=checkpoint, threads=1, progress=False, **cfg)
-    summary = run_predict(PredictJob(str(survey), str(out), cfg), SerialComm())
+    summary = run_predict(PredictJob(str(survey), str(out), cfg, keep_workdir=keep_workdir), SerialComm())
     with h5py.File(out, "r") as f:
         return f["data"][...], summary, dict(f.attrs)
 
@@ -124,8 +127,8 @@ def test_nan_inf_constant_and_dead_traces(tmp_path, checkpoint):
 
 def test_rerun_reuses_the_ledger_and_refuses_another_config(tmp_path, checkpoint, caplog):
     survey = _survey(tmp_path / "s.h5", _smooth((32, 48, 32), seed=4))
-    first, s1, _ = _predict(survey, tmp_path / "o.h5", checkpoint, block=32, overlap=8)
-    again, s2, _ = _predict(survey, tmp_path / "o.h5", checkpoint, block=32, overlap=8)
+    first, s1, _ = _predict(survey, tmp_path / "o.h5", checkpoint, keep_workdir=True, block=32, overlap=8)
+    again, s2, _ = _predict(survey, tmp_path / "o.h5", checkpoint, keep_workdir=True, block=32, overlap=8)
     assert s1["blocks_computed"] == s1["blocks"] and s2["blocks_computed"] == 0
     assert np.array_equal(first, again)
     with pytest.raises(HpcfaultError, match="another run.*--restart"):
@@ -133,6 +136,31 @@ def test_rerun_reuses_the_ledger_and_refuses_another_config(tmp_path, checkpoint
     cfg = PredictConfig(model=checkpoint, threads=1, progress=False, block=16, overlap=4)
     s3 = run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg, restart=True), SerialComm())
     assert s3["blocks_computed"] == s3["blocks"] > s1["blocks"]
+
+
+def test_work_dir_goes_only_after_a_complete_verified_output(tmp_path, checkpoint, monkeypatch):
+    survey = _survey(tmp_path / "s.h5", _smooth((32, 48, 32), seed=4))
+    cfg = PredictConfig(model=checkpoint, threads=1, progress=False, block=32, overlap=8)
+    part = run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg, max_blocks=1), SerialComm())
+    assert part["partial"] and (tmp_path / "o.h5.work" / "ledger").is_dir()     # unfinished: kept
+    import hpcfault.infer.merge as merge
+
+    real = merge.verify_output
+    monkeypatch.setattr(merge, "verify_output",
+                        lambda out, tiles, crcs, names: real(out, tiles, [c + 1 for c in crcs], names))
+    with pytest.raises(HpcfaultError, match="does not read back as it was merged.*work dir is kept"):
+        run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg), SerialComm())
+    assert not (tmp_path / "o.h5").exists() and (tmp_path / "o.h5.work" / "shards").is_dir()
+    monkeypatch.setattr(merge, "verify_output", real)
+    done = run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg), SerialComm())
+    assert done["blocks_reused"] == done["blocks"] and done["workdir_left"] == []
+    assert (tmp_path / "o.h5").exists() and not (tmp_path / "o.h5.work").exists()
+    # a --workdir holding the user's own files: predict removes only what it wrote there
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    other = run_predict(PredictJob(survey, str(tmp_path / "p.h5"), cfg, workdir=str(tmp_path / "mine")), SerialComm())
+    assert other["workdir_left"] == [str(tmp_path / "mine" / "notes.txt")]
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):

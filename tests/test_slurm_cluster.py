@@ -7,6 +7,9 @@ and its outputs are read back with h5py / segyio.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -116,8 +119,10 @@ def wait_for(what: str, cond, timeout: float = 120) -> None:
 
 
 def ledger_lines(workdir: Path) -> int:
-    return sum(len(p.read_text().splitlines()) for p in (workdir / "ledger").glob("*.jsonl")) \
-        if (workdir / "ledger").is_dir() else 0
+    """Finished blocks recorded in a work dir's ledger (each ledger file also has a header line)."""
+    from hpcfault.infer.ledger import read_ledger
+
+    return len(read_ledger(workdir)[0])
 
 
 # ---- the cluster itself -------------------------------------------------------------------------
@@ -154,7 +159,7 @@ def test_convert_sbatch(slurm_cluster, work, survey):
     job = slurm_cluster.sbatch("--ntasks=2", "--cpus-per-task=1", SLURM / "convert.sbatch", survey["sgy"],
                                "conv.h5", cwd=work)
     assert slurm_cluster.wait(job) == "COMPLETED", (work / f"hpcfault-convert-{job}.out").read_text()
-    assert "2 rank(s)" in (work / f"hpcfault-convert-{job}.out").read_text()
+    assert "2 ranks" in (work / f"hpcfault-convert-{job}.out").read_text()
     np.testing.assert_array_equal(read_volume(work / "conv.h5"), survey["data"])
     with segyio.open(survey["sgy"], ignore_geometry=True) as f:  # the same samples, trace by trace
         traces = segyio.tools.collect(f.trace[:])
@@ -185,7 +190,8 @@ def test_predict_sbatch_requeued_midway_resumes_to_the_same_output(slurm_cluster
                                                                    reference):
     out = work / "pred" / "faults.h5"
     out.parent.mkdir()
-    job = slurm_cluster.sbatch(*CPU2, SLURM / "predict.sbatch", survey["h5"], model, out, *PREDICT_OPTS, cwd=work)
+    job = slurm_cluster.sbatch(*CPU2, SLURM / "predict.sbatch", survey["h5"], out, "-m", model, *PREDICT_OPTS,
+                               cwd=work)
     wait_for("the first finished blocks in the ledger", lambda: ledger_lines(out.parent / "faults.h5.work") >= 1)
     # what the time-limit signal (--signal=B:USR1@300) does: the batch shell's trap requeues the job
     slurm_cluster.run("scancel", "--batch", "--signal=USR1", job)
@@ -200,9 +206,10 @@ def test_predict_sbatch_requeued_midway_resumes_to_the_same_output(slurm_cluster
 def test_pipeline_chains_convert_predict_export(slurm_cluster, work, survey, model, reference):
     outdir = work / "pipe"
     cpu = " ".join(CPU2)
-    proc = slurm_cluster.run("bash", SLURM / "pipeline.sh", survey["sgy"], model, outdir, cwd=work, extra_env={
+    proc = slurm_cluster.run("bash", SLURM / "pipeline.sh", survey["sgy"], f"{outdir}/", model, cwd=work, extra_env={
         "CONVERT_SBATCH_ARGS": "--ntasks=2", "PREDICT_SBATCH_ARGS": cpu,
         "PREDICT_OPTIONS": " ".join(PREDICT_OPTS)})
+    assert "//" not in proc.stdout and f"{outdir}/s-faults.h5" in proc.stdout     # OUTDIR/ normalised
     ids = {line.split(":")[0]: line.split("job ")[1].split()[0] for line in proc.stdout.splitlines()
            if line.split(":")[0] in ("convert", "predict", "export")}
     assert set(ids) == {"convert", "predict", "export"}, proc.stdout
@@ -216,6 +223,60 @@ def test_pipeline_chains_convert_predict_export(slurm_cluster, work, survey, mod
     with segyio.open(outdir / "s-faults.sgy") as f, segyio.open(survey["sgy"]) as g:
         assert list(f.ilines) == list(g.ilines) and list(f.xlines) == list(g.xlines)
         np.testing.assert_array_equal(segyio.tools.cube(f).transpose(2, 0, 1), faults)
+
+
+def test_pipeline_stops_when_sbatch_refuses_a_job(slurm_cluster, work, survey):
+    """A refused submission ends pipeline.sh with exit status 1 and sbatch's own message."""
+    outdir = work / "refused"
+    first = slurm_cluster.run("bash", SLURM / "pipeline.sh", survey["sgy"], outdir, cwd=work, check=False,
+                              extra_env={"CONVERT_SBATCH_ARGS": "--partition=no-such-partition"})
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "partition" in first.stderr.lower() and "sbatch refused the convert job" in first.stderr
+    assert "already queued" not in first.stderr and first.stdout == ""
+    later = slurm_cluster.run("bash", SLURM / "pipeline.sh", survey["sgy"], outdir, cwd=work, check=False,
+                              extra_env={"CONVERT_SBATCH_ARGS": "--ntasks=1",
+                                         "PREDICT_SBATCH_ARGS": "--partition=no-such-partition"})
+    assert later.returncode == 1, later.stdout + later.stderr
+    convert = later.stdout.split("convert: job ")[1].split()[0]
+    assert "partition" in later.stderr.lower() and "sbatch refused the predict job" in later.stderr
+    assert f"already queued: convert {convert}" in later.stderr
+    assert "predict: job" not in later.stdout and "last job" not in later.stdout
+    slurm_cluster.run("scancel", convert)
+
+
+README_SNIPPET = "<!-- tests/test_slurm_cluster.py runs the next block as written -->"
+
+
+def test_readme_cluster_snippet_runs_as_written(slurm_cluster, tmp_path):
+    """The README's test-cluster block, line by line in one bash -e, from a checkout whose .venv is this
+    environment; only its D=... folder is moved into tmp_path. Nothing of the test session's set-up
+    is inherited: no HPCFAULT_ENV, no SLURM_CONF, the system PATH."""
+    text = (REPO / "README.md").read_text()
+    assert README_SNIPPET in text, "the README lost its test-cluster block (or the marker before it)"
+    block = text.split(README_SNIPPET)[1].split("```bash\n")[1].split("```")[0]
+    assert "HPCFAULT_ENV" in block and "slurm/predict.sbatch" in block
+    lines = block.splitlines()
+    d_lines = [k for k, line in enumerate(lines) if line.startswith("D=")]
+    assert len(d_lines) == 1, "the block names its folder once, as D=..."
+    lines[d_lines[0]] = f"D={tmp_path / 'cluster'}"
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name, target in ((".venv", Path(sys.prefix)), ("slurm", REPO / "slurm"), ("tools", REPO / "tools")):
+        (checkout / name).symlink_to(target)
+    env = {k: v for k, v in os.environ.items() if k not in ("HPCFAULT_ENV", "SLURM_CONF", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    try:
+        proc = subprocess.run(["bash", "-e", "-c", "\n".join(lines)], cwd=checkout, env=env, capture_output=True,
+                              text=True, timeout=600)
+    finally:
+        load_cluster_tool().stop_cluster(tmp_path / "cluster")
+    logs = {p.name: p.read_text() for p in checkout.glob("hpcfault-*.out")}
+    assert proc.returncode == 0, proc.stdout + proc.stderr + "\n".join(logs.values())
+    predict_log = next(v for k, v in logs.items() if k.startswith("hpcfault-predict-"))
+    assert "on 2 ranks" in predict_log and "\r" not in predict_log, predict_log   # CPU defaults, no bar
+    assert "COMPLETED" in proc.stdout
+    out = read_volume(tmp_path / "cluster" / "faults.h5")
+    assert out.shape == (64, 64, 64) and 0 <= out.min() and out.max() <= 1
 
 
 def test_train_sbatch_checkpoints_requeues_and_resumes(slurm_cluster, work, train_config, train_reference):
@@ -247,7 +308,7 @@ def test_submitit_convert_runs_every_task_under_mpi(slurm_cluster, work, survey)
     res = submit_command(["convert", str(survey["sgy"]), str(work / "sub-conv.h5"), "--no-progress"],
                          mode="slurm", folder=work / "jobs", tasks_per_node=2, mpi=True, time="10")
     assert res.job.results() == [0, 0]
-    assert "2 rank(s)" in Path(res.stdout_path).read_text()
+    assert "2 ranks" in Path(res.stdout_path).read_text()
     np.testing.assert_array_equal(read_volume(work / "sub-conv.h5"), survey["data"])
 
 

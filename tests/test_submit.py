@@ -47,7 +47,7 @@ def test_local_executor_mpi_job_runs_mpiexec(tmp_path, survey):
     assert res.job.result() == 0
     with h5py.File(tmp_path / "b.h5") as f:
         np.testing.assert_array_equal(f["data"][...], data)
-    assert "2 rank(s)" in open(res.stdout_path).read()
+    assert "2 ranks" in open(res.stdout_path).read()
 
 
 def test_each_submission_gets_a_fresh_folder(tmp_path):
@@ -100,7 +100,7 @@ def test_cli_predict_submit_local_runs_mpiexec_through_submitit(tmp_path, survey
     with h5py.File(out) as f:
         assert f["data"].shape == (16, 32, 32)
     logs = list((tmp_path / "jobs").glob("*/*_0_log.out"))
-    assert len(logs) == 1 and "2 rank(s)" in logs[0].read_text()
+    assert len(logs) == 1 and "2 ranks" in logs[0].read_text()
 
 
 def test_cli_train_submit_dry_run_prints_sbatch_text(tmp_path):

@@ -1,15 +1,24 @@
 """The `hpcfault` command: one subcommand per module in this package.
 
-Each subcommand module defines HELP (one line), `add_arguments(parser)` and `run(args) -> int`.
-Only the chosen module is imported, so `hpcfault --help` stays fast on a login node.
+Each subcommand module defines HELP (one line), `add_arguments(parser)` and `run(args) -> int`, and
+may set LOG_LEVEL (default WARNING: the command's own output is its stdout lines; `train` logs its
+steps at INFO). Only the chosen module is imported, so `hpcfault --help` stays fast on a login node.
+
+Logging: hpcfault's loggers print at LOG_LEVEL, `-v` adds INFO, `-vv` DEBUG (before or after the
+subcommand); other libraries' loggers only print warnings.
+
+A module whose command reads or writes files also defines `paths(args) -> (inputs, outputs)`
+(hpcfault.io.paths.PathArg lists): `main` checks them with the one rule of hpcfault.io.paths
+before `run` starts any work.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from hpcfault import __version__
 from hpcfault.errors import HpcfaultError
@@ -40,19 +49,43 @@ def _top_parser() -> argparse.ArgumentParser:
         description="3D seismic fault segmentation at survey scale.",
         epilog=f"subcommands:\n{lines}\n\n'hpcfault SUBCOMMAND --help' shows each one's options.")
     p.add_argument("--version", action="version", version=f"hpcfault {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v: progress details (INFO), -vv: debug")
     p.add_argument("command", metavar="SUBCOMMAND", choices=sorted(COMMANDS), help="see below")
     return p
 
 
+def setup_logging(verbose: int, default: int = logging.WARNING) -> None:
+    """hpcfault's loggers at `default`, one step more talkative per -v; other libraries at WARNING."""
+    level = default if not verbose else min(default, logging.INFO if verbose == 1 else logging.DEBUG)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("hpcfault").setLevel(level)
+
+
+def _count_verbose(argv: list[str]) -> int:
+    """Leading -v / -vv / --verbose flags (before the subcommand), removed from argv."""
+    n = 0
+    while argv and (argv[0] == "--verbose" or (argv[0].startswith("-v") and set(argv[0][1:]) == {"v"})):
+        n += 1 if argv[0] == "--verbose" else len(argv[0]) - 1
+        argv.pop(0)
+    return n
+
+
+def subcommand_parser(name: str) -> tuple[Any, argparse.ArgumentParser]:
+    """The module of subcommand `name` and its argument parser (tools/cli_reference.py prints it)."""
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"hpcfault {name}", description=getattr(module, "__doc__", None) or help_,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(parser)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log lines: -v progress details (INFO), -vv debug")
+    return module, parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    verbose = False
-    while argv and argv[0] in ("-v", "--verbose"):
-        verbose = True
-        argv.pop(0)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    verbose = _count_verbose(argv)
+    setup_logging(verbose)
     if not argv:
         _top_parser().print_help(sys.stderr)
         return 2
@@ -60,17 +93,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         _top_parser().parse_args(argv)  # prints help/version, or a usage error naming the choices
         return 2
     name, rest = argv[0], argv[1:]
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"hpcfault {name}", description=getattr(module, "__doc__", None) or help_,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    module.add_arguments(parser)
+    module, parser = subcommand_parser(name)
     args = parser.parse_args(rest)
+    setup_logging(verbose + args.verbose, getattr(module, "LOG_LEVEL", logging.WARNING))
+    if hasattr(module, "paths"):
+        from hpcfault.io.paths import check_paths
+
+        try:
+            check_paths(*module.paths(args))
+        except HpcfaultError as exc:
+            from hpcfault.cluster.rankenv import read_rank_env
+
+            if read_rank_env().rank == 0:   # under mpiexec every rank finds the same: say it once
+                print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
+            return 2
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()   # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except HpcfaultError as exc:
         print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hpcfault {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `hpcfault info X | head`: the reader left; stop quietly like other tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so that the flush at exit does not fail again
+        return 141

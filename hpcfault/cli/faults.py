@@ -60,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="at most N core inlines per slab (default: as many as --memory allows)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("PRED.h5", args.volume)], [arg("-o", args.output, folder=True)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError

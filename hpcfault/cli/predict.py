@@ -7,7 +7,8 @@
 Stages: statistics (global min-max, reduced over ranks) -> plan (blocks with overlap) -> predict
 (dynamic load balancing, per-rank HDF5 shards, a ledger) -> merge (taper-weighted blend) ->
 OUT.h5 (+ --segy-out, --png, OUT.summary.json). Rerunning the same command after a crash or a
-timeout recomputes only the blocks missing from the ledger in the work dir (OUT.h5.work).
+timeout recomputes only the blocks missing from the ledger in the work dir (OUT.h5.work). Once the
+output is complete and reads back as merged, the work dir is removed (--keep-workdir keeps it).
 Settings come from defaults < --config FILE < key=value overrides < the options below.
 With --submit slurm|local the same command is submitted through submitit (one task per rank, MPI);
 a requeued or resubmitted job resumes from the ledger.
@@ -15,20 +16,32 @@ a requeued or resubmitted job resumes from the ledger.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "fault probabilities for a whole survey (MPI blocks, resumable)"
 
 # option dest -> PredictConfig field
 CFG_OPTIONS = {"model": "model", "block": "block", "overlap": "overlap", "dtype": "dtype",
                "out_dtype": "out_dtype", "threads": "threads", "memory": "memory",
-               "clip_percentile": "clip_percentile"}
+               "clip_percentile": "clip_percentile", "sections": "sections",
+               "refine_iterations": "refine_iterations"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("survey", help="SEG-Y (.sgy/.segy) or volume file (.h5) or .npy, axes (time, inline, xline)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. merge_tile=64")
-    p.add_argument("-o", "--output", required=True, help="output volume file (.h5): dataset 'data' = probabilities")
-    p.add_argument("-m", "--model", help="project checkpoint (default: the embedded Fault-Net model)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output volume file (.h5): one dataset per output of the model's task (the fault task: "
+                        "'data' = probabilities)")
+    p.add_argument("-m", "--model", help="project checkpoint; its task decides the outputs (default: the "
+                                         "embedded Fault-Net model)")
+    p.add_argument("--axes-2d", dest="sections", type=lambda t: tuple(x for x in t.split(",") if x),
+                   metavar="inline,xline", help="2D section models: apply along inlines and/or crosslines, "
+                                                "averaged (default: the task's, e.g. both)")
+    p.add_argument("--refine", action="append", metavar="CKPT", help="refinement model applied to the model's "
+                   "outputs before they are written (repeatable, in order; e.g. a multitask-refine checkpoint)")
+    p.add_argument("--refine-iterations", dest="refine_iterations", type=int,
+                   help="how often each --refine model is applied (default 1)")
     p.add_argument("--config", help="YAML config of kind 'predict' (see configs/predict.yaml)")
     p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default 528, capped by the "
                                              "survey and the memory planner)")
@@ -44,13 +57,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "scaling recorded in the checkpoint, else plain min-max)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (blocks, ranks, memory, time) and stop")
     p.add_argument("--restart", action="store_true", help="discard the work dir's ledger and start over")
+    p.add_argument("--keep-workdir", action="store_true",
+                   help="keep the work dir after success (default: removed once the output is complete and "
+                        "verified; kept, a rerun only re-merges)")
     p.add_argument("--segy-out", help="also write the probabilities as SEG-Y (headers of the input SEG-Y)")
-    p.add_argument("--png", metavar="DIR", help="also write inline/crossline/time slices with the overlay")
+    p.add_argument("--png", metavar="DIR", help="also write three-view.png and the central inline, crossline and "
+                                                "time slices with the overlay, named by their survey numbers "
+                                                "(inline-1250.png, time-1200ms.png)")
     p.add_argument("--max-blocks", type=int, help="stop after N blocks per rank without merging "
                                                   "(time-sliced jobs; rerun to continue)")
-    p.add_argument("--iline", type=int, default=189, help="SEG-Y inline byte (default 189)")
-    p.add_argument("--xline", type=int, default=193, help="SEG-Y crossline byte (default 193)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--wait", action="store_true", help="if another run uses the work dir, wait for it to end "
+                                                       "(default: refuse at once, naming it)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
+    from hpcfault.cli._sources import add_source_arguments
+
+    add_source_arguments(p, dtype_alias=False)   # --dtype is the compute precision here
     from hpcfault.cluster.submit import add_submit_arguments
 
     add_submit_arguments(p)  # --submit slurm|local, --nodes, --tasks-per-node, ... (resubmits this command)
@@ -76,30 +98,75 @@ def build_config(args: argparse.Namespace):
     explicit = {field: getattr(args, dest) for dest, field in CFG_OPTIONS.items() if getattr(args, dest) is not None}
     if args.no_progress:
         explicit["progress"] = False
+    if args.refine:
+        explicit["refine"] = tuple(args.refine)
     return replace(cfg, **explicit)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hpcfault.infer.runner import PredictJob, run_predict
+def build_job(args: argparse.Namespace):
+    from hpcfault.cli._sources import source_options
+    from hpcfault.infer.runner import PredictJob
 
-    cfg = build_config(args)   # a bad config fails here, before anything is submitted
+    opts = source_options(args)
+    iline, xline = opts.pop("iline"), opts.pop("xline")
+    return PredictJob(survey=args.survey, out=args.output, cfg=build_config(args), workdir=args.workdir,
+                      dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
+                      max_blocks=args.max_blocks, iline=iline, xline=xline, source_opts=opts, wait=args.wait,
+                      keep_workdir=args.keep_workdir)
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.infer.runner import job_paths
+
+    return job_paths(build_job(args))   # a bad config fails here, before anything is submitted
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpcfault.infer.runner import run_predict
+
+    job = build_job(args)
     if getattr(args, "submit", None):
         from hpcfault.cluster.submit import submit_from_args
 
         return submit_from_args(None, args, command="predict", mpi=True)
-    job = PredictJob(survey=args.survey, out=args.output, cfg=cfg, workdir=args.workdir,
-                     dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
-                     max_blocks=args.max_blocks, iline=args.iline, xline=args.xline)
     summary = run_predict(job)
     if summary and not job.dry_run:
         if summary.get("partial"):
             print(f"{summary['done']} of {summary['blocks']} blocks done; rerun the same command to continue")
             return 3
-        t = summary["times_s"]
-        print(f"wrote {job.out}: {summary['blocks']} blocks ({summary['blocks_computed']} computed, "
-              f"{summary['blocks_reused']} from the ledger) on {summary['ranks']} rank(s) in {t['total_s']:.1f} s, "
-              f"{summary['throughput_mvox_s']:.2f} Mvox/s end to end")
-        for extra in (job.segy_out, job.png):
-            if extra:
-                print(f"wrote {extra}")
+        print(report_text(summary))
     return 0
+
+
+def report_text(summary: dict) -> str:
+    """What a finished run prints: the output, where the time went (and what each rate covers),
+    every other file written, and what became of the work dir."""
+    from hpcfault.fmt import duration, mvox, plural
+    from hpcfault.infer.report import summary_path
+
+    t = summary["times_s"]
+    shape = " x ".join(map(str, summary["plan"]["shape"]))
+    stages = t["statistics_s"] + t["predict_s"] + t["merge_s"] + t["outputs_s"]
+    lines = [
+        f"wrote {summary['output']}: fault probability, {shape} ({mvox(summary['voxels'])}), "
+        f"{plural(summary['blocks'], 'block')} ({summary['blocks_computed']} computed, {summary['blocks_reused']} "
+        f"from the ledger) on {plural(summary['ranks'], 'rank')}",
+        f"  time {duration(t['total_s'])}: start-up {duration(t['total_s'] - stages)}, statistics "
+        f"{duration(t['statistics_s'])}, blocks {duration(t['predict_s'])}, merge {duration(t['merge_s'])}, "
+        f"other outputs {duration(t['outputs_s'])}",
+        f"  rates: {summary['throughput_mvox_s']:.2f} Mvox/s of survey end to end; the blocks alone "
+        f"{summary['predict_mvox_s']:.2f} Mvox/s of model input ({mvox(summary['model_input_voxels'])} "
+        "with overlaps)" if summary["blocks_computed"] else
+        f"  rate: {summary['throughput_mvox_s']:.2f} Mvox/s of survey (every block came from the ledger)",
+        "  also wrote " + ", ".join([str(summary_path(Path(summary["output"])))] + summary["outputs"]),
+    ]
+    if summary["workdir_left"]:
+        lines.append(f"  work dir {summary['workdir']}: predict's files removed, "
+                     f"{plural(len(summary['workdir_left']), 'other file')} left in place")
+    elif not summary["workdir_kept"]:
+        lines.append(f"  work dir {summary['workdir']} removed: the output is complete and verified "
+                     "(--keep-workdir keeps it)")
+    else:
+        lines.append(f"  work dir {summary['workdir']} kept: ledger and shards of every block (delete it when "
+                     "done; a rerun of this command then recomputes every block)")
+    return "\n".join(lines)

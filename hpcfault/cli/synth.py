@@ -3,8 +3,10 @@
 Every axis of variation (wavelet, reflectivity, structure, faults, noise, amplitude) is drawn
 per survey from the ranges of a family (hpcfault/data/synth_config.py; `--family`, default
 "train", the ranges the default model trains on), updated by a YAML file (`--config`, keys as in
-SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels) and
-`fault_ids` (uint8, which fault; 0 = none), root attributes `faults` (JSON list of the fault
+SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels),
+`fault_ids` (uint8, which fault; 0 = none), `fault_dip` and `fault_strike` (float32 degrees on
+fault voxels: dip from horizontal; strike = azimuth of the fault trace from the inline-number axis
+towards the crossline-number axis, modulo 180), root attributes `faults` (JSON list of the fault
 parameters), `synth` (JSON of the other parameters) and `seed`. The same seed and shape always
 give the same survey, whatever --block is.
 
@@ -34,8 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "heldout-faults, heldout-thin (see hpcfault/data/synth_config.py)")
     p.add_argument("--config", metavar="FILE.yaml", help="generator ranges over the family's (keys of SynthConfig)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="generator ranges, e.g. faults.count=[0,3]")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
     p.parse_args = p.parse_intermixed_args  # type: ignore[method-assign]  # overrides before or after options
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [], [arg("OUT", args.out), arg("--segy", args.segy)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,35 +28,58 @@ class AugmentConfig:
 DEFAULT = AugmentConfig()
 
 
-def rotate_about_time(arrays: tuple[np.ndarray, np.ndarray, np.ndarray], angle: float):
-    """Rotate (seismic, labels, mask) by `angle` degrees in the (inline, xline) plane."""
+def _rotate(a: np.ndarray, angle: float, continuous: bool) -> np.ndarray:
     from scipy.ndimage import rotate
 
+    if continuous:
+        return rotate(a, angle, axes=(1, 2), reshape=False, order=1, mode="nearest")
+    return rotate(a, angle, axes=(1, 2), reshape=False, order=0, mode="constant", cval=0)
+
+
+def rotate_about_time(arrays: tuple[np.ndarray, np.ndarray, np.ndarray], angle: float):
+    """Rotate (seismic, labels, mask) by `angle` degrees in the (inline, xline) plane."""
     seis, labels, mask = arrays
-    seis = rotate(seis, angle, axes=(1, 2), reshape=False, order=1, mode="nearest")
-    labels = rotate(labels, angle, axes=(1, 2), reshape=False, order=0, mode="constant", cval=0)
-    mask = rotate(mask, angle, axes=(1, 2), reshape=False, order=0, mode="constant", cval=0)
-    return seis, labels, mask
+    return _rotate(seis, angle, True), _rotate(labels, angle, False), _rotate(mask, angle, False)
 
 
-def augment(seismic: np.ndarray, labels: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-            config: AugmentConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random transforms drawn from `rng`, the same geometric ones for the three (T, I, X) arrays.
+def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, config: AugmentConfig = DEFAULT,
+                   azimuths: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Random transforms drawn from `rng`, the same geometric ones for every (T, I, X) array.
 
-    Returns contiguous float32 arrays; seismic stays in [0, 1], labels and mask stay 0/1.
-    """
-    arrays = (np.asarray(seismic, np.float32), np.asarray(labels, np.float32), np.asarray(mask, np.float32))
-    square = arrays[0].shape[1] == arrays[0].shape[2]
+    `arrays` holds "seismic" (interpolated linearly, amplitude transforms) and any labels and masks
+    (nearest neighbour; voxels brought in from outside by a rotation get 0, so "mask" drops them).
+    `azimuths` names arrays of angles in the (inline, xline) plane with their period (e.g. fault
+    strike, 180): their values turn with the cube (a rotation by r adds r, a quarter turn adds 90,
+    a lateral flip maps a to -a). Returns contiguous float32 arrays; seismic stays in [0, 1]."""
+    azimuths = azimuths or {}
+    out = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+    turn, mirror = 0.0, False
+
+    def each(fn):
+        for k in out:
+            out[k] = fn(k, out[k])
+
+    square = out["seismic"].shape[1] == out["seismic"].shape[2]
     if config.rot90:
         k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
-        arrays = tuple(np.rot90(a, k, axes=(1, 2)) for a in arrays)
+        each(lambda _, a: np.rot90(a, k, axes=(1, 2)))
+        turn += 90.0 * k
     if config.rotate_prob > 0 and rng.random() < config.rotate_prob:
         angle = float(rng.uniform(-config.max_angle, config.max_angle))
-        arrays = rotate_about_time(arrays, angle)
+        each(lambda name, a: _rotate(a, angle, name == "seismic"))
+        turn += angle
     for axis, enabled in ((1, config.flip_lateral), (2, config.flip_lateral), (0, config.flip_time)):
         if enabled and rng.random() < 0.5:
-            arrays = tuple(np.flip(a, axis) for a in arrays)
-    seis, labels, mask = (np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
+            each(lambda _, a: np.flip(a, axis))
+            if axis:
+                # a mirror maps azimuth a to -a (axis 2) or 180 - a (axis 1), after the turns so far
+                turn, mirror = (-turn if axis == 2 else 180.0 - turn), not mirror
+    each(lambda _, a: np.ascontiguousarray(a, dtype=np.float32))
+    for name, period in azimuths.items():
+        if name in out and (turn or mirror):
+            a = out[name]
+            out[name] = np.mod((-a if mirror else a) + np.float32(turn), np.float32(period)).astype(np.float32)
+    seis = out["seismic"]
     lo, hi = config.scale
     if hi > lo or lo != 1.0:
         s = np.float32(rng.uniform(lo, hi))
@@ -65,4 +88,12 @@ def augment(seismic: np.ndarray, labels: np.ndarray, mask: np.ndarray, rng: np.r
         sigma = np.float32(rng.uniform(0.0, config.noise_max))
         seis = seis + sigma * rng.standard_normal(seis.shape, dtype=np.float32)
     np.clip(seis, 0.0, 1.0, out=seis)
-    return seis, labels, mask
+    out["seismic"] = seis
+    return out
+
+
+def augment(seismic: np.ndarray, labels: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+            config: AugmentConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """augment_arrays for (seismic, labels, mask): seismic stays in [0, 1], labels and mask 0/1."""
+    out = augment_arrays({"seismic": seismic, "labels": labels, "mask": mask}, rng, config)
+    return out["seismic"], out["labels"], out["mask"]

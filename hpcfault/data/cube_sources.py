@@ -1,8 +1,9 @@
 """Where training cubes come from: synthetic models made on the fly, or labelled volume files.
 
 A source has `name`, `check(cube, min_fault_voxels)` (raises a clear HpcfaultError when it cannot
-serve such cubes), `draw(rng, cube) -> (seismic, labels, mask)` raw arrays, and `scale(seismic)`
-to [0, 1]. Draws use only the generator they are given, so they are reproducible.
+serve such cubes), `draw(rng, cube, labels) -> {"seismic", *labels, "mask"}` raw arrays (labels:
+the names of the label volumes a task trains on, "labels" first), and `scale(seismic)` to
+[0, 1]. Draws use only the generator they are given, so they are reproducible.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class SyntheticSource:
             raise HpcfaultError(f"{self.name}: cube {cube} is larger than the synthetic shape {self.shape}; "
                                 "use a smaller cube or a larger synthetic shape")
 
-    def draw(self, rng: np.random.Generator, cube: tuple[int, int, int]):
+    def draw(self, rng: np.random.Generator, cube: tuple[int, int, int], labels: tuple[str, ...] = ("labels",)):
         from hpcfault.data.synth import SynthModel
 
         shape = self.shape or cube
@@ -65,8 +66,12 @@ class SyntheticSource:
         model = SynthModel(shape, model_seed, self.config)
         box = tuple(slice(o, o + c) for o, c in
                     ((int(rng.integers(0, s - c + 1)), c) for s, c in zip(shape, cube)))
-        seis, labels, _ = model.render(*box)
-        return seis, labels, np.ones(labels.shape, np.uint8)
+        v = model.render_volumes(*box)
+        missing = [k for k in labels if k not in v]
+        if missing:
+            raise HpcfaultError(f"{self.name}: the synthetic generator makes no {missing} (got {sorted(v)}); "
+                                "train this task from volume files that hold them")
+        return {"seismic": v["seismic"], **{k: v[k] for k in labels}, "mask": np.ones(cube, np.uint8)}
 
     def scale(self, seis: np.ndarray) -> np.ndarray:
         return scale_training_input(seis)
@@ -80,21 +85,22 @@ class VolumeSource:
     random offset around it, so sparse labels are found without scanning blind.
     """
 
-    def __init__(self, path: str | os.PathLike, name: str | None = None):
+    def __init__(self, path: str | os.PathLike, name: str | None = None, labels: tuple[str, ...] = ("labels",)):
         from hpcfault.io.volume import open_volume
 
         self.path = Path(path)
         self.name = name or self.path.name
+        self.labels = tuple(labels)
         self._h5 = None
         self._pid = None
         with open_volume(self.path) as f:
             shape = f["data"].shape
-            missing = [k for k in ("labels", "mask") if k not in f]
+            missing = [k for k in (*self.labels, "mask") if k not in f]
             if missing:
                 hint = ("make sparse labels with 'hpcfault labels sparsify IN OUT --every 30' "
                         "(--every 1 keeps every slice)")
                 raise HpcfaultError(f"{self.path}: no {' or '.join(missing)} dataset (got {sorted(f.keys())}); {hint}")
-            for k in ("labels", "mask"):
+            for k in (*self.labels, "mask"):
                 if f[k].shape != shape:
                     raise HpcfaultError(f"{self.path}: '{k}' has shape {f[k].shape} but 'data' has {shape}; "
                                         "they must match voxel for voxel")
@@ -141,7 +147,7 @@ class VolumeSource:
             self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
         return self._h5
 
-    def draw(self, rng: np.random.Generator, cube: tuple[int, int, int]):
+    def draw(self, rng: np.random.Generator, cube: tuple[int, int, int], labels: tuple[str, ...] = ("labels",)):
         if len(self.fault_points):
             anchor = np.unravel_index(int(self.fault_points[rng.integers(len(self.fault_points))]), self.shape)
             start = [int(np.clip(a - rng.integers(0, c), 0, s - c)) for a, c, s in zip(anchor, cube, self.shape)]
@@ -149,7 +155,7 @@ class VolumeSource:
             start = [int(rng.integers(0, s - c + 1)) for c, s in zip(cube, self.shape)]
         box = tuple(slice(o, o + c) for o, c in zip(start, cube))
         f = self._file()
-        return f["data"][box], f["labels"][box], f["mask"][box]
+        return {"seismic": f["data"][box], **{k: f[k][box] for k in labels}, "mask": f["mask"][box]}
 
     def scale(self, seis: np.ndarray) -> np.ndarray:
         return self.normalizer.apply(seis)

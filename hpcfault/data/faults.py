@@ -154,7 +154,7 @@ def _crossings(dist: np.ndarray, axis: int) -> np.ndarray:
     return on
 
 
-def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
+def undo_faults(faults: Sequence[Fault], q: list[np.ndarray], orientation: bool = False):
     """Undo `faults` (last first) at output coordinates q = [t, i, x] (float32 arrays over a regular
     output grid, updated in place). Returns the fault id (uint8, 0 = none) of every grid point on a
     fault surface with a visible slip (>= VISIBLE_THROW samples).
@@ -164,8 +164,15 @@ def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
     normal: exactly the displacement discontinuity, one voxel thick along that axis (the neighbour
     nearer the surface is marked). Later faults take precedence where two surfaces meet. The grid's
     outermost points only serve as neighbours: render with a one-voxel halo.
+
+    With `orientation`, returns (ids, dip, strike): the local dip (degrees from horizontal) and
+    strike (azimuth of the fault trace from the inline-number axis towards the crossline-number
+    axis, modulo 180) of the labelling fault at each labelled point, 0 elsewhere (float32).
     """
     ids = np.zeros(np.broadcast_shapes(*(a.shape for a in q)), np.uint8)
+    if orientation:
+        dips = np.zeros(ids.shape, np.float32)
+        strikes = np.zeros(ids.shape, np.float32)
     for f in reversed(list(faults)):
         phi = np.radians(f.strike)
         si, sx = np.float32(np.cos(phi)), np.float32(np.sin(phi))
@@ -190,14 +197,19 @@ def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
             del vert, tt
         slip *= np.float32(f.throw)                             # local vertical offset, samples
         # dominant axis of the local normal grad e = (-g', g_i, g_x), g = hdir - 2 kappa sa s
-        gi = np.abs(np.float32(hi_) - np.float32(2.0 * f.bend) * sa * si) if f.bend else np.float32(abs(hi_))
-        gx = np.abs(np.float32(hx) - np.float32(2.0 * f.bend) * sa * sx) if f.bend else np.float32(abs(hx))
-        on = np.where((slope >= gi) & (slope >= gx), _crossings(e, 0),
-                      np.where(gi >= gx, _crossings(e, 1), _crossings(e, 2)))
-        del gi, gx, slope, sa
+        gi = np.float32(hi_) - np.float32(2.0 * f.bend) * sa * si if f.bend else np.float32(hi_)
+        gx = np.float32(hx) - np.float32(2.0 * f.bend) * sa * sx if f.bend else np.float32(hx)
+        agi, agx = np.abs(gi), np.abs(gx)
+        on = np.where((slope >= agi) & (slope >= agx), _crossings(e, 0),
+                      np.where(agi >= agx, _crossings(e, 1), _crossings(e, 2)))
+        del agi, agx, sa
         on &= (slip >= VISIBLE_THROW) & (ids == 0)
         ids[on] = f.id
-        del on
+        if orientation and on.any():
+            g_i, g_x = np.broadcast_to(gi, on.shape)[on], np.broadcast_to(gx, on.shape)[on]
+            dips[on] = np.degrees(np.arctan2(np.hypot(g_i, g_x), slope[on]))   # tan(dip) = |grad_h e| / g'
+            strikes[on] = np.mod(np.degrees(np.arctan2(-g_i, g_x)), 180.0)      # the trace is normal to (g_i, g_x)
+        del on, gi, gx, slope
         hang = e > 0
         sign = np.float32(1.0 if f.kind == "normal" else -1.0)
         t_before = np.where(hang, q[0] - sign * slip, q[0])
@@ -208,4 +220,4 @@ def undo_faults(faults: Sequence[Fault], q: list[np.ndarray]) -> np.ndarray:
         q[1] += dh * hi_
         q[2] += dh * hx
         del dh, g, g_before, e, hang, t_before
-    return ids
+    return (ids, dips, strikes) if orientation else ids

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from hpcfault.data.augment import DEFAULT as DEFAULT_AUGMENT
-from hpcfault.data.augment import AugmentConfig, augment
+from hpcfault.data.augment import AugmentConfig, augment_arrays
 from hpcfault.data.cube_sources import SyntheticSource, VolumeSource  # noqa: F401 (re-exported)
 from hpcfault.errors import HpcfaultError
 
@@ -36,8 +36,10 @@ def _cube3(cube: int | Sequence[int]) -> tuple[int, int, int]:
 
 
 class CubeSampler:
-    """Endless iterator of {"seismic", "labels", "mask"} float32 (T, I, X) cubes; `last` tells
-    where the latest one came from ({"source", "index", "fault_voxels"}).
+    """Endless iterator of {"seismic", *labels, "mask"} float32 (T, I, X) cubes; `last` tells
+    where the latest one came from ({"source", "index", "fault_voxels"}). `labels` are the label
+    volumes of the task ("labels" - the fault labels - first); `azimuths` those holding angles in
+    the (inline, xline) plane with their period (augmentation turns their values).
 
     sources: SyntheticSource / VolumeSource objects (or paths of volume files);
     weights: relative draw probability of each source (default equal);
@@ -47,11 +49,14 @@ class CubeSampler:
 
     def __init__(self, sources: Sequence, weights: Sequence[float] | None = None, cube: int | Sequence[int] = 128,
                  min_fault_voxels: int = 128, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 augment: bool | AugmentConfig = True, max_tries: int = 50):
+                 augment: bool | AugmentConfig = True, max_tries: int = 50, labels: Sequence[str] = ("labels",),
+                 azimuths: dict[str, float] | None = None):
         if not sources:
             raise HpcfaultError("the sampler needs at least one source (got none); "
                                 "give synthetic and/or volume sources")
-        self.sources = [VolumeSource(s) if isinstance(s, (str, os.PathLike)) else s for s in sources]
+        self.labels = tuple(labels)
+        self.azimuths = dict(azimuths or {})
+        self.sources = [VolumeSource(s, labels=self.labels) if isinstance(s, (str, os.PathLike)) else s for s in sources]
         w = np.ones(len(self.sources)) if weights is None else np.asarray(weights, np.float64)
         if w.shape != (len(self.sources),) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise HpcfaultError(f"weights must be {len(self.sources)} non-negative numbers, not all zero "
@@ -85,7 +90,7 @@ class CubeSampler:
     def batch(self, n: int) -> dict:
         """The next n cubes stacked as (n, 1, T, I, X) float32 arrays (model input layout)."""
         items = [next(self) for _ in range(n)]
-        return {k: np.stack([it[k] for it in items])[:, None] for k in ("seismic", "labels", "mask")}
+        return {k: np.stack([it[k] for it in items])[:, None] for k in items[0]}
 
     def draw(self, g: int) -> dict:
         """Cube number g of the run: the same for every rank count, resume and process."""
@@ -94,16 +99,15 @@ class CubeSampler:
         for _ in range(self.max_tries):
             k = int(rng.choice(len(self.sources), p=self.weights))
             src = self.sources[k]
-            seis, labels, mask = src.draw(rng, self.cube)
-            found = int(np.count_nonzero((labels > 0) & (mask > 0)))
+            arrays = src.draw(rng, self.cube, self.labels)
+            found = int(np.count_nonzero((arrays[self.labels[0]] > 0) & (arrays["mask"] > 0)))
             if found >= self.min_fault_voxels:
-                seis = src.scale(seis)
-                labels = labels.astype(np.float32)
-                mask = mask.astype(np.float32)
+                arrays["seismic"] = src.scale(arrays["seismic"])
+                arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
                 if self.augment is not None:
-                    seis, labels, mask = augment(seis, labels, mask, rng, self.augment)
+                    arrays = augment_arrays(arrays, rng, self.augment, self.azimuths)
                 self.last = {"source": src.name, "index": int(g), "fault_voxels": found}
-                return {"seismic": seis, "labels": labels, "mask": mask}
+                return arrays
             tried.append(found)
         raise HpcfaultError(
             f"no cube of {self.cube} with >= {self.min_fault_voxels} labelled fault voxels in "

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -232,23 +233,26 @@ class SynthModel:
         q = [np.broadcast_to(np.arange(t0 - h, t1 + h, dtype=np.float32)[:, None, None], full).copy(),
              np.broadcast_to(np.asarray(i_idx, np.float32)[None, :, None], full).copy(),
              np.broadcast_to(np.asarray(x_idx, np.float32)[None, None, :], full).copy()]
-        ids = undo_faults(self._faults, q)
+        ids, dip, strike = undo_faults(self._faults, q, orientation=True)
         refl, tau = self._reflectivity(q)
         del q
         seis = self._convolve(refl, t0)
         inner = slice(h, h + t1 - t0)
-        return seis[inner], ids[inner], tau[inner]
+        return seis[inner], (ids[inner], dip[inner], strike[inner]), tau[inner]
 
     def render_components(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
         """Every part of a sub-box: clean and additive noise (in the clean signal's units), fault_ids,
+        fault_dip and fault_strike (degrees on labelled voxels, 0 elsewhere; see faults.undo_faults),
         tau (folded time of each voxel's unfaulted position)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
-        clean, ids, tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1), np.arange(xb[0] - 1, xb[1] + 1))
+        clean, (ids, dip, strike), tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1),
+                                                     np.arange(xb[0] - 1, xb[1] + 1))
         inner = (slice(None), slice(1, -1), slice(1, -1))
         noise = self.noise.additive(tb, ib, xb, self._wavelets[0])
         noise *= np.float32(self._signal_rms)
-        return {"clean": clean[inner], "noise": noise, "fault_ids": ids[inner], "tau": tau[inner]}
+        return {"clean": clean[inner], "noise": noise, "fault_ids": ids[inner], "fault_dip": dip[inner],
+                "fault_strike": strike[inner], "tau": tau[inner]}
 
     def _record(self, data: np.ndarray, tb: tuple[int, int]) -> np.ndarray:
         """Gain, clipping and quantization of the recorded traces (in place)."""
@@ -266,8 +270,9 @@ class SynthModel:
             data *= np.float32(full_scale) / levels
         return data
 
-    def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
-        """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""
+    def render_volumes(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
+        """The box [t, i, x] as named volumes: seismic (float32, as recorded), labels (uint8 0/1),
+        fault_ids (uint8), fault_dip and fault_strike (float32 degrees on labelled voxels)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         parts = self.render_components(t, i, x)
@@ -277,7 +282,13 @@ class SynthModel:
         self._record(seis, tb)
         seis *= np.float32(1.0 / self._signal_rms)
         ids = parts["fault_ids"]
-        return seis, (ids > 0).astype(np.uint8), ids
+        return {"seismic": seis, "labels": (ids > 0).astype(np.uint8), "fault_ids": ids,
+                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"]}
+
+    def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
+        """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""
+        v = self.render_volumes(t, i, x)
+        return v["seismic"], v["labels"], v["fault_ids"]
 
 
 def synthesize(shape: Sequence[int], seed: int, config: SynthConfig = DEFAULT):
@@ -307,16 +318,58 @@ def block_boxes(shape: Sequence[int], block: int) -> list[tuple[slice, slice, sl
             for i in range(0, ni, block) for x in range(0, nx, block) for t in range(0, nt, block)]
 
 
+# What a synthetic costs, to refuse one that cannot fit before any work starts.
+DISK_BYTES_PER_VOXEL = 14       # data float32 + labels uint8 + fault_ids uint8 + fault_dip, fault_strike float32
+SEGY_BYTES_PER_VOXEL = 4        # IEEE float samples (+ 240 bytes per trace)
+MEMORY_BYTES_PER_TRACE = 48     # geometry: coordinate grids and CDP X/Y (float64, int64)
+MEMORY_BYTES_PER_BLOCK_VOXEL = 100   # work arrays of one rendered block (about 200 MiB at 128^3)
+
+
+def check_resources(shape: Sequence[int], block: int, path: str | os.PathLike,
+                    segy: str | os.PathLike | None = None) -> None:
+    """Refuse, with one line, a survey whose files or work arrays cannot fit on this machine."""
+    import shutil
+
+    from hpcfault.io.paths import existing_folder, memory_available
+    from hpcfault.io.slabs import format_size
+
+    nt, ni, nx = shape
+    if block < 1:
+        raise HpcfaultError(f"--block must be >= 1 (got {block}); e.g. --block 128")
+    voxels = nt * ni * nx
+    needs: dict[str, int] = {}
+    for target, size in ((path, voxels * DISK_BYTES_PER_VOXEL),
+                         (segy, voxels * SEGY_BYTES_PER_VOXEL + ni * nx * 240 + 3600)):
+        if target is not None:
+            folder = str(existing_folder(Path(target).parent))
+            needs[folder] = needs.get(folder, 0) + size
+    for folder, need in needs.items():
+        free = shutil.disk_usage(folder).free
+        if need > free:
+            raise HpcfaultError(f"a {nt} x {ni} x {nx} synthetic needs {format_size(need)} of disk (got "
+                                f"{format_size(free)} free in {folder}); choose a smaller --shape or another folder")
+    edge = min(block, max(shape))
+    memory = ni * nx * MEMORY_BYTES_PER_TRACE + min(voxels, edge ** 3) * MEMORY_BYTES_PER_BLOCK_VOXEL
+    avail = memory_available()
+    if avail is not None and memory > avail:
+        raise HpcfaultError(f"a {nt} x {ni} x {nx} synthetic with --block {block} needs about {format_size(memory)} "
+                            f"of memory (got {format_size(avail)} available); choose a smaller --shape or --block")
+
+
 def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *, segy: str | os.PathLike | None = None,
                     block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
                     family: str = "") -> SynthModel:
-    """Write a synthetic survey as a volume file (data, labels, fault_ids; attributes faults, seed,
-    synth), block by block so memory stays at a few blocks; optionally also as SEG-Y. Atomic."""
+    """Write a synthetic survey as a volume file (data, labels, fault_ids, fault_dip, fault_strike;
+    attributes faults, seed, synth, synth_config, synth_family), block by block so memory stays at
+    a few blocks; optionally also as SEG-Y. Atomic."""
     import h5py
 
     from hpcfault.io.volume import create_volume
 
     shape = check_shape3(shape, "synthetic survey")
+    if segy is not None and os.path.realpath(segy) == os.path.realpath(path):
+        raise HpcfaultError(f"--segy and OUT name the same file (got {str(segy)!r}); give each output its own path")
+    check_resources(shape, block, path, segy)
     model = SynthModel(shape, seed, config)
     geom = synth_geometry(shape, seed)
     boxes = block_boxes(shape, block)
@@ -328,13 +381,13 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
 
     attrs = {"faults": json.dumps(model.faults), "seed": model.seed, "synth": json.dumps(model.params),
              "synth_config": json.dumps(to_mapping(config)), "synth_family": family}
-    with create_volume(path, shape, "float32", geometry=geom, extra={"labels": "uint8", "fault_ids": "uint8"},
-                       attrs=attrs) as f:
+    extra = {"labels": "uint8", "fault_ids": "uint8", "fault_dip": "float32", "fault_strike": "float32"}
+    with create_volume(path, shape, "float32", geometry=geom, extra=extra, attrs=attrs) as f:
         for box in boxes:
-            seis, labels, ids = model.render(*box)
-            f["data"][box] = seis
-            f["labels"][box] = labels
-            f["fault_ids"][box] = ids
+            v = model.render_volumes(*box)
+            f["data"][box] = v.pop("seismic")
+            for name, values in v.items():
+                f[name][box] = values
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -136,5 +136,6 @@ def show_faults_cli(args) -> Path:
     output folder."""
     folder = Path(args.faults_ids).parent
     sticks = folder if (folder / "sticks" / "charisma.txt").is_file() else None
-    return show_fault_ids(args.volume, args.faults_ids, args.output, dataset=args.dataset, inline=args.inline,
-                          xline=args.xline, time=args.time, sticks_from=sticks, title=Path(args.volume).name)
+    return show_fault_ids(args.volume, args.faults_ids, args.output, dataset=args.dataset or "data",
+                          inline=args.inline, xline=args.xline, time=args.time, sticks_from=sticks,
+                          title=Path(args.volume).name)

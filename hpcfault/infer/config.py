@@ -30,6 +30,10 @@ class PredictConfig:
     merge_tile: int = 128                    # edge of the output tiles the merge blends at once
     deterministic: bool = True               # torch.use_deterministic_algorithms for rank-independent blocks
     progress: bool = True
+    sections: tuple[str, ...] | None = None  # 2D section models: inline and/or xline (averaged); None = the task's
+    section_batch: int = 0                   # sections per forward of a 2D model; 0 = 1 on CPU, 8 on a GPU
+    refine: tuple[str, ...] = ()             # refinement checkpoints applied to the model's channels, in order
+    refine_iterations: int = 1               # how often each refinement model is applied
 
 
 def check_config(cfg: PredictConfig) -> PredictConfig:
@@ -44,6 +48,16 @@ def check_config(cfg: PredictConfig) -> PredictConfig:
         raise HpcfaultError(f"threads must be >= 0 (got {cfg.threads}); 0 picks cores / ranks on the node")
     if cfg.merge_tile < 16:
         raise HpcfaultError(f"merge_tile must be >= 16 (got {cfg.merge_tile})")
+    if cfg.sections is not None and (not cfg.sections or any(s not in ("inline", "xline") for s in cfg.sections)
+                                     or len(set(cfg.sections)) != len(cfg.sections)):
+        raise HpcfaultError(f"--axes-2d takes inline and/or xline, each once (got {','.join(cfg.sections)}); "
+                            "e.g. --axes-2d inline,xline")
+    if cfg.section_batch < 0 or cfg.refine_iterations < 1:
+        raise HpcfaultError(f"section_batch must be >= 0 and --refine-iterations >= 1 (got {cfg.section_batch}, "
+                            f"{cfg.refine_iterations}); e.g. --refine-iterations 3")
+    for r in cfg.refine:
+        if not Path(r).is_file():
+            raise HpcfaultError(f"refinement checkpoint not found (got {r!r}); check the --refine path")
     if cfg.clip_percentile is not None and not 0 <= cfg.clip_percentile < 50:
         raise HpcfaultError(f"clip_percentile must be in [0, 50) (got {cfg.clip_percentile}); e.g. 0.5")
     return cfg

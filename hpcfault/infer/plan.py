@@ -16,6 +16,14 @@ Each window owns (writes) the voxels up to the middle of its overlaps with its n
 write regions partition the survey and give every block its deterministic id (geometry.Block.id).
 The merge blends over the full read regions with taper ramps as long as the actual overlaps
 (`ramps`), see taper.py.
+
+2D section models (a model mapping a section to a section) are applied to every section along a
+`section_axis` (1 = inline: sections (time, xline); 2 = xline: sections (time, inline)). Their
+blocks are slabs of whole sections along that axis: windows of `slab` sections without overlap
+(no context crosses sections), tiled as usual along the two axes of the section. A `Tiling` holds
+one Plan per view (a 3D model: one view; a 2D model: one per direction, averaged in the merge)
+and numbers all their blocks 0, 1, 2, ...; block ids carry the view ("il-"/"xl-") so views never
+collide.
 """
 from __future__ import annotations
 
@@ -29,6 +37,8 @@ from hpcfault.geometry import Block, Roi, check_shape3
 ALIGN = 16
 TILING = "survey-grid-v2"   # recorded in the ledger fingerprint: windows on the padded survey's grid
 OVERLAP_DIVISOR = 8
+VIEW_TAGS = {1: "il", 2: "xl"}
+SECTION_AXES = {"inline": 1, "xline": 2}
 
 
 def auto_overlap(edge: int) -> int:
@@ -45,16 +55,17 @@ class AxisTiling:
     """The windows along one axis: read [start, stop), owned [wstart, wstop), ramp lengths."""
 
     size: int
-    edge: int                              # model input length along this axis (multiple of 16)
+    edge: int                              # model input length along this axis (multiple of `align`)
     stride: int
     windows: tuple[tuple[int, int], ...]   # read ranges, inside [0, size); a window starts at its read start
     writes: tuple[tuple[int, int], ...]    # owned ranges, a partition of [0, size)
     ramps: tuple[tuple[int, int], ...]     # (left, right) overlap with the neighbours, 0 at the survey edge
+    align: int = ALIGN
 
     @property
     def padded(self) -> int:
-        """The axis length of the survey grid the windows sit on (size rounded up to 16)."""
-        return round_up(self.size)
+        """The axis length of the survey grid the windows sit on (size rounded up to `align`)."""
+        return round_up(self.size, self.align)
 
     @property
     def pad(self) -> int:
@@ -81,7 +92,7 @@ def tile_axis(size: int, edge: int, overlap: int, align: int = ALIGN) -> AxisTil
     padded = round_up(size, align)
     edge_here = min(edge, padded)
     if padded <= edge_here:
-        return AxisTiling(size, edge_here, edge_here, ((0, size),), ((0, size),), ((0, 0),))
+        return AxisTiling(size, edge_here, edge_here, ((0, size),), ((0, size),), ((0, 0),), align)
     stride = (edge - overlap) // align * align or (edge - overlap)
     starts: list[int] = []
     start = 0
@@ -95,7 +106,7 @@ def tile_axis(size: int, edge: int, overlap: int, align: int = ALIGN) -> AxisTil
     ramps = tuple((windows[k - 1][1] - windows[k][0] if k else 0,
                    windows[k][1] - windows[k + 1][0] if k + 1 < len(windows) else 0)
                   for k in range(len(windows)))
-    return AxisTiling(size, edge, stride, windows, writes, ramps)
+    return AxisTiling(size, edge, stride, windows, writes, ramps, align)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,15 @@ class Plan:
     edge: int                      # block edge used (after the caps)
     overlap: int                   # overlap asked for (effective one: edge - stride per axis)
     axes: tuple[AxisTiling, AxisTiling, AxisTiling]
+    section_axis: int | None = None   # 2D section models: 1 (inline) or 2 (xline); None for 3D models
+
+    @property
+    def tag(self) -> str:
+        """The view's prefix of block ids ("" for 3D models)."""
+        return VIEW_TAGS[self.section_axis] + "-" if self.section_axis else ""
+
+    def block_id(self, k: int) -> str:
+        return self.tag + self.block(k).id
 
     @property
     def grid(self) -> tuple[int, int, int]:
@@ -138,6 +158,8 @@ class Plan:
     def frame(self, k: int) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]] | None:
         """(offset, input shape, padded survey shape) of block k for the model's survey-grid resampling
         (hpcfault.models.Frame), or None when a window is off the 16-voxel grid (a stride below 16)."""
+        if self.section_axis or any(a.align != ALIGN for a in self.axes):   # frames are on the 16-grid
+            return None
         offset = tuple(a.windows[j][0] for a, j in zip(self.axes, self.index(k)))
         if any(o % ALIGN for o in offset):
             return None
@@ -157,29 +179,110 @@ class Plan:
 
     def params(self) -> dict:
         """What the ledger fingerprint keys on."""
-        return {"shape": list(self.shape), "block": self.edge, "overlap": self.overlap,
-                "input_shape": list(self.input_shape), "grid": list(self.grid), "tiling": TILING}
+        p = {"shape": list(self.shape), "block": self.edge, "overlap": self.overlap,
+             "input_shape": list(self.input_shape), "grid": list(self.grid), "tiling": TILING}
+        if self.section_axis:
+            p["sections"] = {1: "inline", 2: "xline"}[self.section_axis]
+        if any(a.align != ALIGN for a in self.axes):
+            p["align"] = [a.align for a in self.axes]
+        return p
 
 
-def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None) -> Plan:
+def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,
+              align: int = ALIGN, section_axis: int | None = None, slab: int | None = None) -> Plan:
     """The plan for a survey of `shape`: edge = `block` capped by `max_edge` (memory) and the survey.
 
-    `overlap` None picks auto_overlap(edge)."""
+    `overlap` None picks auto_overlap(edge). `align` is the model's size multiple. With a
+    `section_axis` (2D section models) that axis is cut into slabs of `slab` sections (default the
+    block edge) without overlap."""
     shape = check_shape3(shape, "survey")
-    if block < ALIGN or block % ALIGN:
-        raise HpcfaultError(f"block edge must be a positive multiple of {ALIGN} (got {block}); e.g. --block 256")
+    if block < align or block % align:
+        raise HpcfaultError(f"block edge must be a positive multiple of {align} (got {block}); e.g. --block 256")
+    if section_axis not in (None, 1, 2):
+        raise HpcfaultError(f"section axis must be 1 (inline) or 2 (xline) (got {section_axis})")
     edge = block
     if max_edge is not None:
-        capped = max(ALIGN, int(max_edge) // ALIGN * ALIGN)
+        capped = max(align, int(max_edge) // align * align)
         edge = min(edge, capped)
-    edge = min(edge, round_up(max(shape)))
+    edge = min(edge, round_up(max(n for a, n in enumerate(shape) if a != section_axis), align))
     if overlap is None:
         overlap = auto_overlap(edge)
     if overlap < 0 or 2 * overlap >= edge:
         raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap {overlap} "
                             f"with block edge {edge}); lower --overlap or raise --block")
-    axes = tuple(tile_axis(n, edge, overlap) for n in shape)
-    return Plan(shape, edge, overlap, axes)  # type: ignore[arg-type]
+    slab = int(slab or block)
+    if slab < 1:
+        raise HpcfaultError(f"sections per block must be >= 1 (got {slab})")
+    axes = tuple(tile_axis(n, slab, 0, align=1) if a == section_axis else tile_axis(n, edge, overlap, align)
+                 for a, n in enumerate(shape))
+    return Plan(shape, edge, overlap, axes, section_axis)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Every block of a run: the blocks of each view (Plan) in turn, numbered 0, 1, 2, ..."""
+
+    views: tuple[Plan, ...]
+
+    def __post_init__(self) -> None:
+        if not self.views or len({v.shape for v in self.views}) != 1:
+            raise HpcfaultError(f"a tiling needs views of one survey shape (got {[v.shape for v in self.views]})")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.views[0].shape
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.views)
+
+    def locate(self, k: int) -> tuple[int, int]:
+        """(view number, block number within the view) of global block k."""
+        for v, plan in enumerate(self.views):
+            if k < len(plan):
+                return v, k
+            k -= len(plan)
+        raise IndexError(k)
+
+    def first(self, v: int) -> int:
+        return sum(len(p) for p in self.views[:v])
+
+    def plan_of(self, k: int) -> tuple[Plan, int]:
+        v, j = self.locate(k)
+        return self.views[v], j
+
+    def block(self, k: int) -> Block:
+        plan, j = self.plan_of(k)
+        return plan.block(j)
+
+    def block_id(self, k: int) -> str:
+        plan, j = self.plan_of(k)
+        return plan.block_id(j)
+
+    def input_voxels(self, blocks) -> int:
+        """Model input voxels of the given blocks (reads + reflect padding)."""
+        total = 0
+        for k in blocks:
+            shape = self.plan_of(k)[0].input_shape
+            total += shape[0] * shape[1] * shape[2]
+        return total
+
+    def params(self) -> dict:
+        if len(self.views) == 1:
+            return self.views[0].params()
+        return {"shape": list(self.shape), "views": [v.params() for v in self.views]}
+
+
+def make_tiling(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,
+                align: int = ALIGN, sections: Sequence[str] = (), slab: int | None = None) -> Tiling:
+    """One view for a 3D model (`sections` empty); one per direction for a 2D section model."""
+    if not sections:
+        return Tiling((make_plan(shape, block, overlap, max_edge, align=align),))
+    bad = [s for s in sections if s not in SECTION_AXES]
+    if bad or len(set(sections)) != len(sections):
+        raise HpcfaultError(f"section directions must be inline and/or xline, each once (got {list(sections)}); "
+                            "e.g. --axes-2d inline,xline")
+    return Tiling(tuple(make_plan(shape, block, overlap, max_edge, align=align, section_axis=SECTION_AXES[s],
+                                  slab=slab) for s in sections))
 
 
 def merge_tiles(shape: Sequence[int], tile: int) -> list[Roi]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hpcfault.fmt import duration, mvox, plural
 from hpcfault.infer.plan import Plan
 from hpcfault.io.atomic import write_text_atomic
 
@@ -23,23 +24,30 @@ def peak_rss() -> int:
 def plan_text(plan: Plan, ranks: int, todo: int, memory: dict[str, int], seconds_per_block: float | None,
               device: str, threads: int) -> str:
     g = plan.grid
+    per_axis = [a.overlap_text for a in plan.axes]
+    if all(t == "-" for t in per_axis):
+        overlap = f"asked {plan.overlap}; none needed: one block covers the survey"
+    else:
+        overlap = (f"asked {plan.overlap}, actual per axis (time/inline/xline) "
+                   + "/".join("none" if t == "-" else t for t in per_axis)
+                   + " (blocks start on the survey's 16-voxel grid; the last one ends at the survey's end "
+                   "rounded up to 16)")
     lines = [
         f"survey       {plan.shape[0]} x {plan.shape[1]} x {plan.shape[2]} (time, inline, xline), "
-        f"{plan.shape[0] * plan.shape[1] * plan.shape[2] / 1e6:.1f} Mvox",
+        f"{mvox(plan.shape[0] * plan.shape[1] * plan.shape[2])}",
         f"block edge   {plan.edge} (model input {plan.input_shape[0]} x {plan.input_shape[1]} x "
         f"{plan.input_shape[2]}, reflect padding past the survey's end {plan.pad[0]}/{plan.pad[1]}/{plan.pad[2]})",
-        f"overlap      asked {plan.overlap}, actual per axis {'/'.join(a.overlap_text for a in plan.axes)} "
-        f"(blocks start on the survey's 16-voxel grid; the last one ends at the survey's end rounded up to 16)",
+        f"overlap      {overlap}",
         f"blocks       {len(plan)} = {g[0]} x {g[1]} x {g[2]}; to compute now: {todo}",
-        f"ranks        {ranks}, dynamic: each rank takes the next block from a shared counter "
-        f"(about {-(-todo // max(1, ranks))} per rank if equally fast)",
-        f"device       {device}, {threads} thread(s) per rank",
+        f"ranks        {ranks}" + (f", dynamic: each rank takes the next block from a shared counter "
+                                   f"(about {-(-todo // max(1, ranks))} per rank if equally fast)" if ranks > 1 else ""),
+        f"device       {device}, {plural(threads, 'thread')} per rank",
         f"memory/rank  runtime ~{gib(memory['runtime'])} + model forward ~{gib(memory['model'])} + block "
         f"buffers ~{gib(memory['buffers'])} + merge tile ~{gib(memory['merge'])} = ~{gib(sum(memory.values()))}",
     ]
     if seconds_per_block is not None:
         total = seconds_per_block * -(-todo // max(1, ranks))
-        lines.append(f"estimate     {seconds_per_block:.2f} s per block -> ~{total / 60:.1f} min for the "
+        lines.append(f"estimate     {duration(seconds_per_block)} per block -> ~{duration(total)} for the "
                      f"prediction stage (from a timed forward on this machine)")
     lines.append("first blocks " + ", ".join(plan.block(k).id for k in range(min(4, len(plan))))
                  + (" ..." if len(plan) > 4 else ""))
@@ -47,12 +55,13 @@ def plan_text(plan: Plan, ranks: int, todo: int, memory: dict[str, int], seconds
 
 
 class Progress:
-    """One aggregated bar on rank 0 (blocks done/total, Mvox/s, ETA); silent elsewhere."""
+    """One aggregated bar on rank 0 (blocks done/total, Mvox/s, ETA); silent elsewhere, and when
+    stderr is not a terminal (batch logs)."""
 
     def __init__(self, enabled: bool, total: int, vox_per_block: int, desc: str) -> None:
         self.bar = None
         self.vox = vox_per_block
-        if enabled and total:
+        if enabled and total and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=desc, unit="blk", file=sys.stderr, dynamic_ncols=True,

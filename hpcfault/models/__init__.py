@@ -6,18 +6,29 @@
         prob = model(x)          # x: (N, 1, T, I, X) in [0, 1], sizes multiples of 16
         prob = model(x, frame)   # x is a block of a survey: resample on the survey's grid (frame.py)
 
-Importing this package imports torch; `import hpcfault` alone does not.
+The names below are imported on first use, so `hpcfault.models.catalog` (what `hpcfault models`
+lists) and `hpcfault.models.memory` (the planner) load without torch; the others import it.
 """
-from hpcfault.models.checkpoint import FORMAT, load_model, model_from_checkpoint, read_checkpoint, save_checkpoint
-from hpcfault.models.faultnet import SIZE_MULTIPLE, FaultNet, check_input
-from hpcfault.models.fuse import fold_all_bn, prepare_for_inference
-from hpcfault.models.frame import Frame
-from hpcfault.models.memory import bytes_per_voxel, largest_block, peak_bytes
-from hpcfault.models.registry import MODELS, build_model, count_parameters, model_config_of, model_name_of
-from hpcfault.models.unet3d import UNet3D
+from __future__ import annotations
 
-__all__ = [
-    "FORMAT", "MODELS", "SIZE_MULTIPLE", "FaultNet", "Frame", "UNet3D", "build_model", "bytes_per_voxel", "check_input",
-    "count_parameters", "fold_all_bn", "largest_block", "load_model", "model_config_of", "model_from_checkpoint",
-    "model_name_of", "peak_bytes", "prepare_for_inference", "read_checkpoint", "save_checkpoint",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "FORMAT": "checkpoint", "load_model": "checkpoint", "model_from_checkpoint": "checkpoint",
+    "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "SIZE_MULTIPLE": "faultnet", "FaultNet": "faultnet", "check_input": "faultnet",
+    "fold_all_bn": "fuse", "prepare_for_inference": "fuse", "Frame": "frame",
+    "bytes_per_voxel": "memory", "largest_block": "memory", "peak_bytes": "memory",
+    "MODELS": "registry", "build_model": "registry", "count_parameters": "registry",
+    "model_config_of": "registry", "model_name_of": "registry", "UNet3D": "unet3d",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'hpcfault.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hpcfault.models.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

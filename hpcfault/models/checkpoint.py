@@ -1,10 +1,12 @@
 """Project checkpoints: one torch.save'd dict that torch.load(weights_only=True) can read.
 
-    {"format": "hpcfault-checkpoint/1", "model": "faultnet", "config": {...},
+    {"format": "hpcfault-checkpoint/1", "model": "faultnet", "task": "fault", "config": {...},
      "provenance": {...}, "state_dict": {...}}
 
-`config` holds the keyword arguments of build_model (plain ints, bools and lists); `provenance`
-says where the weights come from (import-weights: source file, sha256, gamma; training: run dir...).
+`config` holds the keyword arguments of build_model (plain ints, bools and lists); `task` names the
+task the model serves (hpcfault/tasks; checkpoints written before tasks existed have none and are
+fault checkpoints); `provenance` says where the weights come from (import-weights: source file,
+sha256, gamma; training: run dir...).
 """
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ from torch import nn
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.io.atomic import atomic_path
-from hpcfault.models.registry import MODELS, build_model, model_config_of, resolve_config
+from hpcfault.models.registry import MODELS, build_model, check_task, model_config_of, resolve_config
 
 FORMAT = "hpcfault-checkpoint/1"
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, name: str, config: dict[str, Any] | None = None,
-                    provenance: dict[str, Any] | None = None) -> None:
-    """Write `model`'s weights with its registry `name` and `config` (default: the model's own), atomically."""
+                    provenance: dict[str, Any] | None = None, task: str = "fault") -> None:
+    """Write `model`'s weights with its registry `name`, `config` (default: the model's own) and
+    `task`, atomically."""
+    from hpcfault.tasks import task_spec
+
+    task = task_spec(task).name
+    check_task(name, task)
     if config is None:
         config = model_config_of(model)
     resolved = resolve_config(name, config)
@@ -33,7 +40,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, name: str, config
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     # plain JSON values only, so that torch.load(weights_only=True) accepts the file
     provenance = json.loads(json.dumps(dict(provenance or {}), default=str))
-    payload = {"format": FORMAT, "model": name, "config": plain, "provenance": provenance, "state_dict": state}
+    payload = {"format": FORMAT, "model": name, "task": task, "config": plain, "provenance": provenance,
+               "state_dict": state}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -64,6 +72,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise HpcfaultError(f"checkpoint {str(path)!r} holds an unknown model (got {payload['model']!r}); "
                             f"valid models: {', '.join(MODELS)}")
     payload.setdefault("provenance", {})
+    from hpcfault.tasks import TASKS
+
+    payload.setdefault("task", "fault")   # checkpoints from before tasks existed hold fault models
+    if payload["task"] not in TASKS:
+        raise HpcfaultError(f"checkpoint {str(path)!r} serves an unknown task (got {payload['task']!r}); "
+                            f"valid tasks: {', '.join(TASKS)}; it comes from a newer hpcfault")
     return payload
 
 

@@ -1,4 +1,9 @@
-"""Models by name: an explicit table, not a class-name lookup, so a checkpoint names what it holds."""
+"""Models by name: an explicit table, not a class-name lookup, so a checkpoint names what it holds.
+
+A spec says the model's dimensionality (3: volumes; 2: sections, applied along inlines and/or
+crosslines by the engine) and which tasks it serves: Fault-Net only the fault task (its sigmoid
+output is fixed); the task-agnostic U-Nets any task, built with that task's output head (one
+activation per channel, hpcfault/tasks/spec.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,26 +13,32 @@ from typing import Any, Callable
 from torch import nn
 
 from hpcfault.errors import HpcfaultError
+from hpcfault.models.catalog import CATALOG
 from hpcfault.models.faultnet import FaultNet, FaultNetConfig
+from hpcfault.models.unet2d import UNet2D, UNet2DConfig
 from hpcfault.models.unet3d import UNet3D, UNet3DConfig
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    summary: str
     config_class: type
     builder: Callable[..., nn.Module]
     fixed: tuple[tuple[str, Any], ...] = ()   # config values that define this name (not overridable)
+    dims: int = 3                             # 3: volume model; 2: section model
+    tasks: tuple[str, ...] | None = None      # tasks it serves; None = any (built with the task's head)
+
+    @property
+    def summary(self) -> str:
+        """One line from catalog.py (which `hpcfault models` lists without importing torch)."""
+        return CATALOG[self.name].summary
 
 
 MODELS: dict[str, ModelSpec] = {
-    "faultnet": ModelSpec("faultnet", "Fault-Net (HRNet branches + MCF fusion), as published",
-                          FaultNetConfig, FaultNet, (("mcf", True),)),
-    "faultnet-nomcf": ModelSpec("faultnet-nomcf", "Fault-Net ablation: MCF blocks -> 1x1x1 conv",
-                                FaultNetConfig, FaultNet, (("mcf", False),)),
-    "unet3d": ModelSpec("unet3d", "UNet3D of FaultSeg3D (4 levels, 16-128 filters)",
-                        UNet3DConfig, UNet3D),
+    "faultnet": ModelSpec("faultnet", FaultNetConfig, FaultNet, (("mcf", True),), tasks=("fault",)),
+    "faultnet-nomcf": ModelSpec("faultnet-nomcf", FaultNetConfig, FaultNet, (("mcf", False),), tasks=("fault",)),
+    "unet3d": ModelSpec("unet3d", UNet3DConfig, UNet3D),
+    "unet2d": ModelSpec("unet2d", UNet2DConfig, UNet2D, dims=2),
 }
 
 
@@ -54,7 +65,11 @@ def resolve_config(name: str, config: dict[str, Any] | None = None) -> dict[str,
     resolved.update(fixed)
     for key, value in resolved.items():
         default = fields[key].default
-        if isinstance(default, tuple):
+        if key == "head":
+            from hpcfault.models.heads import check_head
+
+            resolved[key] = check_head(value if isinstance(value, (list, tuple)) else [value])
+        elif isinstance(default, tuple):
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and v > 0 for v in value) \
                     or (key == "widths" and len(value) != len(default)) or len(value) < 2:
                 raise HpcfaultError(
@@ -68,10 +83,40 @@ def resolve_config(name: str, config: dict[str, Any] | None = None) -> dict[str,
     return resolved
 
 
-def build_model(name: str, **config: Any) -> nn.Module:
-    """A freshly initialised model `name` (see MODELS) with `config` overriding its defaults."""
+def check_task(name: str, task: str) -> None:
+    """A one-line error unless model `name` can serve `task`."""
     spec = model_spec(name)
-    return spec.builder(**resolve_config(name, config))
+    if spec.tasks is not None and task not in spec.tasks:
+        from hpcfault.tasks import TASKS
+
+        serve = [t for t in TASKS if model_spec(name).tasks is None or t in model_spec(name).tasks]
+        others = [m for m, s in MODELS.items() if s.tasks is None or task in s.tasks]
+        raise HpcfaultError(f"model {name!r} cannot serve task {task!r} (it serves {', '.join(serve)}); "
+                            f"models for {task}: {', '.join(others)}")
+
+
+def task_config(name: str, task: str | None, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`config` for model `name` serving `task`: a task-agnostic model gets the task's head."""
+    from hpcfault.tasks import task_spec
+
+    config = dict(config or {})
+    if task is None:
+        return config
+    check_task(name, task)
+    if model_spec(name).tasks is None:
+        head = list(task_spec(task).activations)
+        if "head" in config and list(config["head"]) != head:
+            raise HpcfaultError(f"model {name!r}: head {list(config['head'])} does not match task {task!r} "
+                                f"(got it where the task needs {head}); leave head out of the model options")
+        config["head"] = head
+    return config
+
+
+def build_model(name: str, task: str | None = None, **config: Any) -> nn.Module:
+    """A freshly initialised model `name` (see MODELS) with `config` overriding its defaults, built
+    for `task` (None: as configured; the fault task's head is every model's default)."""
+    spec = model_spec(name)
+    return spec.builder(**resolve_config(name, task_config(name, task, config)))
 
 
 def model_name_of(model: nn.Module) -> str:
@@ -80,6 +125,8 @@ def model_name_of(model: nn.Module) -> str:
         return "faultnet" if model.config.mcf else "faultnet-nomcf"
     if isinstance(model, UNet3D):
         return "unet3d"
+    if isinstance(model, UNet2D):
+        return "unet2d"
     raise HpcfaultError(f"not a model of the registry (got {type(model).__name__}); valid models: {', '.join(MODELS)}")
 
 

@@ -3,7 +3,9 @@
 Each level is two 3x3x3 convolutions with bias and ReLU (no BatchNorm, as in the Keras original);
 2x max-pooling down, nearest-neighbour 2x upsampling up, skip connections by concatenation, a 1x1x1
 convolution and a sigmoid at the end: 1,459,585 parameters with the default filters.
-Inputs need sizes that are multiples of 2**(levels-1) (8 by default).
+Inputs need sizes that are multiples of 2**(levels-1) (8 by default). `head` gives one activation
+per output channel (default one sigmoid channel, the fault task; other tasks build it with their
+own head, see hpcfault/models/heads.py).
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpcfault.models.faultnet import check_input
+from hpcfault.models.heads import apply_head, check_head
 
 
 @dataclass(frozen=True)
 class UNet3DConfig:
     filters: tuple[int, ...] = (16, 32, 64, 128)
+    head: tuple[str, ...] = ("sigmoid",)
 
 
 def _double_conv(cin: int, cout: int) -> nn.Sequential:
@@ -27,10 +31,10 @@ def _double_conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class UNet3D(nn.Module):
-    def __init__(self, filters=(16, 32, 64, 128)) -> None:
+    def __init__(self, filters=(16, 32, 64, 128), head=("sigmoid",)) -> None:
         super().__init__()
         filters = tuple(int(f) for f in filters)
-        self.config = UNet3DConfig(filters)
+        self.config = UNet3DConfig(filters, check_head(head))
         self.size_multiple = 2 ** (len(filters) - 1)
         self.down = nn.ModuleList()
         cin = 1
@@ -39,7 +43,7 @@ class UNet3D(nn.Module):
             cin = f
         self.up = nn.ModuleList(_double_conv(filters[k + 1] + filters[k], filters[k])
                                 for k in reversed(range(len(filters) - 1)))
-        self.head = nn.Conv3d(filters[0], 1, 1)
+        self.head = nn.Conv3d(filters[0], len(self.config.head), 1)
 
     def forward(self, x: torch.Tensor, frame=None) -> torch.Tensor:
         """`frame` (a block's place in the survey) is accepted and not needed: max pooling and
@@ -54,4 +58,4 @@ class UNet3D(nn.Module):
         skips.pop()
         for level in self.up:
             x = level(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skips.pop()], 1))
-        return torch.sigmoid(self.head(x))
+        return apply_head(self.head(x), self.config.head)

@@ -30,9 +30,10 @@ class LossConfig:
     # md and dice: + bce_weight x plain (unbalanced) masked BCE. A Dice-type loss is constant on a
     # cube without labelled faults, so fault-free cubes teach "no fault" only through this term.
     bce_weight: float = 0.0
+    pos_weight: float = 1.0                     # that BCE's weight of fault voxels (background: 1)
 
     def options(self) -> dict[str, Any]:
-        extra = {"bce_weight": self.bce_weight} if self.bce_weight else {}
+        extra = {"bce_weight": self.bce_weight, "pos_weight": self.pos_weight} if self.bce_weight else {}
         return {"md": {"gamma": self.gamma, **extra}, "bce": {"balanced": self.balanced}, "dice": extra}[self.name]
 
 
@@ -94,12 +95,13 @@ class ValidationConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     run_dir: str = ""                           # where checkpoints and metrics go (or --run-dir)
+    task: str = "fault"                         # hpcfault/tasks: outputs, labels, per-output losses
     seed: int = 0
     steps: int = 10000                          # optimizer steps in total (may grow on resume)
     batch: int = 8                              # GLOBAL batch, split evenly over processes
     micro_batch: int = 0                        # cubes per forward pass; 0 = the per-process batch
     model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    loss: LossConfig = field(default_factory=LossConfig)   # the loss of the task's first target
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -128,6 +130,10 @@ def check(cfg: TrainConfig) -> None:
     def need(ok: bool, what: str, got: Any, fix: str) -> None:
         if not ok:
             raise HpcfaultError(f"train config: {what} (got {got!r}); {fix}")
+
+    from hpcfault.tasks import task_spec
+
+    task_spec(cfg.task)
 
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
     need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")
@@ -165,6 +171,7 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")
     need(cfg.validation.block == 0 or cfg.validation.block % 16 == 0, "validation.block must be 0 or a "
          "multiple of 16", cfg.validation.block, "e.g. validation.block=128")
+    need(cfg.threads >= 0, "threads must be >= 0", cfg.threads, "0 leaves torch's default, e.g. threads=2")
     need(cfg.log_every >= 1 and cfg.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1",
          (cfg.log_every, cfg.checkpoint_every), "e.g. log_every=10 checkpoint_every=200")
 

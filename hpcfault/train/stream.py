@@ -61,15 +61,14 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
 
 
 class CubeStream:
-    """`next_batch()` -> (seismic, labels, mask) float32 arrays of shape (n, T, I, X)."""
+    """`next_batch()` -> {"seismic", *labels, "mask"} float32 arrays of shape (n, T, I, X)."""
 
     def __init__(self, sampler: Any, per_step: int) -> None:
         self.sampler = sampler
         self.per_step = per_step
 
-    def next_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        b = self.sampler.batch(self.per_step)
-        return b["seismic"][:, 0], b["labels"][:, 0], b["mask"][:, 0]
+    def next_batch(self) -> dict[str, np.ndarray]:
+        return {k: v[:, 0] for k, v in self.sampler.batch(self.per_step).items()}
 
     def state_dict(self) -> dict:
         return self.sampler.state_dict()
@@ -81,7 +80,9 @@ class CubeStream:
 def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path) -> CubeStream:
     from hpcfault.data.sampling import CubeSampler, SyntheticSource, VolumeSource
     from hpcfault.data.synth_config import synth_config
+    from hpcfault.tasks import task_spec
 
+    task = task_spec(cfg.task)
     sources, weights = [], []
     for k, src in enumerate(cfg.data.sources):
         if src.kind == "synthetic":
@@ -92,12 +93,15 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
             if not Path(src.path).is_file():
                 raise HpcfaultError(f"data.sources[{k}]: volume file not found (got {src.path!r}); "
                                     "edit the path in the config (see configs/train-paper.yaml)")
-            sources.append(VolumeSource(src.path))
+            sources.append(VolumeSource(src.path, labels=task.labels))
             weights.append(src.weight)
         else:
             files = survey_files(src, run_dir / "data")
-            sources += [VolumeSource(p) for p in files]
+            sources += [VolumeSource(p, labels=task.labels) for p in files]
             weights += [src.weight / len(files)] * len(files)
+    azimuths = {name: task.output(t.output).period for t in task.targets for name in (t.label,)
+                if name in task.angle_labels}
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
-                          seed=cfg.seed, rank=rank, world_size=world, augment=cfg.data.augment)
+                          seed=cfg.seed, rank=rank, world_size=world, augment=cfg.data.augment,
+                          labels=task.labels, azimuths=azimuths)
     return CubeStream(sampler, per_step)

@@ -55,6 +55,12 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         if cfg.amp == "bf16":
             raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
         return torch.float16
+    if device.type == "cpu":
+        from hpcfault.models.cpu_features import bf16_support
+
+        if not bf16_support().ok:
+            raise HpcfaultError(f"amp=bf16 needs bfloat16 convolutions on the CPU (got: {bf16_support().reason}); "
+                                "use amp=off on this machine")
     return torch.bfloat16
 
 
@@ -63,7 +69,7 @@ def build(cfg: TrainConfig, d: ddp.Dist) -> tuple[torch.nn.Module, torch.nn.Modu
     from hpcfault.models import build_model
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model.name, **cfg.model.options)
+    model = build_model(cfg.model.name, task=cfg.task, **cfg.model.options)
     if cfg.freeze_redundant:
         from hpcfault.train.redundant import freeze, zero_gradient_parameters
 
@@ -95,7 +101,7 @@ def seed_everything(seed: int) -> None:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, d: ddp.Dist) -> None:
-        from hpcfault.losses import build_loss
+        from hpcfault.tasks import task_spec
         from hpcfault.train.stream import build_stream
 
         self.cfg, self.run_dir, self.d = cfg, run_dir, d
@@ -107,7 +113,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(trainable_params(self.model), lr=o.lr, betas=tuple(o.betas),
                                           weight_decay=o.weight_decay)
         self.scaler = torch.amp.GradScaler(d.device.type, enabled=self.amp == torch.float16)
-        self.loss_fn = build_loss(cfg.loss.name, **cfg.loss.options())
+        self.task = task_spec(cfg.task)
+        self.objective = objective(cfg, self.task)
         seed_everything(cfg.seed * 7919 + d.rank)  # per-rank streams of anything random in the loop
         self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir)
         self.metrics = MetricsLog(run_dir, enabled=d.is_main)
@@ -155,7 +162,11 @@ class Trainer:
         if isinstance(model, torch.nn.SyncBatchNorm) or any(isinstance(m, torch.nn.SyncBatchNorm)
                                                             for m in model.modules()):
             model = _unsync(model)
-        save_checkpoint(path, model, self.cfg.model.name, dict(self.cfg.model.options), provenance=prov)
+        from hpcfault.models.registry import task_config
+
+        save_checkpoint(path, model, self.cfg.model.name, task_config(self.cfg.model.name, self.cfg.task,
+                                                                       self.cfg.model.options),
+                        provenance=prov, task=self.cfg.task)
 
     # ---------------------------------------------------------------- validation
     def validate(self) -> None:
@@ -164,9 +175,9 @@ class Trainer:
         v = self.cfg.validation
         ddp.average_batchnorm_stats(self.d, self.model)
         if self._held is None:
-            self._held = load_held_out(v, self.d.rank, self.d.world)
+            self._held = load_held_out(v, self.d.rank, self.d.world, self.task.labels)
         t0 = time.perf_counter()
-        s = validate(self.model, self._held, v, self.d, self.amp)
+        s = validate(self.model, self._held, v, self.d, self.amp, self.task)
         s = {k: (round(x, 6) if isinstance(x, float) else x) for k, x in s.items()}
         self.metrics.write(self.step, "val", **s, seconds=round(time.perf_counter() - t0, 2))
         self.info("step %d validation: IoU %.4f  precision %.4f  recall %.4f  Tol-IoU@%d %.4f", self.step,
@@ -188,8 +199,18 @@ class Trainer:
         frac = min(1.0, (step - o.warmup) / span)
         return o.lr_final + 0.5 * (o.lr - o.lr_final) * (1.0 + math.cos(math.pi * frac))
 
+    def cube_loss(self, pred: torch.Tensor, arrays: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss of one cube: the task's targets, each on its channels, label and mask."""
+        total = None
+        for target, channels, fn in self.objective:
+            mask = arrays["mask"] if target.mask is None else arrays["mask"] * (arrays[target.mask] > 0)
+            term = fn(pred[:, channels], arrays[target.label], mask)
+            term = term if target.weight == 1.0 else term * target.weight
+            total = term if total is None else total + term
+        return total
+
     def train_step(self) -> float:
-        seismic, labels, mask = self.stream.next_batch()
+        batch = self.stream.next_batch()
         dev = self.d.device
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
@@ -198,16 +219,17 @@ class Trainer:
         chunks = range(0, self.local_batch, self.micro)
         for k, start in enumerate(chunks):
             sl = slice(start, start + self.micro)
-            x = torch.from_numpy(seismic[sl])[:, None].to(dev, non_blocking=True)
-            y = torch.from_numpy(labels[sl])[:, None].to(dev, non_blocking=True)
-            m = torch.from_numpy(mask[sl])[:, None].to(dev, non_blocking=True)
+            x = torch.from_numpy(batch["seismic"][sl])[:, None].to(dev, non_blocking=True)
+            ys = {name: torch.from_numpy(a[sl])[:, None].to(dev, non_blocking=True)
+                  for name, a in batch.items() if name != "seismic"}
             last = k == len(chunks) - 1
             sync = contextlib.nullcontext() if (last or not self.d.backend) else self.net.no_sync()
             with sync:
                 with torch.autocast(dev.type, dtype=self.amp, enabled=self.amp is not None):
                     pred = self.net(x)
                 pred = pred.float()
-                loss = sum(self.loss_fn(pred[j:j + 1], y[j:j + 1], m[j:j + 1]) for j in range(pred.shape[0]))
+                loss = sum(self.cube_loss(pred[j:j + 1], {n: y[j:j + 1] for n, y in ys.items()})
+                           for j in range(pred.shape[0]))
                 loss = loss / self.local_batch
                 self.scaler.scale(loss).backward()
             total += float(loss.detach())
@@ -245,6 +267,23 @@ class Trainer:
             if stop:
                 return "stopped"
         return "done"
+
+
+def objective(cfg: TrainConfig, task: Any) -> list[tuple[Any, slice, Any]]:
+    """(target, model channels, loss function) for each of the task's targets. The first target's
+    loss is the config's `loss` (for the fault task: MD, BCE or Dice, as always); the others come
+    from the task."""
+    from hpcfault.losses import build_loss, target_loss
+
+    slices = task.channel_slices()
+    out = []
+    for k, t in enumerate(task.targets):
+        if k == 0:
+            fn = build_loss(cfg.loss.name, **cfg.loss.options())
+        else:
+            fn = target_loss(t.loss, task.output(t.output).period, **dict(t.options))
+        out.append((t, slices[t.output], fn))
+    return out
 
 
 def _unsync(model: torch.nn.Module) -> torch.nn.Module:
@@ -297,7 +336,6 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
         trainer.restore(state)
         if d.is_main:
             trainer.metrics.truncate_after(trainer.step)
-            rundir.update_stored_config(cfg, path)
         trainer.info("resumed %s at step %d", path, trainer.step)
     elif resuming and d.is_main:
         trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
@@ -318,6 +356,8 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
         _resume(trainer, resuming)
+        if d.is_main:
+            rundir.commit(cfg, path)   # every start-up check passed: the run directory is this run's now
         if trainer.step >= cfg.steps:
             if d.is_main:
                 print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}); "

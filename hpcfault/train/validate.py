@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 class HeldOut:
     name: str
     seismic: np.ndarray           # float32 in [0, 1], (T, I, X)
-    labels: np.ndarray            # uint8 0/1
+    labels: np.ndarray            # uint8 0/1 (the fault labels)
     mask: np.ndarray | None       # uint8 1 = labelled; None = all
+    extra: dict | None = None     # the task's other label volumes by name (e.g. fault_strike)
 
 
 def scale01(x: np.ndarray) -> np.ndarray:
@@ -46,35 +47,38 @@ def names(cfg: ValidationConfig) -> list[str]:
     return [f"file:{p}" for p in cfg.volumes] + [f"synthetic:{s}" for s in cfg.synthetic_seeds]
 
 
-def load_held_out(cfg: ValidationConfig, rank: int, world: int) -> list[HeldOut]:
-    """The held-out volumes this rank validates on (volume k goes to rank k % world)."""
+def load_held_out(cfg: ValidationConfig, rank: int, world: int, labels: tuple[str, ...] = ("labels",)) -> list[HeldOut]:
+    """The held-out volumes this rank validates on (volume k goes to rank k % world), with the
+    task's label volumes `labels` ("labels" first)."""
     out = []
     for k, name in enumerate(names(cfg)):
         if k % world != rank:
             continue
         kind, _, ref = name.partition(":")
         if kind == "file":
-            out.append(_from_file(ref))
+            out.append(_from_file(ref, labels))
         else:
-            from hpcfault.data.synth import synthesize
+            from hpcfault.data.synth import SynthModel
             from hpcfault.data.synth_config import synth_config
 
-            seismic, labels, _ids, _faults = synthesize(tuple(cfg.synthetic_shape), int(ref),
-                                                        synth_config(cfg.synthetic_family))
-            out.append(HeldOut(name, scale01(seismic), (labels > 0).astype(np.uint8), None))
+            v = SynthModel(tuple(cfg.synthetic_shape), int(ref), synth_config(cfg.synthetic_family)).render_volumes()
+            out.append(HeldOut(name, scale01(v["seismic"]), (v["labels"] > 0).astype(np.uint8), None,
+                               {k: v[k] for k in labels[1:]}))
     return out
 
 
-def _from_file(path: str) -> HeldOut:
+def _from_file(path: str, labels: tuple[str, ...] = ("labels",)) -> HeldOut:
     from hpcfault.io.volume import open_volume
 
     with open_volume(path) as f:
-        if "labels" not in f:
-            raise HpcfaultError(f"validation volume {path} has no 'labels' dataset (got datasets "
+        missing = [k for k in labels if k not in f]
+        if missing:
+            raise HpcfaultError(f"validation volume {path} has no {missing} dataset (got datasets "
                                 f"{sorted(k for k in f.keys())}); make one with 'hpcfault synth' or add labels")
-        data, labels = f["data"][...], f["labels"][...]
+        data, fault = f["data"][...], f[labels[0]][...]
         mask = f["mask"][...].astype(np.uint8) if "mask" in f else None
-    return HeldOut(f"file:{path}", scale01(data), (labels > 0).astype(np.uint8), mask)
+        extra = {k: f[k][...] for k in labels[1:]}
+    return HeldOut(f"file:{path}", scale01(data), (fault > 0).astype(np.uint8), mask, extra)
 
 
 def tiles(n: int, block: int, margin: int) -> list[tuple[int, int, int]]:
@@ -96,39 +100,64 @@ def tiles(n: int, block: int, margin: int) -> list[tuple[int, int, int]]:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, seismic: np.ndarray, device: torch.device,
-            amp_dtype: torch.dtype | None, block: int = 0, margin: int = 16) -> np.ndarray:
-    """Fault probabilities for a whole volume: padded to multiples of 16, predicted in blocks."""
+            amp_dtype: torch.dtype | None, block: int = 0, margin: int = 16, task: Any = None) -> np.ndarray:
+    """The task's outputs (K, T, I, X) for a whole volume (the fault task: K = 1, probabilities),
+    padded to multiples of 16, predicted in blocks (no blending: each block writes its middle)."""
+    from hpcfault.tasks import task_spec
+    from hpcfault.tasks.decode import decode
+
+    task = task_spec(None) if task is None else task
     shape = seismic.shape
     padded = [-(-n // 16) * 16 for n in shape]
     x = np.pad(seismic, [(0, p - n) for p, n in zip(padded, shape)], mode="edge")
     blocks = [min(block, p) if block else p for p in padded]
-    out = np.zeros(padded, dtype=np.float32)
+    out = np.zeros((len(task.outputs), *padded), dtype=np.float32)
     for t0, tlo, thi in tiles(padded[0], blocks[0], margin):
         for i0, ilo, ihi in tiles(padded[1], blocks[1], margin):
             for x0, xlo, xhi in tiles(padded[2], blocks[2], margin):
                 cube = x[t0:t0 + blocks[0], i0:i0 + blocks[1], x0:x0 + blocks[2]]
                 inp = torch.from_numpy(np.ascontiguousarray(cube))[None, None].to(device)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    prob = model(inp).float()[0, 0].cpu().numpy()
-                out[tlo:thi, ilo:ihi, xlo:xhi] = prob[tlo - t0:thi - t0, ilo - i0:ihi - i0, xlo - x0:xhi - x0]
-    return out[:shape[0], :shape[1], :shape[2]]
+                    y = decode(task, model(inp).float()[0]).cpu().numpy()
+                out[:, tlo:thi, ilo:ihi, xlo:xhi] = y[:, tlo - t0:thi - t0, ilo - i0:ihi - i0, xlo - x0:xhi - x0]
+    return out[:, :shape[0], :shape[1], :shape[2]]
 
 
 def validate(model: torch.nn.Module, held: list[HeldOut], cfg: ValidationConfig, d: Dist,
-             amp_dtype: torch.dtype | None) -> dict[str, Any]:
-    """Scores over all ranks' held-out volumes (every rank gets the same dict)."""
+             amp_dtype: torch.dtype | None, task: Any = None) -> dict[str, Any]:
+    """Scores over all ranks' held-out volumes (every rank gets the same dict): the fault scores of
+    the task's first output against the fault labels, and for each further target the mean
+    absolute error (angles: modulo their period) on its masked voxels, as `<output>_mae`."""
     from hpcfault.metrics import COUNT_KEYS, score_counts, scores
+    from hpcfault.tasks import task_spec
 
+    task = task_spec(None) if task is None else task
+    others = [t for t in task.targets[1:]]
     was_training = model.training
     model.eval()
-    total = torch.zeros(len(COUNT_KEYS), dtype=torch.int64)
+    total = torch.zeros(len(COUNT_KEYS) + 2 * len(others), dtype=torch.float64)
     try:
         for h in held:
-            prob = predict(model, h.seismic, d.device, amp_dtype, cfg.block)
-            c = score_counts(prob, h.labels, h.mask, threshold=cfg.threshold, radius=cfg.radius)
-            total += torch.tensor([int(c[k]) for k in COUNT_KEYS], dtype=torch.int64)
+            outs = predict(model, h.seismic, d.device, amp_dtype, cfg.block, task=task)
+            c = score_counts(outs[0], h.labels, h.mask, threshold=cfg.threshold, radius=cfg.radius)
+            part = [float(c[k]) for k in COUNT_KEYS]
+            for t in others:
+                out = task.output(t.output)
+                pred, truth = outs[task.output_names.index(t.output)], np.asarray(h.extra[t.label], np.float64)
+                m = np.ones(truth.shape, bool) if t.mask is None else h.labels > 0
+                if h.mask is not None:
+                    m &= h.mask > 0
+                err = np.abs(pred[m] - truth[m])
+                if out.kind == "angle":
+                    err = np.minimum(err, out.period - err)
+                part += [float(err.sum()), float(m.sum())]
+            total += torch.tensor(part, dtype=torch.float64)
     finally:
         model.train(was_training)
-    total = all_sum(d, total)
-    counts = {k: int(v) for k, v in zip(COUNT_KEYS, total.tolist())}
-    return {**scores(counts), "voxels": counts["tp"] + counts["fp"] + counts["fn"] + counts["tn"]}
+    total = all_sum(d, total).tolist()
+    counts = {k: int(v) for k, v in zip(COUNT_KEYS, total)}
+    out = {**scores(counts), "voxels": counts["tp"] + counts["fp"] + counts["fn"] + counts["tn"]}
+    for n, t in enumerate(others):
+        err, cnt = total[len(COUNT_KEYS) + 2 * n: len(COUNT_KEYS) + 2 * n + 2]
+        out[f"{t.output}_mae"] = err / cnt if cnt else float("nan")
+    return out

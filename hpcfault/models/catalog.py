@@ -1,0 +1,28 @@
+"""What `hpcfault models` lists, without importing torch: each registry model's one-line summary,
+parameter count and convolution GFLOP per 128^3 block (a 2D section model: 128 sections of 128^2).
+
+The figures are those `hpcfault models --count` measures on the built models (parameters counted,
+FLOP with torch's FlopCounterMode on the meta device); tests/test_models.py checks that every
+registry model has a row here and that its figures match. A new model adds a row to both tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    summary: str
+    params: int
+    gflop_128: float          # convolution FLOP (2 per multiply-add) of one forward pass on 128^3, / 1e9
+    tasks: tuple[str, ...] | None = None   # the tasks it serves (registry ModelSpec.tasks); None = any
+    dims: int = 3
+
+
+CATALOG: dict[str, ModelFacts] = {
+    "faultnet": ModelFacts("Fault-Net (HRNet branches + MCF fusion), as published", 421_597, 31.931, ("fault",)),
+    "faultnet-nomcf": ModelFacts("Fault-Net ablation: MCF blocks -> 1x1x1 conv", 386_097, 24.628, ("fault",)),
+    "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
+    "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
+                         487_713, 169.785, dims=2),
+}
