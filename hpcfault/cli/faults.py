@@ -2,8 +2,8 @@
 dip and strike, sticks for OpendTect and Petrel (Charisma), point sets. Streamed by inline slabs,
 MPI-aware (mpiexec -n N); 1, 2 or N ranks write identical files.
 
-The input is a volume file from 'hpcfault predict' (dataset 'fault' if present, else 'data'); a
-multi-task prediction's 'fault_dip'/'fault_strike' give the orientation unless --orientation tensor.
+The input is a volume file from 'hpcfault predict' (dataset 'fault' if present, else 'data'); a task
+prediction's 'fault_dip'/'fault_strike' give the orientation unless --orientation tensor.
 The output folder holds fault-ids.h5, thinned.h5 (export them with 'hpcfault export ... --like
 SURVEY.sgy'), faults.csv and faults.json (one row per fault), points/NAME.csv and
 sticks/{opendtect/NAME.txt, opendtect-all.txt, charisma.txt}. docs/faults.md describes every file,
@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="DIR", required=True, help="output folder (created atomically)")
     p.add_argument("--dataset", default=None, help="probability dataset (default: 'fault' if present, else 'data')")
     p.add_argument("--orientation", choices=ORIENTATIONS, default=d.orientation,
-                   help="auto: the model's fault_dip/fault_strike when present, else the structure tensor (default)")
+                   help="auto (default): a prediction's fault_dip/fault_strike where it has them, else the "
+                        "structure tensor; model: insist on them; tensor: ignore them")
     g = p.add_argument_group("thinning and linking")
     g.add_argument("--high", type=float, default=d.high, help=f"probability an object must reach (default {d.high})")
     g.add_argument("--low", type=float, default=d.low, help=f"probability a ridge voxel needs (default {d.low})")

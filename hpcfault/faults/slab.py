@@ -16,7 +16,7 @@ import numpy as np
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.faults.link import components, touching_pairs
-from hpcfault.faults.orientation import (canonical, check_angles, dip_strike, normals_from_dip_strike,
+from hpcfault.faults.orientation import (angle_difference, check_angles, dip_strike, normals_from_dip_strike,
                                          normals_from_tensor, outer6, radius, structure_tensor_at)
 from hpcfault.faults.plan import FaultParams
 from hpcfault.faults.thin import ridge_mask, smooth, voxel_area
@@ -66,6 +66,20 @@ class SlabResult:
                    border_linked=d["border_linked"], touch=d["touch"])
 
 
+def model_normals(tensor_normals: np.ndarray, model: tuple, flat: np.ndarray, where: str) -> np.ndarray:
+    """Normals from a model's dip and/or strike (arrays or None) at `flat`; what the model lacks comes
+    from the structure tensor's normals, and so does the side the fault dips to (strike or strike +
+    180), so a strike given modulo 180 works."""
+    t_dip, t_strike = dip_strike(tensor_normals)
+    mdip, mstrike = (None if m is None else np.asarray(m, np.float64).ravel()[flat] for m in model)
+    check_angles(t_dip if mdip is None else mdip, t_strike if mstrike is None else mstrike, where)
+    dip = t_dip if mdip is None else mdip
+    strike = t_strike if mstrike is None else mstrike
+    if mstrike is not None:
+        strike = np.where(np.abs(angle_difference(strike, t_strike)) > 90.0, strike + 180.0, strike) % 360.0
+    return normals_from_dip_strike(dip, strike)
+
+
 def _check_prob(prob: np.ndarray, where: str) -> np.ndarray:
     p = np.asarray(prob, np.float32)
     if p.size:
@@ -77,10 +91,10 @@ def _check_prob(prob: np.ndarray, where: str) -> np.ndarray:
 
 
 def process_slab(prob: np.ndarray, lo: int, core: tuple[int, int], shape: tuple[int, int, int],
-                 params: FaultParams, model: tuple[np.ndarray, np.ndarray] | None = None,
+                 params: FaultParams, model: tuple | None = None,
                  where: str = "slab") -> SlabResult:
     """Ridge voxels and components of the core inlines `core` = (a, b) of a survey of `shape`, from
-    `prob` holding inlines [lo, lo + prob.shape[1]). `model` = (dip, strike) arrays like `prob`."""
+    `prob` holding inlines [lo, lo + prob.shape[1]). `model` = (dip, strike): arrays like `prob` or None."""
     a, b = core
     ni = shape[1]
     p = _check_prob(prob, f"{where} (inlines {a}..{b - 1})")
@@ -99,13 +113,7 @@ def process_slab(prob: np.ndarray, lo: int, core: tuple[int, int], shape: tuple[
     del sub
     normals, planar = normals_from_tensor(tensor)
     if model is not None:
-        mdip, mstrike = (np.asarray(m, np.float64).ravel()[flat] for m in model)
-        check_angles(mdip, mstrike, where)
-        given = normals_from_dip_strike(mdip, mstrike)
-        # a strike given modulo 180 leaves the side the fault dips to open: take it from the tensor
-        flip = (given[:, 1] * normals[:, 1] + given[:, 2] * normals[:, 2]) < 0
-        given[flip, 1:] *= -1.0
-        normals = canonical(given)
+        normals = model_normals(normals, model, flat, where)
     keep = ridge_mask(s, np.stack([t, i, x], axis=1), normals)
     del s
     t, i, x, pv, normals, planar = t[keep], i[keep], x[keep], pv[keep], normals[keep], planar[keep]

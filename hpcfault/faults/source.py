@@ -1,9 +1,14 @@
 """The input of `hpcfault faults`: a volume file with fault probabilities (and maybe dip / strike).
 
-`hpcfault predict` writes the fault task's probability in dataset `data`; a multi-task model writes
-`fault` (probability), `fault_dip` and `fault_strike` (degrees) into the same file. The default
-dataset is `fault` when present, else `data`. Dip and strike come from `fault_dip`/`fault_strike`
-when both exist (orientation "auto" or "model"), else from the structure tensor ("tensor").
+`hpcfault predict` writes the fault task's probability in dataset `data`; a task with more outputs
+writes `fault` (probability) and e.g. `fault_strike` (the fault-strike task: degrees modulo 180) or
+`fault_dip` and `fault_strike` (a multi-task model) into the same file. The default dataset is
+`fault` when present, else `data`.
+
+Orientation "auto" takes a model's `fault_dip` and/or `fault_strike` when the file is such a
+prediction (its probability is `fault`, or its `outputs` attribute lists them) and the structure
+tensor for what is missing; "model" insists on at least one of them; "tensor" ignores them. (A
+synthetic survey's `fault_dip`/`fault_strike` are labels, not a model's outputs: "auto" leaves them.)
 """
 from __future__ import annotations
 
@@ -51,13 +56,18 @@ def open_input(path: str | os.PathLike, dataset: str) -> Iterator:
 class FaultInput:
     path: str
     dataset: str
-    model: tuple[str, str] | None        # (dip, strike) datasets used for orientation
+    model: tuple[str | None, str | None] | None   # (dip, strike) datasets of a model's orientation
     shape: tuple[int, int, int]
     geometry: object                     # SurveyGeometry
 
     @property
     def orientation_source(self) -> str:
-        return "structure tensor" if self.model is None else f"model outputs {self.model[0]}/{self.model[1]}"
+        if self.model is None:
+            return "structure tensor"
+        names = [m for m in self.model if m]
+        rest = "" if all(self.model) else " (dip from the structure tensor)" if self.model[1] else \
+            " (strike from the structure tensor)"
+        return f"model output{'s' if len(names) > 1 else ''} {'/'.join(names)}{rest}"
 
 
 def resolve_input(path: str | os.PathLike, dataset: str | None, orientation: str) -> FaultInput:
@@ -79,11 +89,14 @@ def resolve_input(path: str | os.PathLike, dataset: str | None, orientation: str
         if ds.dtype.kind not in "fiub":
             raise HpcfaultError(f"{path}:{name} holds {ds.dtype} values, not numbers; choose the probability dataset "
                                 f"with --dataset (got datasets {sorted(f.keys())})")
-        have = all(m in f and f[m].shape == ds.shape for m in MODEL_DATASETS)
-        if orientation == "model" and not have:
-            raise HpcfaultError(f"{path}: --orientation model needs datasets {' and '.join(MODEL_DATASETS)} of shape "
+        have = [m if (m in f and f[m].shape == ds.shape) else None for m in MODEL_DATASETS]
+        if orientation == "model" and not any(have):
+            raise HpcfaultError(f"{path}: --orientation model needs dataset {' or '.join(MODEL_DATASETS)} of shape "
                                 f"{shape} (got datasets {sorted(f.keys())}); use --orientation tensor")
-        model = MODEL_DATASETS if have and orientation in ("auto", "model") else None
+        listed = str(f.attrs.get("outputs", ""))
+        predicted = name == "fault" or any(m and m in listed for m in have)
+        use = orientation == "model" or (orientation == "auto" and predicted)
+        model = tuple(have) if use and any(have) else None
         geometry = read_geometry(f) if ("geometry" in f and "data" in f) else None
         if geometry is None and "geometry" in f:
             geometry = _geometry_without_data(f)
@@ -109,11 +122,11 @@ def _geometry_without_data(f):
                    live=None if live is None else live.astype(bool), source=str(f.attrs.get("source", "")))
 
 
-def read_slab(inp: FaultInput, lo: int, hi: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Probability (float32) and the model's (dip, strike) of inlines [lo, hi)."""
+def read_slab(inp: FaultInput, lo: int, hi: int) -> tuple[np.ndarray, tuple | None]:
+    """Probability (float32) and the model's (dip, strike) (float32 or None each) of inlines [lo, hi)."""
     with open_input(inp.path, inp.dataset) as f:
         prob = np.asarray(f[inp.dataset][:, lo:hi, :], np.float32)
         model = None
         if inp.model is not None:
-            model = tuple(np.asarray(f[m][:, lo:hi, :], np.float32) for m in inp.model)
+            model = tuple(None if m is None else np.asarray(f[m][:, lo:hi, :], np.float32) for m in inp.model)
     return prob, model
