@@ -75,9 +75,15 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
     _, raw = connected_components(graph, directed=False)
-    first = np.full(raw.max() + 1, n, np.int64)
-    np.minimum.at(first, raw, np.arange(n))
+    return by_first_member(raw)
+
+
+def by_first_member(labels: np.ndarray) -> np.ndarray:
+    """`labels` (0..L-1 over n members) renumbered 0.. in the order of each label's first member."""
+    n = len(labels)
+    first = np.full(labels.max() + 1, n, np.int64)
+    np.minimum.at(first, labels, np.arange(n))
     order = np.argsort(first, kind="stable")
     relabel = np.empty_like(order)
     relabel[order] = np.arange(len(order))
-    return relabel[raw]
+    return relabel[labels]

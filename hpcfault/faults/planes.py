@@ -24,6 +24,7 @@ from itertools import combinations
 
 import numpy as np
 
+from hpcfault.faults.link import by_first_member
 from hpcfault.faults.orientation import COMPONENTS, normals_from_tensor
 
 MAX_ROUNDS = 64
@@ -125,9 +126,4 @@ def coplanar_groups(sums: dict, touch: np.ndarray, angle: float, dist: float, mi
         members = new[members]
         pairs = np.sort(new[pairs], axis=1)
         pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
-    first = np.full(members.max() + 1, m, np.int64)
-    np.minimum.at(first, members, np.arange(m))
-    order = np.argsort(first, kind="stable")
-    relabel = np.empty_like(order)
-    relabel[order] = np.arange(len(order))
-    return relabel[members]
+    return by_first_member(members)
