@@ -78,6 +78,7 @@ class DataConfig:
     cube: int = 128                             # cube edge (multiple of 16)
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
+    mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
     need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
          cfg.data.cube, "e.g. data.cube=128")
+    need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
+         "e.g. 0.15")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,
          "the paper uses 128")
     need(len(cfg.data.sources) > 0, "data.sources is empty", cfg.data.sources, "list at least one source")
