@@ -1,4 +1,5 @@
-"""IoU, precision, recall, F1 and Tol-IoU@2 of a fault prediction against labels.
+"""Scores of a prediction against labels: for faults IoU, precision, recall, F1 and Tol-IoU@2;
+for other tasks their own metrics (the prediction file names its task; hpcfault/tasks).
 
 PRED.h5 is a volume file of fault probabilities ('data'); LABELS.h5 a volume file with a 'labels'
 dataset (a synthetic survey from 'hpcfault synth'), or whose 'data' is the labels. Both are read
@@ -10,8 +11,8 @@ of the tolerance F1, where a predicted voxel counts as correct when a label voxe
 voxels (Euclidean) and a label voxel as found when a predicted voxel does. The best threshold is
 the one of 0.05, 0.10, ..., 0.95 with the highest IoU.
 
-Salt predictions (a volume with a 'salt' dataset, a submission CSV or a folder of mask PNGs) get
-the salt task's scores instead: pixel IoU, Dice, precision, recall and the TGS metric
+Salt predictions (a volume of the salt task, a submission CSV or a folder of mask PNGs) get the
+salt task's scores instead: pixel IoU, Dice, precision, recall and the TGS metric
 (hpcfault/tasks/salt/scoring.py).
 
 Examples:
@@ -43,8 +44,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON (atomic)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    import os
+
+    # salt tiles: a folder of mask PNGs against a TGS-layout folder
+    return ([arg("PRED.h5", args.prediction, folder=os.path.isdir(args.prediction)),
+             arg("LABELS.h5", args.labels, folder=os.path.isdir(args.labels))], [arg("--json", args.json)])
+
+
 def report_text(rep: dict) -> str:
-    """The terminal table: one line per score, labels in a 16-character column."""
+    """The terminal table: one line per score, labels in a 16-character column: the fault scores
+    (when the report has them) and the task's own rows."""
+    rows = [(str(label), str(value)) for label, value in rep.get("rows", [])]
+    if "radius" in rep:                      # fault scores (hpcfault.metrics.evaluate_files)
+        lines = _fault_lines(rep)
+    elif rows and rows[0][0] == "prediction":    # a task whose rows say it all (salt)
+        lines = []
+    else:
+        lines = [("prediction", rep.get("prediction", ""))]
+    lines += rows
+    return "\n".join(f"{label:<16}{value}" for label, value in lines)
+
+
+def _fault_lines(rep: dict) -> list[tuple[str, str]]:
     s, c, r = rep["scores"], rep["counts"], rep["radius"]
     best = rep["best_threshold"]
     lines = [("prediction", rep["prediction"]),
@@ -58,50 +82,52 @@ def report_text(rep: dict) -> str:
             label = f"Tol-IoU@{r:g}"
         lines.append((label, f"{s[key]:.4f}"))
     lines.append(("best threshold", f"{best['threshold']:g} (IoU {best['iou']:.4f})"))
-    return "\n".join(f"{label:<16}{value}" for label, value in lines)
+    return lines
 
 
-def salt_prediction(path: str) -> bool:
-    """Salt predictions: tiles (a submission CSV or a folder of masks) or a volume with a 'salt'
-    dataset and no 'data' (scored by the salt task's evaluate; hpcfault/tasks/salt/scoring.py)."""
+def task_metrics(pred_path: str):
+    """The scoring function of the task that made `pred_path` (its `task` attribute; none: fault).
+    Salt tile predictions (a submission CSV or a folder of mask PNGs from predict-tiles) and volumes
+    with a 'salt' dataset and no 'data' or task attribute are the salt task's."""
+    import importlib
     from pathlib import Path
 
-    p = Path(path)
-    if p.is_dir() or p.suffix.lower() == ".csv":
-        return True
-    try:
-        import h5py
+    import h5py
 
-        with h5py.File(p, "r") as f:
-            return "salt" in f and "data" not in f
-    except OSError:
-        return False
+    from hpcfault.tasks import task_spec
+
+    p = Path(pred_path)
+    if p.is_dir() or p.suffix.lower() == ".csv":
+        name = "salt"
+    else:
+        try:
+            with h5py.File(pred_path, "r") as f:
+                name = f.attrs.get("task", None)
+                if name is None and "salt" in f and "data" not in f:
+                    name = "salt"
+        except OSError:
+            name = None      # open_volume in the scoring function says what is wrong with the file
+    module, _, func = task_spec(None if name is None else str(name)).metrics.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def run(args: argparse.Namespace) -> int:
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
     from hpcfault.io.atomic import write_text_atomic
-    from hpcfault.metrics import evaluate_files
+    from hpcfault.metrics import check_score_options
 
-    if salt_prediction(args.prediction):
-        from hpcfault.tasks.salt import evaluate as evaluate_salt
-
-        comm = get_comm()
-        rep = evaluate_salt(args.prediction, args.labels, use_mask=args.mask, threshold=args.threshold, comm=comm)
-        if comm.rank == 0:
-            print("\n".join(f"{label:<16}{value}" for label, value in rep["rows"]))
-            if args.json:
-                write_text_atomic(args.json, json.dumps(rep, indent=2) + "\n")
-                print(f"wrote {args.json}")
-        return 0
-    if args.radius < 0:
-        raise HpcfaultError(f"--radius must be >= 0 (got {args.radius})")
+    check_score_options(args.threshold, args.radius)
     if args.slab is not None and args.slab < 1:
         raise HpcfaultError(f"--slab must be >= 1 inline (got {args.slab})")
     comm = get_comm()
-    rep = evaluate_files(args.prediction, args.labels, use_mask=args.mask, threshold=args.threshold,
-                         radius=args.radius, slab=args.slab, comm=comm)
+    try:
+        rep = task_metrics(args.prediction)(args.prediction, args.labels, use_mask=args.mask,
+                                            threshold=args.threshold, radius=args.radius, slab=args.slab, comm=comm)
+    except HpcfaultError:
+        if comm.rank != 0:   # every rank met the same error; rank 0 prints it once
+            return 2
+        raise
     if comm.rank == 0:
         print(report_text(rep))
         if args.json:

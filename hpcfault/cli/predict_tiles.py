@@ -30,6 +30,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=16, help="tiles per forward pass (default 16)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return ([arg("DIR", args.folder, folder=True), arg("-m", args.model)],
+            [arg("-o", args.output), arg("--png-dir", args.png_dir, folder=True)])
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.errors import HpcfaultError
     from hpcfault.fmt import plural

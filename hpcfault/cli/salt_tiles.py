@@ -30,6 +30,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-labels", action="store_true", help="test tiles without masks (the survey needs no 'salt')")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    if len(args.paths) < 2:
+        return [], []                  # run says what is missing
+    return ([arg("SURVEY.h5", p) for p in args.paths[:-1]], [arg("OUT_DIR", args.paths[-1], folder=True)])
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.fmt import plural
     from hpcfault.tasks.salt.tiles import cut_tiles

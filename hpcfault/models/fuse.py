@@ -18,6 +18,7 @@ from torch import nn
 from hpcfault.models.memory import TAIL_SLAB
 
 log = logging.getLogger(__name__)
+_BN = (nn.BatchNorm2d, nn.BatchNorm3d)      # 2D section models fold the same way
 
 # (conv attribute, bn attribute) pairs by class name, for blocks that hold them as named attributes
 _PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -28,7 +29,6 @@ _PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
     "BasicBlock2d": (("conv1", "bn1"), ("conv2", "bn2")),     # the 2D ResNet encoder (resnet.py)
     "ResNetEncoder": (("conv1", "bn1"),),
 }
-_BN = (nn.BatchNorm2d, nn.BatchNorm3d)
 _CONV_BN = ((nn.Conv2d, nn.BatchNorm2d), (nn.Conv3d, nn.BatchNorm3d))
 
 

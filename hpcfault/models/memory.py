@@ -75,6 +75,11 @@ _DEFAULTS = {
 SECTION_MULTIPLE = 32      # U-Net-ResNet pads sections to multiples of 32
 
 
+def has_formula(name: str) -> bool:
+    """Whether the planner knows model `name` (others run with the block edge asked for)."""
+    return name in _DEFAULTS
+
+
 def dtype_bytes(dtype: str) -> int:
     if dtype not in DTYPE_BYTES:
         raise HpcfaultError(f"unknown dtype (got {dtype!r}); valid: fp32, fp16, bf16")

@@ -56,6 +56,12 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         if cfg.amp == "bf16":
             raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
         return torch.float16
+    if device.type == "cpu":
+        from hpcfault.models.cpu_features import bf16_support
+
+        if not bf16_support().ok:
+            raise HpcfaultError(f"amp=bf16 needs bfloat16 convolutions on the CPU (got: {bf16_support().reason}); "
+                                "use amp=off on this machine")
     return torch.bfloat16
 
 
@@ -288,11 +294,12 @@ class Trainer:
             self.validate()  # the untrained network: the baseline of the curves
         window, t_window = 0.0, time.perf_counter()
         n_window = 0
-        while self.step < cfg.steps:
+        last = cfg.stop_at or cfg.steps
+        while self.step < last:
             window += self.train_step()
             n_window += 1
             stop = ddp.any_rank(d, flag.requested)
-            if self.step % cfg.log_every == 0 or stop or self.step == cfg.steps:
+            if self.step % cfg.log_every == 0 or stop or self.step == last:
                 mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
                 dt = time.perf_counter() - t_window
                 phase = {"phase": loss_at(cfg, self.step - 1)[0]} if cfg.phases else {}
@@ -303,7 +310,7 @@ class Trainer:
                 window, n_window, t_window = 0.0, 0, time.perf_counter()
             if val_on and self.step % cfg.validation.every == 0:
                 self.validate()
-            if stop or self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+            if stop or self.step % cfg.checkpoint_every == 0 or self.step == last:
                 self.checkpoint()
             if stop:
                 return "stopped"
@@ -362,7 +369,6 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
         trainer.restore(state)
         if d.is_main:
             trainer.metrics.truncate_after(trainer.step)
-            rundir.update_stored_config(cfg, path)
         trainer.info("resumed %s at step %d", path, trainer.step)
     elif resuming and d.is_main:
         trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
@@ -383,10 +389,13 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
         _resume(trainer, resuming)
-        if trainer.step >= cfg.steps:
+        if d.is_main:
+            rundir.commit(cfg, path)   # every start-up check passed: the run directory is this run's now
+        if trainer.step >= (cfg.stop_at or cfg.steps):
             if d.is_main:
-                print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}); "
-                      "pass steps=N with a larger N to train further")
+                print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}"
+                      + (f", stop_at={cfg.stop_at}" if cfg.stop_at else "") + "); pass steps=N (or stop_at=N) "
+                      "with a larger N to train further")
             return 0
         flag = StopFlag()
         result = "failed"
