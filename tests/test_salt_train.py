@@ -108,8 +108,12 @@ def test_evaluate_scores_a_salt_volume_and_a_salt_free_one(tiles, tmp_path):
 @pytest.mark.mpi
 def test_two_processes_equal_one_for_a_section_model(tmp_path):
     """mpiexec -n 2 follows the 1-process run (same tiles, per-tile losses, one tile per forward
-    pass). 128-pixel tiles: with 64-pixel ones BatchNorm normalises 4 values per channel at the
-    encoder's 1/32 resolution, which amplifies float32 summation order to ~2e-4 in 3 Adam steps."""
+    pass). Weights agree to a tenth of one Adam step (lr 1e-3): Adam divides each gradient by its
+    own running RMS, so a weight whose gradient is at float32 rounding level (summed over the ranks
+    in another order) can move by up to lr either way; other tiles, another sharding or a missing
+    gradient move weights by whole steps and change the losses. 128-pixel tiles: with 64-pixel
+    ones BatchNorm normalises 4 values per channel at the encoder's 1/32 resolution, which
+    amplifies the summation order further."""
     common = ["steps=3", "batch=4", "validation.every=0", "checkpoint_every=100", "data.tile=[128,128]",
               "data.sources=[{kind: synthetic, shape: [128, 128, 128], seed: 100, family: salt}]"]
     run_cli("train", TINY, *common, "--run-dir", tmp_path / "one", env=env1())
@@ -122,7 +126,7 @@ def test_two_processes_equal_one_for_a_section_model(tmp_path):
     skip = ("running_mean", "running_var", "num_batches_tracked")
     worst = max((a["model"][k].double() - b["model"][k].double()).abs().max().item()
                 for k in a["model"] if not k.endswith(skip))
-    assert worst <= 1e-5
+    assert worst <= 1e-4, worst
     loss = [[json.loads(x)["loss"] for x in (p / "metrics.jsonl").read_text().splitlines()] for p in
             (tmp_path / "one", tmp_path / "two")]
     assert loss[0] == pytest.approx(loss[1], abs=1e-6)

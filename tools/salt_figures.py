@@ -6,6 +6,9 @@ trained on TGS-layout tiles cut from synthetic salt surveys and scored on held-o
     python tools/salt_figures.py train RUNS r18-seed        # one run (resumable: rerun to continue)
     python tools/salt_figures.py score RUNS                 # every finished run -> RUNS/figures.json, a table
     python tools/salt_figures.py install RUNS default       # RUNS/default's best checkpoint -> hpcfault/assets/salt-default.pt + record
+    python tools/salt_figures.py data RUNS --held-out-only  # only the held-out surveys and tiles (for the default model)
+    python tools/salt_figures.py surveys RUNS [MODEL.pt]    # held-out surveys through hpcfault predict: inline, xline, both
+    python tools/salt_figures.py pictures RUNS [MODEL.pt]   # docs/figures/salt-synthetic.png and salt-heldout.png
 
 Data (RUNS/data): 24 training surveys of the salt family (seeds 1000-1023, 192 x 160 x 160: deeper
 than a tile, so that salt at the bottom of a survey is not always at the bottom of a tile), cut by
@@ -55,17 +58,17 @@ def hpcfault(*args: str) -> str:
     return proc.stdout
 
 
-def data(runs: Path) -> None:
+def data(runs: Path, held_out_only: bool = False) -> None:
     d = runs / "data"
     d.mkdir(parents=True, exist_ok=True)
-    for name, family, seeds in (("train", "salt", TRAIN_SEEDS), ("heldout", "salt", HELDOUT_SEEDS),
+    for name, family, seeds in (("train", "salt", () if held_out_only else TRAIN_SEEDS), ("heldout", "salt", HELDOUT_SEEDS),
                                 ("saltfree", "salt-free", (3000,))):
         for s in seeds:
             if not (d / f"{name}-{s}.h5").exists():
                 print(hpcfault("synth", d / f"{name}-{s}.h5", "--family", family, "--seed", s, "--shape", *SHAPE,
                                "--no-progress").splitlines()[0])
     for folder, pattern in (("tgs", "train-*.h5"), ("tgs-heldout", "heldout-*.h5"), ("tgs-saltfree", "saltfree-*.h5")):
-        if not (d / folder).exists():
+        if not (d / folder).exists() and any(d.glob(pattern)):
             print(hpcfault("salt-tiles", *sorted(d.glob(pattern)), d / folder, "--size", "101", "--every", "8").strip())
 
 
@@ -186,14 +189,149 @@ def install(runs: Path, run: str) -> None:
           f"held-out IoU {rec['held_out']['average']['iou']:.3f}, TGS {rec['held_out']['average']['tgs']:.3f}")
 
 
+def surveys(runs: Path, ck: Path) -> None:
+    """The held-out surveys and the salt-free one through the real commands: `hpcfault predict` with
+    --axes-2d inline, xline and inline,xline (the default), each volume scored by `hpcfault
+    evaluate` (pixels; TGS metric over 101-pixel tiles of every inline section); -> RUNS/surveys.json."""
+    import math
+
+    from hpcfault.models import read_checkpoint
+
+    d, out = runs / "data", runs / "surveys"
+    out.mkdir(exist_ok=True)
+    views = {"inline": "inline", "xline": "xline", "average": "inline,xline"}
+    th = round(float(read_checkpoint(ck)["provenance"].get("threshold", 0.5)) * 20) / 20   # evaluate's 0.05 grid
+    rows: dict = {"model": str(ck), "threshold": th, "surveys": {}}
+    pooled: dict = {}
+    for name in [f"heldout-{s}" for s in HELDOUT_SEEDS] + ["saltfree-3000"]:
+        for view, axes in views.items():
+            pred = out / f"{name}-{view}.h5"
+            if not pred.exists():
+                hpcfault("predict", d / f"{name}.h5", "-m", ck, "-o", pred, "--axes-2d", axes, "--no-progress",
+                         "--threads", "1")
+            rep = out / f"{name}-{view}.json"
+            hpcfault("evaluate", pred, d / f"{name}.h5", "--threshold", th, "--json", rep)
+            r = json.loads(rep.read_text())
+            rows["surveys"].setdefault(name, {})[view] = {**r["scores"], "images": r["images"], "pixels": r["pixels"],
+                                                          "salt_share": r["pixels"]["fp"] / math.prod(r["shape"])}
+            if name.startswith("heldout"):
+                p = pooled.setdefault(view, {"tp": 0, "fp": 0, "fn": 0, "tgs_sum": 0.0, "images": 0})
+                for k in ("tp", "fp", "fn"):
+                    p[k] += r["pixels"][k]
+                p["tgs_sum"] += r["scores"]["tgs"] * r["images"]
+                p["images"] += r["images"]
+    for view, p in pooled.items():
+        rows[view] = {"iou": p["tp"] / max(p["tp"] + p["fp"] + p["fn"], 1),
+                      "dice": 2 * p["tp"] / max(2 * p["tp"] + p["fp"] + p["fn"], 1),
+                      "precision": p["tp"] / max(p["tp"] + p["fp"], 1), "recall": p["tp"] / max(p["tp"] + p["fn"], 1),
+                      "tgs": p["tgs_sum"] / p["images"]}
+    (runs / "surveys.json").write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"{'survey':<16}" + "".join(f"{v:>22}" for v in views))
+    for name, r in rows["surveys"].items():
+        if name.startswith("saltfree"):
+            print(f"{name:<16}" + "".join(f"{'salt share ' + format(100 * r[v]['salt_share'], '.2f') + ' %':>22}"
+                                          for v in views))
+        else:
+            print(f"{name:<16}" + "".join(f"{'IoU ' + format(r[v]['iou'], '.3f') + ' TGS ' + format(r[v]['tgs'], '.3f'):>22}"
+                                          for v in views))
+    print(f"{'pooled':<16}" + "".join(f"{'IoU ' + format(rows[v]['iou'], '.3f') + ' TGS ' + format(rows[v]['tgs'], '.3f'):>22}"
+                                      for v in views))
+    print(f"wrote {runs / 'surveys.json'}")
+
+
+def pictures(runs: Path) -> None:
+    """docs/figures/salt-synthetic.png (inline sections of four synthetic salt surveys through a
+    body, labels outlined) and, when `surveys` has run, docs/figures/salt-heldout.png (a held-out
+    survey's inline and crossline section: truth and the inline-only, crossline-only and averaged
+    predictions of the default model)."""
+    import h5py
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hpcfault.data.synth import SynthModel
+    from hpcfault.data.synth_config import synth_config
+
+    figs = REPO / "docs" / "figures"
+    shape = tuple(int(v) for v in SHAPE)
+    fig, axs = plt.subplots(1, 4, figsize=(16, 4.4))
+    for ax, seed in zip(axs, (1, 7, 6, 4)):
+        m = SynthModel(shape, seed, synth_config("salt"))
+        bodies = m.params["salt"]["bodies"]
+        k = int(np.clip(round(bodies[0]["inline"]), 0, shape[1] - 1))
+        v = m.render_volumes(slice(None), slice(k, k + 1), slice(None))
+        sec, salt = v["seismic"][:, 0], v["salt"][:, 0]
+        c = float(np.percentile(np.abs(sec), 99))
+        ax.imshow(sec, cmap="gray", vmin=-c, vmax=c, aspect="auto")
+        ax.contour(salt, levels=[0.5], colors="orange", linewidths=1.2)
+        ax.set_title(f"seed {seed}: {', '.join(b['kind'] for b in bodies)}, {m.wavelet_kind} {m.peak_hz:.0f} Hz",
+                     fontsize=9)
+        ax.set_xlabel("crossline index")
+    axs[0].set_ylabel("time sample")
+    fig.suptitle(f"hpcfault synth --family salt ({' x '.join(SHAPE)}): inline sections through a body; "
+                 "salt labels outlined", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(figs / "salt-synthetic.png", dpi=70)
+    plt.close(fig)
+    print(f"wrote {figs / 'salt-synthetic.png'}")
+    out = runs / "surveys"
+    name = f"heldout-{HELDOUT_SEEDS[0]}"
+    if not (out / f"{name}-average.h5").exists():
+        print("no held-out predictions: run 'surveys' first for salt-heldout.png")
+        return
+    with h5py.File(runs / "data" / f"{name}.h5") as f:
+        seis, truth = f["data"][...], f["salt"][...]
+    probs = {}
+    for view in ("inline", "xline", "average"):
+        with h5py.File(out / f"{name}-{view}.h5") as f:
+            probs[view] = f["salt"][...]
+    k = int(np.argmax(truth.sum(axis=(0, 2))))          # the inline with the most salt, the crossline likewise
+    j = int(np.argmax(truth.sum(axis=(0, 1))))
+    th = json.loads((out / f"{name}-average.json").read_text())["threshold"]
+    fig, axs = plt.subplots(2, 4, figsize=(16, 8.4))
+    for row, (cut, where, lateral) in enumerate(((lambda a: a[:, k, :], f"inline {k}", "crossline index"),
+                                                  (lambda a: a[:, :, j], f"crossline {j}", "inline index"))):
+        sec = cut(seis)
+        c = float(np.percentile(np.abs(sec), 99))
+        axs[row, 0].imshow(sec, cmap="gray", vmin=-c, vmax=c, aspect="auto")
+        axs[row, 0].contour(cut(truth), levels=[0.5], colors="orange", linewidths=1.2)
+        axs[row, 0].set_title(f"{name}, {where}: seismic, salt labels (orange)", fontsize=9)
+        for col, view in enumerate(("inline", "xline", "average"), start=1):
+            ax = axs[row, col]
+            ax.imshow(cut(probs[view]), cmap="magma", vmin=0, vmax=1, aspect="auto")
+            ax.contour(cut(truth), levels=[0.5], colors="cyan", linewidths=1.0)
+            r = json.loads((out / f"{name}-{view}.json").read_text())["scores"]
+            what = {"inline": "inline sections", "xline": "crossline sections", "average": "both, averaged"}[view]
+            ax.set_title(f"{what}: survey IoU {r['iou']:.3f}, TGS {r['tgs']:.3f}", fontsize=9)
+        for ax in axs[row]:
+            ax.set_xlabel(lateral)
+        axs[row, 0].set_ylabel("time sample")
+    fig.suptitle(f"the default salt model on a held-out survey (hpcfault predict --axes-2d inline / xline / "
+                 f"inline,xline): salt probability, labels in cyan; threshold {th:g}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(figs / "salt-heldout.png", dpi=70)
+    plt.close(fig)
+    print(f"wrote {figs / 'salt-heldout.png'}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("data", "train", "score", "install"))
+    p.add_argument("what", choices=("data", "train", "score", "install", "surveys", "pictures"))
     p.add_argument("runs", type=Path)
-    p.add_argument("run", nargs="?", help="train: MODEL-RECIPE, MODEL r18, r34, r18w16 or r34w16, RECIPE seed or improved")
+    p.add_argument("run", nargs="?", help="train: MODEL-RECIPE, MODEL r18, r34, r18w16 or r34w16, RECIPE seed or improved; "
+                                          "surveys: a checkpoint (default: the embedded salt model)")
+    p.add_argument("--held-out-only", action="store_true", help="data: only the held-out and salt-free surveys")
     a = p.parse_args(argv)
     if a.what == "data":
-        data(a.runs)
+        data(a.runs, a.held_out_only)
+    elif a.what == "surveys":
+        from hpcfault.tasks.salt import DEFAULT_MODEL
+
+        surveys(a.runs, Path(a.run) if a.run else DEFAULT_MODEL)
+    elif a.what == "pictures":
+        pictures(a.runs)
     elif a.what == "train":
         runs = [f"{m}-{r}" for m in MODELS for r in RECIPES]
         if a.run not in runs:
