@@ -23,7 +23,7 @@ def files(tmp_path_factory):
     from hpcfault.models import build_model, save_checkpoint
 
     root = tmp_path_factory.mktemp("salt-predict")
-    run_cli("synth", root / "s.h5", "--family", "salt", "--shape", "64", "40", "48", "--seed", "3",
+    run_cli("synth", root / "s.h5", "--salt", "--shape", "64", "40", "48", "--seed", "3",
             "--segy", root / "s.sgy", "--no-progress", "salt.none_prob=0")
     torch.manual_seed(0)
     model = build_model("unet-resnet18", "salt", width=4, decoder=[8, 8, 4, 4, 4])

@@ -5,7 +5,8 @@ trained on TGS-layout tiles cut from synthetic salt surveys and scored on held-o
     python tools/salt_figures.py data RUNS                  # surveys + tile folders (a few minutes)
     python tools/salt_figures.py train RUNS r18-seed        # one run (resumable: rerun to continue)
     python tools/salt_figures.py score RUNS                 # every finished run -> RUNS/figures.json, a table
-    python tools/salt_figures.py install RUNS default       # RUNS/default's best checkpoint -> hpcfault/assets/salt-default.pt + record
+    python tools/salt_figures.py install RUNS default       # RUNS/default's (or a run folder's) best checkpoint
+                                                            # -> hpcfault/assets/salt-default.pt + record
     python tools/salt_figures.py data RUNS --held-out-only  # only the held-out surveys and tiles (for the default model)
     python tools/salt_figures.py surveys RUNS [MODEL.pt]    # held-out surveys through hpcfault predict: inline, xline, both
     python tools/salt_figures.py pictures RUNS [MODEL.pt]   # docs/figures/salt-synthetic.png and salt-heldout.png
@@ -152,8 +153,9 @@ def held_out_scores(ck: Path, d: Path) -> dict:
     return out
 
 
-def install(runs: Path, run: str) -> None:
-    """Copy RUNS/RUN's best checkpoint to hpcfault/assets/salt-default.pt with its record."""
+def install(runs: Path, run: str, last: bool = False) -> None:
+    """Copy RUNS/RUN's best checkpoint (`last`: its final one, model.pt) to
+    hpcfault/assets/salt-default.pt with its record."""
     import hashlib
     import platform
     import shutil
@@ -162,8 +164,9 @@ def install(runs: Path, run: str) -> None:
 
     from hpcfault.models import read_checkpoint
 
-    run_dir = runs / run
-    ck = run_dir / "checkpoints" / ("best.pt" if (run_dir / "checkpoints" / "best.pt").exists() else "model.pt")
+    run_dir = Path(run) if Path(run).is_dir() else runs / run      # a run folder, or a run under RUNS
+    best = run_dir / "checkpoints" / "best.pt"
+    ck = best if best.exists() and not last else run_dir / "checkpoints" / "model.pt"
     dest = REPO / "hpcfault" / "assets" / "salt-default.pt"
     shutil.copyfile(ck, dest)
     payload = read_checkpoint(dest)
@@ -181,9 +184,18 @@ def install(runs: Path, run: str) -> None:
                        "wall_s": round(train[-1]["time"] - records[0]["time"]) if train else None,
                        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, 1 thread, nice 10"},
            "validation": payload["provenance"].get("val"),
-           "held_out": held_out_scores(dest, runs / "data"),
            "held_out_data": "tools/salt_figures.py data: surveys heldout-2000 ... 2005 (salt family, 192x160x160) and "
                             "saltfree-3000; every inline and crossline section, scored over inline sections"}
+    sj = runs / "surveys.json"
+    scored = json.loads(sj.read_text()) if sj.exists() else {}
+    if scored.get("checkpoint_sha256") == rec["checkpoint_sha256"]:    # `surveys` scored this very checkpoint
+        free = scored["surveys"]["saltfree-3000"]
+        rec["held_out"] = {"threshold": scored["threshold"], **{v: scored[v] for v in ("inline", "xline", "average")},
+                           "salt_free": {v: {"salt_share": free[v]["salt_share"]} for v in ("inline", "xline", "average")},
+                           "surveys": scored["surveys"], "tiles": scored["tiles"],
+                           "by": "tools/salt_figures.py surveys: hpcfault predict --axes-2d, predict-tiles, evaluate"}
+    else:
+        rec["held_out"] = held_out_scores(dest, runs / "data")
     (dest.with_suffix(".json")).write_text(json.dumps(rec, indent=1) + "\n")
     print(f"installed {dest} ({dest.stat().st_size / 2**20:.1f} MiB) and {dest.with_suffix('.json').name}: "
           f"held-out IoU {rec['held_out']['average']['iou']:.3f}, TGS {rec['held_out']['average']['tgs']:.3f}")
@@ -192,7 +204,8 @@ def install(runs: Path, run: str) -> None:
 def surveys(runs: Path, ck: Path) -> None:
     """The held-out surveys and the salt-free one through the real commands: `hpcfault predict` with
     --axes-2d inline, xline and inline,xline (the default), each volume scored by `hpcfault
-    evaluate` (pixels; TGS metric over 101-pixel tiles of every inline section); -> RUNS/surveys.json."""
+    evaluate` (pixels; TGS metric over 101-pixel tiles of every inline section); the held-out and
+    salt-free tile folders through `hpcfault predict-tiles` and evaluate; -> RUNS/surveys.json."""
     import math
 
     from hpcfault.models import read_checkpoint
@@ -201,7 +214,22 @@ def surveys(runs: Path, ck: Path) -> None:
     out.mkdir(exist_ok=True)
     views = {"inline": "inline", "xline": "xline", "average": "inline,xline"}
     th = round(float(read_checkpoint(ck)["provenance"].get("threshold", 0.5)) * 20) / 20   # evaluate's 0.05 grid
-    rows: dict = {"model": str(ck), "threshold": th, "surveys": {}}
+    import hashlib
+
+    rows: dict = {"model": str(ck), "checkpoint_sha256": hashlib.sha256(ck.read_bytes()).hexdigest(),
+                  "threshold": th, "surveys": {}, "tiles": {}}
+    for folder in ("tgs-heldout", "tgs-saltfree"):
+        csv = out / f"{folder}.csv"
+        if not csv.exists():
+            hpcfault("predict-tiles", d / folder, "-m", ck, "-o", csv)
+        rep = out / f"{folder}.json"
+        hpcfault("evaluate", csv, d / folder, "--json", rep)
+        r = json.loads(rep.read_text())
+        rows["tiles"][folder] = {**r["scores"], "images": r["images"], "pixels": r["pixels"],
+                                 "tiles_with_salt_called": None}
+        if folder == "tgs-saltfree":   # tiles of a salt-free survey in which the model calls any salt
+            rows["tiles"][folder]["tiles_with_salt_called"] = sum(1 for line in csv.read_text().splitlines()[1:]
+                                                                  if line.split(",", 1)[1].strip())
     pooled: dict = {}
     for name in [f"heldout-{s}" for s in HELDOUT_SEEDS] + ["saltfree-3000"]:
         for view, axes in views.items():
@@ -236,14 +264,17 @@ def surveys(runs: Path, ck: Path) -> None:
                                           for v in views))
     print(f"{'pooled':<16}" + "".join(f"{'IoU ' + format(rows[v]['iou'], '.3f') + ' TGS ' + format(rows[v]['tgs'], '.3f'):>22}"
                                       for v in views))
+    for folder, r in rows["tiles"].items():
+        print(f"{folder:<16} {r['images']} tiles: IoU {r['iou']:.3f} Dice {r['dice']:.3f} TGS {r['tgs']:.3f}"
+              + (f", salt called in {r['tiles_with_salt_called']}" if r["tiles_with_salt_called"] is not None else ""))
     print(f"wrote {runs / 'surveys.json'}")
 
 
 def pictures(runs: Path) -> None:
     """docs/figures/salt-synthetic.png (inline sections of four synthetic salt surveys through a
     body, labels outlined) and, when `surveys` has run, docs/figures/salt-heldout.png (a held-out
-    survey's inline and crossline section: truth and the inline-only, crossline-only and averaged
-    predictions of the default model)."""
+    survey's inline and crossline section, of the one with the most salt: truth and the inline-only,
+    crossline-only and averaged predictions of the default model)."""
     import h5py
     import matplotlib
 
@@ -277,10 +308,14 @@ def pictures(runs: Path) -> None:
     plt.close(fig)
     print(f"wrote {figs / 'salt-synthetic.png'}")
     out = runs / "surveys"
-    name = f"heldout-{HELDOUT_SEEDS[0]}"
-    if not (out / f"{name}-average.h5").exists():
+    if not all((out / f"heldout-{s}-average.h5").exists() for s in HELDOUT_SEEDS):
         print("no held-out predictions: run 'surveys' first for salt-heldout.png")
         return
+    shares = {}
+    for s in HELDOUT_SEEDS:                    # the held-out survey with the most salt
+        with h5py.File(runs / "data" / f"heldout-{s}.h5") as f:
+            shares[f"heldout-{s}"] = float(f["salt"][...].mean())
+    name = max(shares, key=shares.get)
     with h5py.File(runs / "data" / f"{name}.h5") as f:
         seis, truth = f["data"][...], f["salt"][...]
     probs = {}
@@ -323,6 +358,7 @@ def main(argv=None) -> int:
     p.add_argument("run", nargs="?", help="train: MODEL-RECIPE, MODEL r18, r34, r18w16 or r34w16, RECIPE seed or improved; "
                                           "surveys: a checkpoint (default: the embedded salt model)")
     p.add_argument("--held-out-only", action="store_true", help="data: only the held-out and salt-free surveys")
+    p.add_argument("--last", action="store_true", help="install: the run's final weights (model.pt), not best.pt")
     a = p.parse_args(argv)
     if a.what == "data":
         data(a.runs, a.held_out_only)
@@ -338,7 +374,7 @@ def main(argv=None) -> int:
             p.error(f"give a run: {', '.join(runs)} (got {a.run})")
         train(a.runs, a.run)
     elif a.what == "install":
-        install(a.runs, a.run or "default")
+        install(a.runs, a.run or "default", a.last)
     else:
         score(a.runs)
     return 0

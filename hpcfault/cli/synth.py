@@ -16,6 +16,7 @@ Examples:
   hpcfault synth big.h5 --shape 512 512 512 --seed 1 --block 128
   hpcfault synth quiet.h5 --family fault-free --seed 3
   hpcfault synth salt.h5 --family salt --seed 3           (domes, diapirs, sheets; labels in 'salt')
+  hpcfault synth salt.h5 --salt --seed 3                  (the same: --salt is --family salt)
   hpcfault synth noisy.h5 --seed 4 noise.snr_db=[0,3] faults.count=[2,2] wavelet.kinds=[ormsby]
 """
 from __future__ import annotations
@@ -36,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", default="train",
                    help="generator family: train (default), fault-free, classic, heldout-wavelet, heldout-noise, "
                         "heldout-faults, heldout-thin, salt, salt-free (see hpcfault/data/synth_config.py)")
+    p.add_argument("--salt", dest="family", action="store_const", const="salt",
+                   help="salt bodies in the survey: the same as --family salt")
     p.add_argument("--config", metavar="FILE.yaml", help="generator ranges over the family's (keys of SynthConfig)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="generator ranges, e.g. faults.count=[0,3]")
     p.add_argument("--no-progress", action="store_true",
