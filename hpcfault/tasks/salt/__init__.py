@@ -29,6 +29,7 @@ SALT = Task(
     labels=("salt",),
     metrics="hpcfault.tasks.salt:evaluate",
     sections=("inline", "xline"),
+    default_model=DEFAULT_MODEL.name,              # predict --task salt without -m
 )
 
 
