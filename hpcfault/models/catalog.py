@@ -17,6 +17,7 @@ class ModelFacts:
     gflop_128: float          # convolution FLOP (2 per multiply-add) of one forward pass on 128^3, / 1e9
     tasks: tuple[str, ...] | None = None   # the tasks it serves (registry ModelSpec.tasks); None = any
     dims: int = 3
+    overlap: int | None = None   # predict's default block overlap (measured: tools/bench_seams.py); None = edge / 8
 
 
 CATALOG: dict[str, ModelFacts] = {
