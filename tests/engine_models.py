@@ -36,16 +36,19 @@ class AffineProbe(nn.Module):
         return x * scale + shift + self.dummy * 0
 
 
-def register() -> None:
+def register(monkeypatch=None) -> None:
+    """Add the probe model and the test-rgt task to the tables; with pytest's `monkeypatch` only
+    for the test (a snippet under mpiexec registers them for its own process)."""
     from hpcfault.models import registry
     from hpcfault.tasks import TASKS
     from hpcfault.tasks.spec import Output, Task
 
-    registry.MODELS["test-affine-probe"] = registry.ModelSpec("test-affine-probe", AffineProbeConfig, AffineProbe,
-                                                              tasks=("test-rgt",))
-    TASKS["test-rgt"] = Task("test-rgt", "test: a relative time volume merged with per-block affine maps",
-                             (Output("rgt", "value", range=(0.0, 1.0), merge="affine", colormap="viridis"),),
-                             labels=("rgt",))
+    spec = registry.ModelSpec("test-affine-probe", AffineProbeConfig, AffineProbe, tasks=("test-rgt",))
+    task = Task("test-rgt", "test: a relative time volume merged with per-block affine maps",
+                (Output("rgt", "value", range=(0.0, 1.0), merge="affine", colormap="viridis"),), labels=("rgt",))
+    setitem = monkeypatch.setitem if monkeypatch is not None else (lambda d, k, v: d.__setitem__(k, v))
+    setitem(registry.MODELS, "test-affine-probe", spec)
+    setitem(TASKS, "test-rgt", task)
 
 
 def smooth_increasing(shape, seed: int = 0) -> np.ndarray:

@@ -91,6 +91,7 @@ def test_plan_cli():
     row = out.splitlines()[1].split()
     assert row[0] == "faultnet" and row[1] == "fp16" and row[3] == "1024"
     out = run_cli("models", "--plan", "--mem", "16GiB").stdout
-    assert [line.split()[3] for line in out.splitlines()[1:]] == ["800", "1024", "336"]
+    edges = {line.split()[0]: line.split()[3] for line in out.splitlines()[1:]}
+    assert [edges[m] for m in ("faultnet", "faultnet-nomcf", "unet3d")] == ["800", "1024", "336"]
     proc = run_cli("models", "--plan", "--mem", "lots", check=False)
     assert proc.returncode == 2 and "cannot read the memory size" in proc.stderr

@@ -166,7 +166,7 @@ def test_work_dir_goes_only_after_a_complete_verified_output(tmp_path, checkpoin
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
     import hpcfault.infer.config as config
 
-    monkeypatch.setattr(config, "DEFAULT_MODEL", str(tmp_path / "absent.pt"))
+    monkeypatch.setattr(config, "ASSETS", tmp_path)   # no embedded model there
     with pytest.raises(HpcfaultError, match="embedded default model is missing.*-m CHECKPOINT"):
         config.resolve_model(None)
 

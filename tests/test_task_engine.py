@@ -113,24 +113,24 @@ def test_angles_at_the_wrap_merge_without_artefacts(files, tmp_path):
     assert sides == {True, False}
 
 
-def test_rgt_blocks_align_to_one_affine_map(tmp_path):
+def test_rgt_blocks_align_to_one_affine_map(tmp_path, monkeypatch):
     """Each block returns its own scale and offset of a smooth increasing field; the merged volume
     is the field up to one global affine map, without steps at block borders."""
     from hpcfault.cluster.mpi import SerialComm
     from hpcfault.infer.config import PredictConfig
     from hpcfault.infer.runner import PredictJob, run_predict
 
-    field = _rgt_files(tmp_path)
+    field = _rgt_files(tmp_path, monkeypatch)
     cfg = PredictConfig(model=str(tmp_path / "probe.pt"), block=32, overlap=8, threads=1, progress=False)
     run_predict(PredictJob(str(tmp_path / "rgt.h5"), str(tmp_path / "out.h5"), cfg), SerialComm())
     _check_rgt(tmp_path / "out.h5", field)
 
 
-def _rgt_files(root):
+def _rgt_files(root, monkeypatch):
     from hpcfault.io.volume import write_array
     from hpcfault.models import save_checkpoint
 
-    engine_models.register()
+    engine_models.register(monkeypatch)
     field = engine_models.smooth_increasing((64, 48, 56))
     write_array(root / "rgt.h5", field)
     save_checkpoint(root / "probe.pt", engine_models.AffineProbe(), "test-affine-probe", task="test-rgt")
@@ -151,8 +151,8 @@ def _check_rgt(out, field):
 
 
 @pytest.mark.mpi
-def test_rgt_alignment_is_the_same_on_two_ranks(tmp_path):
-    field = _rgt_files(tmp_path)
+def test_rgt_alignment_is_the_same_on_two_ranks(tmp_path, monkeypatch):
+    field = _rgt_files(tmp_path, monkeypatch)
     code = f"""
 import sys; sys.path.insert(0, {str(REPO / 'tests')!r})
 import engine_models; engine_models.register()

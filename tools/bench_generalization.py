@@ -25,6 +25,7 @@ on fault-free volumes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -95,6 +96,7 @@ def main() -> int:
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-gen-"))
     work.mkdir(parents=True, exist_ok=True)
     models = {"model": Path(args.model)}
+    tags = {"model": hashlib.sha256(Path(args.model).read_bytes()).hexdigest()[:10], "published-g07": "published-g07"}
     if WEIGHTS.is_file():
         models["published-g07"] = work / "published-g07.pt"
         if not models["published-g07"].exists():
@@ -113,7 +115,7 @@ def main() -> int:
             if not survey.exists():
                 hpcfault("synth", survey, "--shape", *shape, "--seed", seed, "--family", family, "--no-progress")
             for name, ckpt in models.items():
-                pred = predict(survey, ckpt, work / f"{family}-{seed}-{name}.h5", args.threads)
+                pred = predict(survey, ckpt, work / f"{family}-{seed}-{tags[name]}.h5", args.threads)
                 if family == "fault-free":
                     n, total = flagged(pred)
                     flags[name][0] += n
@@ -131,7 +133,7 @@ def main() -> int:
 
         from hpcfault.metrics import score_counts, scores
 
-        preds = {name: predict(F3, ckpt, work / f"f3-{name}.h5", args.threads) for name, ckpt in models.items()}
+        preds = {name: predict(F3, ckpt, work / f"f3-{tags[name]}.h5", args.threads) for name, ckpt in models.items()}
         f3 = {name: {"flagged": round(flagged(p)[0] / flagged(p)[1], 5)} for name, p in preds.items()}
         if "published-g07" in preds:
             with h5py.File(preds["model"], "r") as a, h5py.File(preds["published-g07"], "r") as b:

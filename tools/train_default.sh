@@ -3,8 +3,9 @@
 #
 #   tools/train_default.sh [RUN_DIR] [--install]
 #
-# 1. trains configs/train-default.yaml into RUN_DIR (default runs/default; rerunning resumes) with
-#    PROCS processes (DDP over gloo) under mpiexec;
+# 1. trains stage 1 (configs/train-default-stage1.yaml, into RUN_DIR-stage1) and stage 2
+#    (configs/train-default.yaml, into RUN_DIR, starting from stage 1's weights; default RUN_DIR
+#    runs/default; rerunning resumes either) with PROCS processes (DDP over gloo) under mpiexec;
 # 2. picks best.pt or model.pt by validation IoU on the run's validation seeds (scored again here);
 # 3. runs the held-out generalization panel (tools/bench_generalization.py: families the training
 #    never used, fault-free volumes, the real f3 crop) with the picked checkpoint and, when
@@ -32,7 +33,10 @@ export OMP_NUM_THREADS=${THREADS:-1}
 
 start=$(date +%s)
 MPIEXEC=${MPIEXEC:-$(dirname "$PY")/mpiexec}
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default.yaml --run-dir "$RUN" threads="$OMP_NUM_THREADS"
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage1.yaml --run-dir "$RUN-stage1" \
+    threads="$OMP_NUM_THREADS"
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default.yaml --run-dir "$RUN" \
+    init="$RUN-stage1/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
 echo "training command took $(( $(date +%s) - start )) s (this invocation)"
 
 # Which checkpoint: best.pt (best validation IoU during the run) or model.pt (last step), scored
@@ -63,7 +67,15 @@ for name in ("best.pt", "model.pt"):
     print(f"validation {name}: IoU {out[name]['iou']:.4f} Tol-IoU {out[name]['tol_iou']:.4f}")
 pick = max(out, key=lambda n: out[n]["iou"])
 ck = read_checkpoint(run / "checkpoints" / pick)
-prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}"}
+recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+steps = max(r["step"] for r in recs)
+sources = [{k: s[k] for k in ("kind", "family", "weight", "shape", "synth") if s.get(k) not in (None, {}, "")}
+           for s in cfg["data"]["sources"]]
+prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}",
+        "recipe": "configs/train-default.yaml (tools/train_default.sh)", "steps": steps,
+        "cubes_seen": steps * int(cfg["batch"]), "cube": cfg["data"]["cube"],
+        "data": {"labels": "dense (synthetic)", "sources": sources},
+        "training_wall_s": round(recs[-1]["time"] - recs[0]["time"], 1)}
 save_checkpoint(run / "checkpoints" / "default.pt", load_model(run / "checkpoints" / pick), ck["model"], ck["config"],
                 prov, task=ck["task"])
 (run / "revalidation.json").write_text(json.dumps({"scores": out, "picked": pick}, indent=1) + "\n")
@@ -90,6 +102,11 @@ ckpt = run / "checkpoints" / "default.pt"
 best = max((r for r in val if r["step"] > 0), key=lambda r: r["iou"])
 steps = max(r["step"] for r in recs)
 picked_step = best["step"] if reval["picked"] == "best.pt" else steps
+def stage1_wall(path):
+    rs = [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return round(rs[-1]["time"] - rs[0]["time"], 1)
+
+
 cpu = platform.machine()
 for line in Path("/proc/cpuinfo").read_text().splitlines():
     if line.startswith("model name"):
@@ -100,19 +117,24 @@ info = {
     "model": "faultnet (published configuration: widths 8/16/24, 421,597 parameters)",
     "task": "fault",
     "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
-    "recipe": "configs/train-default.yaml",
+    "recipe": "configs/train-default-stage1.yaml (to step 901 of 2000), then configs/train-default.yaml from its weights",
     "config": config,
     "reproduce": "tools/train_default.sh runs/default --install",
-    "data": "dense labels on synthetic surveys drawn afresh for every cube (hpcfault/data/synth_config.py): "
-            "45 % the 'train' family (fault-free volumes included), 30 % its fault-rich variant (4-10 faults), "
-            "25 % the 'classic' FaultSeg3D-like family; 64^3 boxes of 128^3 models",
+    "data": "dense labels on synthetic surveys drawn afresh for every cube (hpcfault/data/synth_config.py), "
+            "64^3 boxes of 128^3 models; stage 1: 45 % the 'train' family (fault-free volumes included; "
+            "without facies changes, channels and mutes), 30 % its fault-rich variant (4-10 faults), 25 % the "
+            "'classic' FaultSeg3D-like family; stage 2: 50 % / 30 % / 20 % of the same with facies changes, "
+            "channels and mutes",
+    "stage1": {"config": yaml.safe_load((Path(str(run) + "-stage1") / "config.yaml").read_text()),
+               "steps": 901},
     "checkpoint": f"{reval['picked']} of the run (step {picked_step})", "step": picked_step, "steps": steps,
-    "cubes_seen": steps * int(config["batch"]),
+    "cubes_seen": (901 + steps) * int(config["batch"]),
     "validation": reval["scores"],
     "validation_in_run_best": {k: best[k] for k in ("step", "iou", "tol_iou")},
     "generalization": json.loads((run / "generalization.json").read_text()),
     "generalization_command": "tools/bench_generalization.py -m CHECKPOINT --volumes 3",
     "training_wall_s": round(train[-1]["time"] - val[0]["time"], 1) if train else None,
+    "training_wall_s_stage1": stage1_wall(Path(str(run) + "-stage1")),
     "mean_cubes_per_s": round(sum(r["cubes_per_s"] for r in train) / len(train), 3) if train else None,
     "machine": f"{cpu}, {os.cpu_count()} cores (shared with other jobs while training)",
     "torch": torch.__version__,

@@ -24,7 +24,7 @@ HELP = "fault probabilities for a whole survey (MPI blocks, resumable)"
 CFG_OPTIONS = {"model": "model", "block": "block", "overlap": "overlap", "dtype": "dtype",
                "out_dtype": "out_dtype", "threads": "threads", "memory": "memory",
                "clip_percentile": "clip_percentile", "sections": "sections",
-               "refine_iterations": "refine_iterations"}
+               "refine_iterations": "refine_iterations", "task": "task"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "'data' = probabilities)")
     p.add_argument("-m", "--model", help="project checkpoint; its task decides the outputs (default: the "
                                          "embedded Fault-Net model)")
+    p.add_argument("--task", help="without -m: use this task's embedded default model (default: fault); the "
+                                  "checkpoint names its task, so with -m it is only a check")
     p.add_argument("--axes-2d", dest="sections", type=lambda t: tuple(x for x in t.split(",") if x),
                    metavar="inline,xline", help="2D section models: apply along inlines and/or crosslines, "
                                                 "averaged (default: the task's, e.g. both)")

@@ -35,7 +35,7 @@ import numpy as np
 
 from hpcfault.data.faults import Fault, draw_faults, undo_faults
 from hpcfault.data.noise import NoiseModel
-from hpcfault.data.reflectivity import Lateral, Unconformity, layered_series, sample
+from hpcfault.data.reflectivity import Channels, Facies, Lateral, Unconformity, layered_series, sample
 from hpcfault.data.synth_config import DEFAULT, SynthConfig
 from hpcfault.data.wavelet import minimum_phase, ormsby, ricker, rotate_phase
 from hpcfault.errors import HpcfaultError
@@ -138,6 +138,16 @@ class SynthModel:
         n = nt + 2 * margin
         self._refl = layered_series(rng, n, rc)
         self._refl_old = layered_series(rng, n, rc) if self._unconformity else None
+        # facies, channels and the mute draw from a stream of their own: volumes without them are as before
+        extra = np.random.default_rng([self.seed, 0x5EED])
+        self._facies = Facies.draw(extra, rc) if extra.random() < rc.facies_prob else None
+        self._refl_facies = layered_series(extra, n, rc) if self._facies else None
+        self._channels = Channels.draw(extra, self.shape, rc) if extra.random() < rc.channel_prob else None
+        self._refl_fill = layered_series(extra, n, rc) * np.float32(extra.uniform(0.1, 0.4)) if self._channels else None
+        ac0 = config.amplitude
+        self._mute = None
+        if extra.random() < ac0.mute_prob:
+            self._mute = (_u(extra, ac0.mute_depth) * nt, float(extra.uniform(-0.2, 0.2)), float(extra.uniform(-0.2, 0.2)))
         self.noise = NoiseModel.draw(rng, config.noise, self.peak_hz * DT_MS / 1000.0)
         ac = config.amplitude
         self.gain = _u(rng, ac.gain_exponent) if rng.random() < ac.gain_prob else 0.0
@@ -177,6 +187,9 @@ class SynthModel:
             "shear": [round(float(v), 6) for v in self._shear],
             "thickening": [round(float(v), 6) for v in self._thicken],
             "unconformity": self._unconformity is not None,
+            "facies": None if self._facies is None else {"sharpness": r(self._facies.sharpness)},
+            "channels": 0 if self._channels is None else len(self._channels.channels),
+            "mute_depth": None if self._mute is None else r(self._mute[0]),
             "noise": self.noise.describe(),
             "amplitude": {"gain_exponent": r(self.gain), "clip_x_rms": r(self.clip), "quantize_bits": self.bits},
         }
@@ -205,6 +218,13 @@ class SynthModel:
             if older.any():
                 tau_old = tau + self._unconformity.tilt(q[1], q[2])
                 refl = np.where(older, sample(self._refl_old, self._tau0, tau_old), refl)
+        if self._facies is not None:
+            w = self._facies(tau, q[1], q[2])
+            refl = refl * (np.float32(1.0) - w) + sample(self._refl_facies, self._tau0, tau) * w
+        if self._channels is not None:
+            inside = self._channels.inside(tau, q[1], q[2], self.shape)
+            if inside.any():
+                refl = np.where(inside, sample(self._refl_fill, self._tau0, tau), refl)
         refl *= self._lateral(tau, q[1], q[2])
         return refl, tau
 
@@ -254,8 +274,9 @@ class SynthModel:
         return {"clean": clean[inner], "noise": noise, "fault_ids": ids[inner], "fault_dip": dip[inner],
                 "fault_strike": strike[inner], "tau": tau[inner]}
 
-    def _record(self, data: np.ndarray, tb: tuple[int, int]) -> np.ndarray:
-        """Gain, clipping and quantization of the recorded traces (in place)."""
+    def _record(self, data: np.ndarray, tb: tuple[int, int], ib: tuple[int, int] = (0, 0),
+                xb: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """Gain, clipping, quantization and the top mute of the recorded traces (in place)."""
         nt = self.shape[0]
         if self.gain:
             tg = (np.arange(*tb, dtype=np.float64) + nt / 8.0) / nt
@@ -268,6 +289,13 @@ class SynthModel:
             data *= levels / np.float32(full_scale)
             np.round(data, out=data)
             data *= np.float32(full_scale) / levels
+        if self._mute is not None:   # zeros above a gently dipping surface, a 4-sample taper below it
+            depth, si, sx = self._mute
+            ii = np.arange(*ib, dtype=np.float32)[None, :, None] - np.float32(self.shape[1] / 2)
+            xx = np.arange(*xb, dtype=np.float32)[None, None, :] - np.float32(self.shape[2] / 2)
+            tt = np.arange(*tb, dtype=np.float32)[:, None, None]
+            data *= np.clip((tt - (np.float32(depth) + np.float32(si) * ii + np.float32(sx) * xx)) / np.float32(4.0),
+                            0.0, 1.0)
         return data
 
     def render_volumes(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
@@ -279,7 +307,7 @@ class SynthModel:
         seis = parts["clean"]
         seis += parts["noise"]
         self.noise.artefacts(seis, tb, ib, xb, self._signal_rms)
-        self._record(seis, tb)
+        self._record(seis, tb, ib, xb)
         seis *= np.float32(1.0 / self._signal_rms)
         ids = parts["fault_ids"]
         return {"seismic": seis, "labels": (ids > 0).astype(np.uint8), "fault_ids": ids,

@@ -7,8 +7,9 @@ from typing import Literal
 
 from hpcfault.errors import HpcfaultError
 
-# The embedded default model (arrives with its own issue); `-m` overrides it.
-DEFAULT_MODEL = str(Path(__file__).resolve().parents[1] / "assets" / "faultnet-default.pt")
+# The embedded default models (one per task that has one, Task.default_model); `-m` overrides them.
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_MODEL = str(ASSETS / "faultnet-default.pt")
 
 DEFAULT_BLOCK = 528          # paper anchor: 528^3 fp32 fits in 16 GB with Fault-Net (the largest candidate)
 SECTION_BLOCK = 256          # 2D section models without --block: 256 sections x 256^2 pixel windows
@@ -20,7 +21,8 @@ SIZE_MULTIPLE = 16           # Fault-Net downsamples 16x: block edges and the ti
 class PredictConfig:
     """Every knob of the predict stages. CLI options override the file's values."""
 
-    model: str | None = None                 # checkpoint path; None = DEFAULT_MODEL
+    model: str | None = None                 # checkpoint path; None = the task's embedded default model
+    task: str | None = None                  # with no model: whose default model (None = fault); with one: a check
     block: int | None = None                 # block edge (multiple of 16); None = the fastest measured candidate
                                              # that fits in memory (hpcfault/infer/autoblock.py)
     overlap: int | None = None               # voxels shared by neighbours (>=, stride on the 16-grid); None = edge/8
@@ -56,6 +58,10 @@ def check_config(cfg: PredictConfig) -> PredictConfig:
                                      or len(set(cfg.sections)) != len(cfg.sections)):
         raise HpcfaultError(f"--axes-2d takes inline and/or xline, each once (got {','.join(cfg.sections)}); "
                             "e.g. --axes-2d inline,xline")
+    if cfg.task is not None:
+        from hpcfault.tasks import task_spec
+
+        task_spec(cfg.task)
     if cfg.section_batch < 0 or cfg.refine_iterations < 1:
         raise HpcfaultError(f"section_batch must be >= 0 and --refine-iterations >= 1 (got {cfg.section_batch}, "
                             f"{cfg.refine_iterations}); e.g. --refine-iterations 3")
@@ -67,10 +73,22 @@ def check_config(cfg: PredictConfig) -> PredictConfig:
     return cfg
 
 
-def resolve_model(path: str | None) -> Path:
-    """The checkpoint to use: `path`, or the embedded default, with a clear error when missing."""
+def default_model(task: str | None = None) -> Path:
+    """The embedded default checkpoint of `task` (None: the fault task's)."""
+    from hpcfault.tasks import TASKS, task_spec
+
+    spec = task_spec(task)
+    if not spec.default_model:
+        with_default = [t.name for t in TASKS.values() if t.default_model]
+        raise HpcfaultError(f"task {spec.name!r} has no embedded default model (got --task {spec.name} without -m); "
+                            f"pass -m CHECKPOINT (tasks with one: {', '.join(with_default)})")
+    return ASSETS / spec.default_model
+
+
+def resolve_model(path: str | None, task: str | None = None) -> Path:
+    """The checkpoint to use: `path`, or the task's embedded default, with a clear error when missing."""
     if path is None:
-        p = Path(DEFAULT_MODEL)
+        p = default_model(task)
         if not p.is_file():
             raise HpcfaultError(
                 f"no model given and the embedded default model is missing (got {str(p)!r}); pass -m "

@@ -60,21 +60,44 @@ def check_job(job: PredictJob) -> None:
 
 def job_paths(job: PredictJob) -> tuple[list, list]:
     """The files and folders a predict run reads and writes, for hpcfault.io.paths.check_paths."""
-    from hpcfault.infer.config import DEFAULT_MODEL
+    from hpcfault.infer.config import default_model
     from hpcfault.infer.report import summary_path
     from hpcfault.io.paths import arg
 
     cfg = job.cfg
-    inputs = [arg("SURVEY", job.survey), arg("-m" if cfg.model else "the default model", cfg.model or DEFAULT_MODEL),
-              *(arg("--refine", r) for r in cfg.refine)]
+    model = Path(cfg.model) if cfg.model else default_model(cfg.task)
+    inputs = [arg("SURVEY", job.survey), arg("-m" if cfg.model else "the default model", model),
+              *(arg("--refine", r) for r in refine_models(cfg))]
     segy = []
     if job.segy_out:
-        names = model_facts(Path(cfg.model or DEFAULT_MODEL))["task"].output_names if Path(cfg.model or DEFAULT_MODEL).is_file() else ("data",)
+        names = model_facts(model)["task"].output_names if model.is_file() else ("data",)
         segy = [arg("--segy-out", p) for p in segy_paths(job.segy_out, names)]
     outputs = [arg("-o", job.out), arg("the summary file", summary_path(Path(job.out))), *segy,
                arg("--png", job.png, folder=True),
                arg("--workdir" if job.workdir else "the work dir", job.work, folder=True)]
     return inputs, outputs
+
+
+def refine_models(cfg: PredictConfig) -> tuple[str, ...]:
+    """--refine, or with no -m the task's embedded refinement models (Task.default_refine)."""
+    if cfg.refine or cfg.model is not None:
+        return tuple(cfg.refine)
+    from hpcfault.infer.config import ASSETS
+    from hpcfault.tasks import task_spec
+
+    return tuple(str(ASSETS / name) for name in task_spec(cfg.task).default_refine)
+
+
+def check_task(checkpoint: Path, task: str | None) -> None:
+    """--task with -m must name the checkpoint's own task."""
+    if task is None:
+        return
+    from hpcfault.models import read_checkpoint
+
+    own = read_checkpoint(checkpoint)["task"]
+    if own != task:
+        raise HpcfaultError(f"the model serves task {own!r} (got --task {task} with -m {checkpoint}); leave out "
+                            "--task (predict takes the task from the checkpoint) or pass a model of that task")
 
 
 def model_facts(checkpoint: Path) -> dict:
@@ -330,7 +353,11 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     cfg = check_config(job.cfg)
     check_job(job)
     rank0_first(comm, lambda: check_paths(*job_paths(job)))
-    checkpoint = resolve_model(cfg.model)
+    checkpoint = resolve_model(cfg.model, cfg.task)
+    check_task(checkpoint, cfg.task)
+    from dataclasses import replace
+
+    cfg = replace(cfg, refine=refine_models(cfg))   # a task's default refinement comes with its default model
     if cfg.clip_percentile is None:  # no explicit scaling: the one the model was trained with, if recorded
         from dataclasses import replace
 

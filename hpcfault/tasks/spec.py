@@ -88,6 +88,8 @@ class Task:
     metrics: str = "hpcfault.metrics:evaluate_files"  # module:function behind `hpcfault evaluate`
     sections: tuple[str, ...] = ("inline", "xline")   # default directions for 2D section models
     angle_labels: tuple[str, ...] = field(default=())  # label names holding azimuths (rotate with augmentation)
+    default_model: str = ""                           # embedded checkpoint in hpcfault/assets/ ("" = none)
+    default_refine: tuple[str, ...] = ()              # embedded refinement checkpoints applied by default
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]

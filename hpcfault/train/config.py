@@ -78,6 +78,7 @@ class DataConfig:
     cube: int = 128                             # cube edge (multiple of 16)
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
+    mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,12 @@ class TrainConfig:
     task: str = "fault"                         # hpcfault/tasks: outputs, labels, per-output losses
     seed: int = 0
     steps: int = 10000                          # optimizer steps in total (may grow on resume)
+    stop_at: int = 0                            # > 0: stop at this step (the schedule still spans `steps`)
     batch: int = 8                              # GLOBAL batch, split evenly over processes
     micro_batch: int = 0                        # cubes per forward pass; 0 = the per-process batch
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)   # the loss of the task's first target
+    init: str = ""                              # initial weights: any state dict that fits by name (--init)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -122,7 +125,7 @@ class TrainConfig:
 
 
 # Keys that may change when a run is resumed: they do not alter the trajectory already recorded.
-RESUMABLE_KEYS = ("run_dir", "steps", "log_every", "checkpoint_every", "threads",
+RESUMABLE_KEYS = ("run_dir", "steps", "stop_at", "log_every", "checkpoint_every", "threads",
                   "validation.every", "validation.block")
 
 
@@ -136,10 +139,13 @@ def check(cfg: TrainConfig) -> None:
     task_spec(cfg.task)
 
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
+    need(0 <= cfg.stop_at <= cfg.steps, "stop_at must lie in [0, steps]", cfg.stop_at, "0 = run all the steps")
     need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
     need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
          cfg.data.cube, "e.g. data.cube=128")
+    need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
+         "e.g. 0.15")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,
          "the paper uses 128")
     need(len(cfg.data.sources) > 0, "data.sources is empty", cfg.data.sources, "list at least one source")

@@ -77,6 +77,17 @@ class CubeStream:
         self.sampler.load_state_dict(state)
 
 
+def augment_config(cfg: TrainConfig):
+    """The augmentation of the config's cubes (hpcfault.data.augment), or False for none."""
+    if not cfg.data.augment:
+        return False
+    from dataclasses import replace
+
+    from hpcfault.data.augment import DEFAULT
+
+    return replace(DEFAULT, mirror_prob=cfg.data.mirror_prob) if cfg.data.mirror_prob else True
+
+
 def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path) -> CubeStream:
     from hpcfault.data.sampling import CubeSampler, SyntheticSource, VolumeSource
     from hpcfault.data.synth_config import synth_config
@@ -102,6 +113,6 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
     azimuths = {name: task.output(t.output).period for t in task.targets for name in (t.label,)
                 if name in task.angle_labels}
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
-                          seed=cfg.seed, rank=rank, world_size=world, augment=cfg.data.augment,
+                          seed=cfg.seed, rank=rank, world_size=world, augment=augment_config(cfg),
                           labels=task.labels, azimuths=azimuths)
     return CubeStream(sampler, per_step)
