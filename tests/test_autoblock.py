@@ -54,3 +54,13 @@ def test_cache_and_work_dir_record_make_the_choice_repeatable(tmp_path, monkeypa
     assert ab.recorded(tmp_path / "work", "key-a") == 128
     assert ab.recorded(tmp_path / "work", "key-b") is None             # another model/device/threads
     assert json.loads((tmp_path / "work" / "autoblock.json").read_text())["choice"]["edge"] == 128
+
+
+def test_a_models_own_overlap_is_capped_at_a_quarter_of_the_edge():
+    """Fault-Net's catalog overlap (48) holds from 256-voxel blocks on; smaller blocks still own half
+    their edge; models without a measured overlap keep edge / 8."""
+    from hpcfault.models.catalog import CATALOG
+
+    assert CATALOG["faultnet"].overlap == 48
+    assert [auto_overlap(e, 48) for e in (64, 128, 192, 256, 528)] == [16, 32, 48, 48, 48]
+    assert [auto_overlap(e) for e in (64, 128, 528)] == [8, 16, 66]

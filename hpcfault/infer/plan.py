@@ -43,9 +43,10 @@ SECTION_AXES = {"inline": 1, "xline": 2}
 
 def auto_overlap(edge: int, model_overlap: int | None = None) -> int:
     """The default overlap for a block edge: the model's own (measured: the smallest overlap that
-    keeps a tiled prediction equal to a whole-volume one, see models/catalog.py), else edge / 8; at
-    least 8 and below edge / 2."""
-    want = edge // OVERLAP_DIVISOR if model_overlap is None else int(model_overlap)
+    keeps a tiled prediction equal to a whole-volume one, see models/catalog.py) up to a quarter of
+    the edge, so that a block still owns at least half its edge per axis; else edge / 8; at least 8
+    and below edge / 2."""
+    want = edge // OVERLAP_DIVISOR if model_overlap is None else min(int(model_overlap), edge // 4)
     return min(max(8, want), (edge - 1) // 2)
 
 
