@@ -67,7 +67,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--torchscript", default=str(REPO.parent / "shared" / "weights" / "FaultNet_Gamma0.7.pt"))
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
-    ap.add_argument("--block", type=int, default=128)
+    ap.add_argument("--block", type=int, default=128, help="predict's --block; 0 = its own choice (no --block)")
+    ap.add_argument("--rank-threads", type=int, default=1, help="predict's --threads per rank (default 1)")
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="reference threads (default: cores)")
     ap.add_argument("--compete", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: cores)")
@@ -98,12 +99,13 @@ def main() -> int:
                 env[k] = v
             out = Path(tmp) / "out.h5"
             cmd = [str(BIN / "mpiexec"), "-n", str(args.ranks), sys.executable, "-m", "hpcfault", "predict",
-                   str(survey), "-m", str(model), "-o", str(out), "--block", str(args.block), "--threads", "1",
-                   "--no-progress"]
+                   str(survey), "-m", str(model), "-o", str(out), "--threads", str(args.rank_threads), "--no-progress"]
+            cmd += ["--block", str(args.block)] if args.block else []
             for compete in (0, args.compete):
                 out.unlink(missing_ok=True)
                 rows.append(("predict", variant or "as shipped", compete, best(cmd, env, compete)))
-    print(f"survey {'x'.join(map(str, args.shape))}, predict --block {args.block} on {args.ranks} ranks x 1 thread, "
+    print(f"survey {'x'.join(map(str, args.shape))}, predict --block {args.block or 'auto'} on {args.ranks} ranks x "
+          f"{args.rank_threads} thread(s), "
           f"{os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'run':<10} {'variant':<28} {'competitors':>11} {'wall s':>8} {'slowdown':>9}")
     alone = {}
