@@ -64,3 +64,27 @@ def test_a_models_own_overlap_is_capped_at_a_quarter_of_the_edge():
     assert CATALOG["faultnet"].overlap == 48
     assert [auto_overlap(e, 48) for e in (64, 128, 192, 256, 528)] == [16, 32, 48, 48, 48]
     assert [auto_overlap(e) for e in (64, 128, 528)] == [8, 16, 66]
+
+
+@pytest.mark.mpi
+def test_predict_chooses_its_block_and_cleans_up_for_any_rank_count(tmp_path):
+    """predict without --block under mpiexec -n 2 times its candidates once (cached), records the
+    choice in the work dir, removes the work dir with it after success; one rank, reusing the cache,
+    picks the same block and writes the same bytes."""
+    import h5py
+    import numpy as np
+    from conftest import run_cli
+
+    env = {"HPCFAULT_CACHE": str(tmp_path / "cache")}
+    run_cli("synth", tmp_path / "s.h5", "--shape", "48", "96", "96", "--seed", "3", "--no-progress")
+    outs = []
+    for ranks in (2, 1):
+        out = tmp_path / f"p{ranks}.h5"
+        run_cli("predict", tmp_path / "s.h5", "-o", out, "--no-progress", "--threads", "1", ranks=ranks, env=env)
+        summary = json.loads(out.with_suffix(".summary.json").read_text())
+        assert summary["config"]["block"] is None and summary["workdir_left"] == []
+        assert not (tmp_path / f"p{ranks}.h5.work").exists()
+        with h5py.File(out, "r") as f:
+            outs.append((summary["plan"]["block"], f["data"][...]))
+    assert (tmp_path / "cache" / "block-times.json").is_file()
+    assert outs[0][0] == outs[1][0] and np.array_equal(outs[0][1], outs[1][1])

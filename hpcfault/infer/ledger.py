@@ -110,13 +110,14 @@ def check_fingerprint(workdir: Path, fp: dict, restart: bool) -> None:
 
 
 def clear(workdir: Path) -> None:
-    """Remove what a previous run left in `workdir` (for --restart): ledger, shards, stats, merge tiles."""
+    """Remove what a previous run left in `workdir` (for --restart): ledger, shards, stats, merge tiles,
+    the block choice."""
     for sub in ("ledger", "shards", "merge"):
         d = workdir / sub
         if d.is_dir():
             for p in d.iterdir():
                 p.unlink()
-    for name in ("fingerprint.json", "stats.json"):
+    for name in ("fingerprint.json", "stats.json", "autoblock.json"):
         (workdir / name).unlink(missing_ok=True)
 
 
