@@ -293,6 +293,9 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     from hpcfault.io.paths import check_paths
     from hpcfault.io.sources import open_source
 
+    from hpcfault.requirements import check_torch
+
+    check_torch()
     comm = get_comm() if comm is None else comm
     t_start = time.perf_counter()
     env = read_rank_env()

@@ -353,6 +353,9 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
 
 def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = None) -> int:
     """Train (or resume) the run in `run_dir` (default cfg.run_dir). Returns the exit code."""
+    from hpcfault.requirements import check_torch
+
+    check_torch()
     env = read_rank_env() if env is None else env
     path = rundir.resolve_run_dir(cfg, run_dir)
     cfg = dataclasses.replace(cfg, run_dir=str(path))
