@@ -41,6 +41,15 @@ class RankEnv:
         return self.launcher in ("openmpi", "mpich") or (self.launcher == "slurm" and self.world_size > 1)
 
 
+def gpu_index(local_rank: int, visible: int) -> int:
+    """This task's GPU among the `visible` ones: local rank modulo the count. With one task per
+    node's GPUs all visible it is the local rank; with per-task binding (--gpus-per-task=1,
+    --gpu-bind=single|closest, a site default) each task sees only its own GPU: index 0."""
+    if visible < 1:
+        raise HpcfaultError(f"no GPU is visible to this task (got {visible}); use the CPU or ask Slurm for GPUs")
+    return local_rank % visible
+
+
 def expand_nodelist(text: str) -> list[str]:
     """Expand a Slurm hostlist: 'node[01-03,07],gpu5' -> ['node01', 'node02', 'node03', 'node07', 'gpu5']."""
     hosts: list[str] = []

@@ -41,7 +41,9 @@ def pick_device(env: RankEnv, threads: int = 0) -> tuple[str, int]:
     if threads <= 0:
         threads = max(1, usable_cores() // max(1, env.local_world_size))
     if torch.cuda.is_available() and torch.cuda.device_count() > 0:
-        return f"cuda:{env.local_rank % torch.cuda.device_count()}", threads
+        from hpcfault.cluster.rankenv import gpu_index
+
+        return f"cuda:{gpu_index(env.local_rank, torch.cuda.device_count())}", threads
     return "cpu", threads
 
 
