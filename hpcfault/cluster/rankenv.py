@@ -8,13 +8,13 @@ submitit's local executor (SUBMITIT_LOCAL_GLOBALID, ...), and falls back to a si
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
 from hpcfault.errors import HpcfaultError
 
 DEFAULT_PORT = 29500
+PORT_BASE, PORT_SPAN = 20000, 12000     # Slurm jobs: ports 20000-31999 (slurm_port)
 
 
 @dataclass(frozen=True)
@@ -51,22 +51,11 @@ def gpu_index(local_rank: int, visible: int) -> int:
 
 
 def expand_nodelist(text: str) -> list[str]:
-    """Expand a Slurm hostlist: 'node[01-03,07],gpu5' -> ['node01', 'node02', 'node03', 'node07', 'gpu5']."""
-    hosts: list[str] = []
-    for m in re.finditer(r"([^,\[]+)(?:\[([^\]]*)\])?([^,\[]*)", text.strip()):
-        prefix, ranges, suffix = m.group(1), m.group(2), m.group(3)
-        if not prefix and not ranges:
-            continue
-        if ranges is None:
-            hosts.append(prefix + suffix)
-            continue
-        for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            if not lo.isdigit() or (hi and not hi.isdigit()):
-                raise HpcfaultError(f"cannot read the Slurm node list (got {text!r}); expected e.g. node[01-04,07]")
-            for n in range(int(lo), int(hi or lo) + 1):
-                hosts.append(f"{prefix}{n:0{len(lo)}d}{suffix}")
-    return hosts
+    """Expand a Slurm host list: 'node[01-03,07],gpu5' -> ['node01', 'node02', 'node03', 'node07', 'gpu5']
+    (every form: hpcfault.cluster.hostlist)."""
+    from hpcfault.cluster.hostlist import expand_hostlist
+
+    return expand_hostlist(text)
 
 
 def _int(env: Mapping[str, str], *names: str, default: int | None = None) -> int | None:
@@ -80,7 +69,8 @@ def _int(env: Mapping[str, str], *names: str, default: int | None = None) -> int
 
 
 def _slurm_master(env: Mapping[str, str]) -> str:
-    nodes = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+    # the step's nodes: rank 0 of `srun` runs on the first node of its step, which need not be the job's
+    nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
     hosts = expand_nodelist(nodes) if nodes else []
     return hosts[0] if hosts else "127.0.0.1"
 
@@ -89,8 +79,17 @@ def _port(env: Mapping[str, str]) -> int:
     port = _int(env, "MASTER_PORT")
     if port is not None:
         return port
-    job = _int(env, "SLURM_JOB_ID", default=0) or 0
-    return DEFAULT_PORT + job % 1000  # different jobs sharing a node get different ports
+    job = _int(env, "SLURM_JOB_ID")
+    if job is None:
+        return DEFAULT_PORT
+    return slurm_port(job, _int(env, "SLURM_STEP_ID", default=0) or 0)
+
+
+def slurm_port(job: int, step: int) -> int:
+    """The rendezvous port of a Slurm job step: jobs (and steps of one job) sharing a node get
+    different ports unless their ids are PORT_SPAN apart. The range lies below Linux's ephemeral
+    ports (32768-60999), so no outgoing connection of another job holds it."""
+    return PORT_BASE + (job + 4099 * step) % PORT_SPAN
 
 
 def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
