@@ -49,6 +49,11 @@ def pick_device(env: RankEnv, threads: int = 0) -> tuple[str, int]:
 
 def check_dtype(device: str, dtype: str) -> None:
     """Refuse a compute precision this device cannot run at a useful speed (before any work)."""
+    if device == "cpu" and dtype == "tf32":
+        from hpcfault.errors import HpcfaultError
+
+        raise HpcfaultError("--dtype tf32 needs an NVIDIA GPU of the Ampere generation or newer (got device cpu); "
+                            "use --dtype fp32 on CPUs")
     if device == "cpu" and dtype == "bf16":
         from hpcfault.errors import HpcfaultError
         from hpcfault.models.cpu_features import bf16_support
@@ -144,6 +149,9 @@ class BlockModel:
         torch.set_num_threads(max(1, threads))
         self.device = torch.device(device)
         self.dtype = dtype
+        from hpcfault.models.precision import set_tf32
+
+        set_tf32(dtype == "tf32")   # fp32 means float32 kernels; TF32 only as --dtype tf32
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = not deterministic
@@ -166,7 +174,9 @@ class BlockModel:
         torch = self.torch
         if self.channels_last:
             t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
-        amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.dtype)
+        from hpcfault.models.precision import autocast_dtype
+
+        amp = autocast_dtype(self.dtype)
         with torch.inference_mode(), torch.autocast(device_type=self.device.type, dtype=amp,
                                                     enabled=amp is not None):
             y = self.model(t, where)

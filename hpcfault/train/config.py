@@ -110,7 +110,7 @@ class TrainConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: bf16 on a GPU that has it, else off. YAML reads a bare `off` as false: accepted as "off".
-    amp: Literal["auto", "bf16", "fp16", "off"] | bool = "auto"
+    amp: Literal["auto", "bf16", "fp16", "tf32", "off"] | bool = "auto"   # tf32: float32 on TF32 tensor cores
     sync_batchnorm: bool = True                 # on GPU: BatchNorm statistics over the global batch
     freeze_redundant: bool = True               # freeze parameters whose exact gradient is 0 (see redundant.py)
     threads: int = 0                            # torch CPU threads per process; 0 = leave as is

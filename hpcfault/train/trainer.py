@@ -45,7 +45,10 @@ log = logging.getLogger(__name__)
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
+    if cfg.amp == "tf32" and device.type != "cuda":
+        raise HpcfaultError("amp=tf32 needs an NVIDIA GPU of the Ampere generation or newer (got device cpu); "
+                            "use amp=off on CPUs")
+    if cfg.amp in ("off", "tf32") or (cfg.amp == "auto" and device.type != "cuda"):
         return None
     if cfg.amp == "fp16":
         if device.type != "cuda":
@@ -115,6 +118,9 @@ class Trainer:
         self.local_batch = per_rank_batch(cfg, d.world)
         self.micro = cfg.micro_batch or self.local_batch
         self.amp = amp_dtype(cfg, d.device)
+        from hpcfault.models.precision import set_tf32
+
+        set_tf32(cfg.amp == "tf32")   # amp=off trains in float32, not TF32
         self.model, self.net = build(cfg, d)
         o = cfg.optim
         self.optimizer = torch.optim.Adam(trainable_params(self.model), lr=o.lr, betas=tuple(o.betas),

@@ -1,0 +1,46 @@
+"""Float32 means float32: TF32 (tensor-core float32 with a 10-bit mantissa, Ampere and later) only
+when asked for, as its own compute precision `tf32`.
+
+torch lets cuDNN convolutions run in TF32 by default (torch.backends.cudnn.allow_tf32, or from
+torch 2.9 cudnn.conv.fp32_precision = "tf32"), so an "fp32" run on an A100/H100 would differ from
+a CPU run by more than float32 rounding and voxels near 0.5 would flip. `set_tf32` sets both
+convolutions and matrix products, with the API the installed torch has. CPU kernels do not use
+TF32; the setting changes nothing there.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+COMPUTE_DTYPES = ("fp32", "tf32", "fp16", "bf16")
+
+
+def autocast_dtype(dtype: str) -> Any:
+    """The torch autocast dtype of a compute precision (None: no autocast, float32 kernels)."""
+    import torch
+
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(dtype)
+
+
+def set_tf32(enabled: bool) -> None:
+    import torch
+
+    backends = torch.backends
+    conv = getattr(backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):   # torch >= 2.9: the new API only
+        value = "tf32" if enabled else "ieee"
+        conv.fp32_precision = value
+        backends.cuda.matmul.fp32_precision = value
+    else:
+        backends.cudnn.allow_tf32 = enabled
+        backends.cuda.matmul.allow_tf32 = enabled
+
+
+def tf32_state() -> dict[str, bool]:
+    """Whether cuDNN convolutions and CUDA matrix products may use TF32 now."""
+    import torch
+
+    backends = torch.backends
+    conv = getattr(backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        return {"conv": conv.fp32_precision == "tf32", "matmul": backends.cuda.matmul.fp32_precision == "tf32"}
+    return {"conv": bool(backends.cudnn.allow_tf32), "matmul": bool(backends.cuda.matmul.allow_tf32)}
