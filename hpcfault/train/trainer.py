@@ -367,10 +367,12 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
     cfg = dataclasses.replace(cfg, run_dir=str(path))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
     per_rank_batch(cfg, env.world_size)  # before joining a process group that may never form
     d = ddp.setup(env, cfg.device)
+    if cfg.deterministic:   # before the first cuBLAS call (training's first step)
+        from hpcfault.train.determinism import make_deterministic
+
+        make_deterministic(d.device.type)
     try:
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
