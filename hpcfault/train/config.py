@@ -79,6 +79,7 @@ class DataConfig:
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
     mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
+    workers: int = -1                           # processes drawing cubes ahead; -1 = auto (GPU: cores - 1, CPU: 0)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class TrainConfig:
 
 # Keys that may change when a run is resumed: they do not alter the trajectory already recorded.
 RESUMABLE_KEYS = ("run_dir", "steps", "stop_at", "log_every", "checkpoint_every", "threads",
-                  "validation.every", "validation.block")
+                  "validation.every", "validation.block", "data.workers")
 
 
 def check(cfg: TrainConfig) -> None:
@@ -144,6 +145,8 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
     need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
          cfg.data.cube, "e.g. data.cube=128")
+    need(cfg.data.workers >= -1, "data.workers must be -1 (auto), 0 (none) or more", cfg.data.workers,
+         "e.g. data.workers=4")
     need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
          "e.g. 0.15")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,

@@ -112,7 +112,7 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, d: ddp.Dist) -> None:
         from hpcfault.tasks import task_spec
-        from hpcfault.train.stream import build_stream
+        from hpcfault.train.stream import build_stream, data_workers
 
         self.cfg, self.run_dir, self.d = cfg, run_dir, d
         self.local_batch = per_rank_batch(cfg, d.world)
@@ -129,7 +129,8 @@ class Trainer:
         self.task = task_spec(cfg.task)
         self.objective = objective(cfg, self.task)
         seed_everything(cfg.seed * 7919 + d.rank)  # per-rank streams of anything random in the loop
-        self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir)
+        self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir, data_workers(cfg, d.device.type))
+        self.pin = d.device.type == "cuda"   # page-locked host copies: the copies to the GPU run asynchronously
         self.metrics = MetricsLog(run_dir, enabled=d.is_main)
         self.step = 0
         self.best = {"iou": -1.0, "step": -1}
@@ -224,19 +225,24 @@ class Trainer:
             total = term if total is None else total + term
         return total
 
-    def train_step(self) -> float:
+    def _to_device(self, a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a)[:, None]
+        return (t.pin_memory() if self.pin else t).to(self.d.device, non_blocking=True)
+
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns the step's loss as a 0-d tensor (read it when logging: reading
+        it here would wait for the GPU every step)."""
         batch = self.stream.next_batch()
         dev = self.d.device
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=dev)
         chunks = range(0, self.local_batch, self.micro)
         for k, start in enumerate(chunks):
             sl = slice(start, start + self.micro)
-            x = torch.from_numpy(batch["seismic"][sl])[:, None].to(dev, non_blocking=True)
-            ys = {name: torch.from_numpy(a[sl])[:, None].to(dev, non_blocking=True)
-                  for name, a in batch.items() if name != "seismic"}
+            x = self._to_device(batch["seismic"][sl])
+            ys = {name: self._to_device(a[sl]) for name, a in batch.items() if name != "seismic"}
             last = k == len(chunks) - 1
             sync = contextlib.nullcontext() if (last or not self.d.backend) else self.net.no_sync()
             with sync:
@@ -247,7 +253,7 @@ class Trainer:
                            for j in range(pred.shape[0]))
                 loss = loss / self.local_batch
                 self.scaler.scale(loss).backward()
-            total += float(loss.detach())
+            total += loss.detach()
         if self.cfg.optim.clip_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(trainable_params(self.model), self.cfg.optim.clip_grad_norm)
@@ -262,7 +268,7 @@ class Trainer:
         val_on = cfg.validation.every > 0 and (cfg.validation.volumes or cfg.validation.synthetic_seeds)
         if val_on and self.step == 0:
             self.validate()  # the untrained network: the baseline of the curves
-        window, t_window = 0.0, time.perf_counter()
+        window, t_window = torch.zeros((), dtype=torch.float64, device=d.device), time.perf_counter()
         n_window = 0
         last = cfg.stop_at or cfg.steps
         while self.step < last:
@@ -270,12 +276,12 @@ class Trainer:
             n_window += 1
             stop = ddp.any_rank(d, flag.requested)
             if self.step % cfg.log_every == 0 or stop or self.step == last:
-                mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
+                mean = float(ddp.all_sum(d, (window / n_window).reshape(1).cpu())[0]) / d.world
                 dt = time.perf_counter() - t_window
                 self.metrics.write(self.step, "train", loss=mean, lr=self.optimizer.param_groups[0]["lr"],
                                    cubes_per_s=round(n_window * cfg.batch / dt, 4))
                 self.info("step %d/%d  loss %.5f  %.2f cubes/s", self.step, cfg.steps, mean, n_window * cfg.batch / dt)
-                window, n_window, t_window = 0.0, 0, time.perf_counter()
+                window, n_window, t_window = window.zero_(), 0, time.perf_counter()
             if val_on and self.step % cfg.validation.every == 0:
                 self.validate()
             if stop or self.step % cfg.checkpoint_every == 0 or self.step == last:
@@ -373,6 +379,7 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
         from hpcfault.train.determinism import make_deterministic
 
         make_deterministic(d.device.type)
+    trainer = None
     try:
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
@@ -405,4 +412,6 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
                      if best["step"] >= 0 else ""))
         return 0
     finally:
+        if trainer is not None:
+            trainer.stream.close()   # the cube workers, if any
         ddp.teardown(d)
