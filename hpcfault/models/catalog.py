@@ -17,11 +17,17 @@ class ModelFacts:
     gflop_128: float          # convolution FLOP (2 per multiply-add) of one forward pass on 128^3, / 1e9
     tasks: tuple[str, ...] | None = None   # the tasks it serves (registry ModelSpec.tasks); None = any
     dims: int = 3
+    overlap: int | None = None   # predict's default block overlap (measured: tools/bench_seams.py); None = edge / 8
 
 
 CATALOG: dict[str, ModelFacts] = {
-    "faultnet": ModelFacts("Fault-Net (HRNet branches + MCF fusion), as published", 421_597, 31.931, ("fault",)),
-    "faultnet-nomcf": ModelFacts("Fault-Net ablation: MCF blocks -> 1x1x1 conv", 386_097, 24.628, ("fault",)),
+    # Fault-Net reaches ~170 voxels: at 128^3 blocks no overlap keeps tiled = whole within 0.5 % of
+    # voxels flipped at 0.5 (1.7 % at the largest, 63); 48 does from 256^3 blocks on (0.05 %;
+    # docs/performance.md, tools/bench_seams.py) and leaves 160 of 256 voxels owned per block.
+    "faultnet": ModelFacts("Fault-Net (HRNet branches + MCF fusion), as published", 421_597, 31.931, ("fault",),
+                           overlap=48),
+    "faultnet-nomcf": ModelFacts("Fault-Net ablation: MCF blocks -> 1x1x1 conv", 386_097, 24.628, ("fault",),
+                                 overlap=48),
     "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
     "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
                          487_713, 169.785, dims=2),
