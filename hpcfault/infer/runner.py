@@ -376,11 +376,17 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     from hpcfault.requirements import check_torch
 
     check_torch()
-    comm = get_comm() if comm is None else comm
     t_start = time.perf_counter()
     env = read_rank_env()
     cfg = check_config(job.cfg)
     check_job(job)
+    # the GPU first, then MPI: a CUDA-aware MPI (UCX) binds to the device current at MPI_Init
+    device, threads = pick_device(env, cfg.threads)
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(device)
+    comm = get_comm() if comm is None else comm
     rank0_first(comm, lambda: check_paths(*job_paths(job)))
     checkpoint = resolve_model(cfg.model, cfg.task)
     check_task(checkpoint, cfg.task)
@@ -391,7 +397,6 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
         from dataclasses import replace
 
         cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
-    device, threads = pick_device(env, cfg.threads)
     check_dtype(device, cfg.dtype)
     if device == "cpu" and cfg.dtype == "fp16" and comm.rank == 0:
         log.warning("--dtype fp16 on a CPU runs float16 convolutions without hardware support (measured "

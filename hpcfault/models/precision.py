@@ -14,6 +14,23 @@ from typing import Any
 COMPUTE_DTYPES = ("fp32", "tf32", "fp16", "bf16")
 
 
+def gpu_has_bf16(capability: tuple[int, int]) -> bool:
+    """bfloat16 in hardware: compute capability 8.0 (Ampere) and newer. torch.cuda.is_bf16_supported()
+    also says yes on older GPUs, which only emulate it (far slower than fp16)."""
+    return tuple(capability) >= (8, 0)
+
+
+def channels_last(device_type: str, dtype: str) -> bool:
+    """Channels-last activations for tensor cores: half precision on GPUs only."""
+    return device_type == "cuda" and dtype in ("fp16", "bf16")
+
+
+def pointwise_replacement(device_type: str, deterministic: bool) -> bool:
+    """The elementwise replacement of small 1x1x1 convolutions (forward.make_deterministic) is for
+    CPU kernels whose results depend on the thread count; on a GPU cuDNN's are used."""
+    return deterministic and device_type == "cpu"
+
+
 def autocast_dtype(dtype: str) -> Any:
     """The torch autocast dtype of a compute precision (None: no autocast, float32 kernels)."""
     import torch

@@ -54,7 +54,9 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         if device.type != "cuda":
             raise HpcfaultError("amp=fp16 needs a GPU (got device cpu); use amp=off or amp=bf16 on CPU")
         return torch.float16
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    from hpcfault.models.precision import gpu_has_bf16
+
+    if device.type == "cuda" and not gpu_has_bf16(torch.cuda.get_device_capability(device)):
         if cfg.amp == "bf16":
             raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
         return torch.float16
