@@ -58,3 +58,23 @@ def test_ports_differ_between_jobs_and_steps_on_a_node():
     env = read_rank_env({**SRUN, "SLURM_STEP_ID": "2", "SLURM_JOB_NODELIST": "n1"})
     assert env.master_port == slurm_port(4242, 2)
     assert read_rank_env({**SRUN, "MASTER_PORT": "3000"}).master_port == 3000
+
+
+def test_mpiexec_jobs_on_one_machine_get_their_own_port():
+    from hpcfault.cluster.rankenv import DEFAULT_PORT, _port, launcher_port
+
+    mpich = {"PMI_RANK": "0", "PMI_SIZE": "2"}
+    assert _port(mpich, local_launcher=True, parent=4242) == launcher_port(4242) != DEFAULT_PORT
+    assert launcher_port(4242) != launcher_port(4243)
+    assert _port({**mpich, "MASTER_PORT": "3000"}, local_launcher=True, parent=1) == 3000
+    assert _port({**mpich, "SLURM_JOB_ID": "9"}, local_launcher=True, parent=1) == slurm_port(9, 0)
+
+
+def test_two_real_ranks_agree_on_the_port():
+    from conftest import run_python_mpi
+
+    out = run_python_mpi(2, "from hpcfault.cluster.mpi import get_comm; from hpcfault.cluster.rankenv import "
+                            "read_rank_env; c = get_comm(); p = c.gather(read_rank_env().master_port); "
+                            "print(p if c.rank == 0 else '', end='')")
+    ports = eval(out.stdout)
+    assert len(set(ports)) == 1 and ports[0] != 29500

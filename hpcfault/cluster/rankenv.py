@@ -75,14 +75,23 @@ def _slurm_master(env: Mapping[str, str]) -> str:
     return hosts[0] if hosts else "127.0.0.1"
 
 
-def _port(env: Mapping[str, str]) -> int:
+def _port(env: Mapping[str, str], local_launcher: bool = False, parent: int | None = None) -> int:
     port = _int(env, "MASTER_PORT")
     if port is not None:
         return port
     job = _int(env, "SLURM_JOB_ID")
     if job is None:
+        if local_launcher:   # mpiexec on one node: its ranks share their parent, the launcher's proxy
+            return launcher_port(os.getppid() if parent is None else parent)
         return DEFAULT_PORT
     return slurm_port(job, _int(env, "SLURM_STEP_ID", default=0) or 0)
+
+
+def launcher_port(parent_pid: int) -> int:
+    """The rendezvous port of an mpiexec job outside Slurm: from the pid of the ranks' common parent
+    (MPICH's hydra proxy, Open MPI's daemon), so two jobs on one machine (or a job and a torchrun
+    on 29500) do not meet. The master address is then this node (set MASTER_ADDR/PORT for others)."""
+    return PORT_BASE + (parent_pid * 7919) % PORT_SPAN
 
 
 def slurm_port(job: int, step: int) -> int:
@@ -103,7 +112,7 @@ def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
                        _int(env, "OMPI_COMM_WORLD_LOCAL_RANK", default=0),
                        _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", default=1),
                        addr or (_slurm_master(env) if "SLURM_JOB_NODELIST" in env else "127.0.0.1"),
-                       _port(env), "openmpi")
+                       _port(env, local_launcher=True), "openmpi")
     if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env:  # inside srun
         ntasks = _int(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1)
         # '2(x3),1' means 2 tasks on each of 3 nodes, then 1: the first count is this layout's norm
@@ -115,7 +124,7 @@ def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
     if "PMI_RANK" in env:  # MPICH / Hydra
         return RankEnv(_int(env, "PMI_RANK"), _int(env, "PMI_SIZE", default=1),
                        _int(env, "MPI_LOCALRANKID", default=0), _int(env, "MPI_LOCALNRANKS", default=1),
-                       addr or "127.0.0.1", _port(env), "mpich")
+                       addr or "127.0.0.1", _port(env, local_launcher=True), "mpich")
     if "SUBMITIT_LOCAL_GLOBALID" in env:  # submitit's local executor: one process per task, one node
         n = _int(env, "SUBMITIT_LOCAL_NTASKS", default=1)
         port = _int(env, "MASTER_PORT")
