@@ -78,3 +78,16 @@ def test_two_real_ranks_agree_on_the_port():
                             "print(p if c.rank == 0 else '', end='')")
     ports = eval(out.stdout)
     assert len(set(ports)) == 1 and ports[0] != 29500
+
+
+@pytest.mark.parametrize("extra, launcher, world, rank", [
+    ({"PMI_RANK": "1", "PMI_SIZE": "2", "MPI_LOCALRANKID": "1"}, "mpich", 2, 1),   # mpiexec inside `srun bash ...`
+    ({"PMI_RANK": "3", "PMI_SIZE": "8"}, "slurm", 8, 0),   # srun --mpi=pmi2: PMI agrees with the step
+])
+def test_mpiexec_inside_a_job_step(extra, launcher, world, rank):
+    step = {"SLURM_PROCID": "0", "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "1", "SLURM_JOB_ID": "5",
+            "SLURM_JOB_NODELIST": "n1"}
+    if launcher == "slurm":
+        step.update(SLURM_STEP_NUM_TASKS="8")
+    env = read_rank_env({**step, **extra})
+    assert (env.launcher, env.world_size, env.rank) == (launcher, world, rank)

@@ -113,7 +113,11 @@ def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
                        _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", default=1),
                        addr or (_slurm_master(env) if "SLURM_JOB_NODELIST" in env else "127.0.0.1"),
                        _port(env, local_launcher=True), "openmpi")
-    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env:  # inside srun
+    # inside srun; but MPICH's mpiexec run inside a job step (e.g. a script started with srun) passes
+    # that step's variables on to ranks it started itself: then PMI's world is not the step's
+    hydra_in_step = "PMI_RANK" in env and _int(env, "PMI_SIZE", default=1) != _int(
+        env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1)
+    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env and not hydra_in_step:
         ntasks = _int(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1)
         # '2(x3),1' means 2 tasks on each of 3 nodes, then 1: the first count is this layout's norm
         per_node = (env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or "1")
