@@ -34,6 +34,7 @@ CUDA_MAX_EDGE = 1008                 # largest multiple of 16 below 1024
 RESERVE_FRACTION, RESERVE_MIN = 0.08, 768 * 2**20
 SHRINK = 0.8
 OOM_ENV = "HPCFAULT_TEST_OOM_ABOVE"  # tests: a block of more voxels raises torch's OutOfMemoryError
+GPU_FRACTION_ENV = "HPCFAULT_TEST_GPU_MEMORY_FRACTION"   # smoke test: a real CUDA OOM on a large GPU
 
 
 def gpu_budget(free_bytes: int, total_bytes: int, sharing: int) -> int:
@@ -109,6 +110,16 @@ def injected_oom(voxels: int) -> None:
         import torch
 
         raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected by {OOM_ENV}={limit})")
+
+
+def limit_gpu_memory(device: str) -> None:
+    """Smoke test only: cap this process's CUDA allocator at $HPCFAULT_TEST_GPU_MEMORY_FRACTION of the
+    GPU, so that a large block runs out of memory for real (tools/gpu_smoke.sh)."""
+    fraction = os.environ.get(GPU_FRACTION_ENV)
+    if fraction and device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_per_process_memory_fraction(float(fraction), torch.device(device))
 
 
 def record_smaller(work: Path, failed_edge: int, multiple: int) -> int:
