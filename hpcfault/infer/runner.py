@@ -289,16 +289,40 @@ def predict_blocks(job: PredictJob, plan: Tiling, todo: list[int], source: Any, 
         j = counters.fetch_add(0)
         return todo[j] if j < len(todo) else None
 
-    # one block read ahead: the next block is claimed and read by a helper thread while the model runs
+    # one block read ahead: the next block is claimed and read by a helper thread while the model runs;
+    # and one written behind: a block's shard write runs in another thread during the next forward,
+    # and the block enters the ledger (and the finished count) once its write has completed
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-read")
+    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-write")
+    pending: list = []   # [(write future, block id, k, t0)] of the block being written
+    done = 0
+
+    def settle() -> None:
+        nonlocal mine, busy, done
+        if not pending:
+            return
+        fut, block_id, k, t0 = pending.pop()
+        crc = fut.result()
+        release_free_memory()   # resident memory stays flat over thousands of blocks (alloc.py)
+        dt = time.perf_counter() - t0
+        ledger.record(block_id, k, shard, crc, dt)
+        busy += dt
+        mine += 1
+        done = counters.fetch_add(1) + 1
+        bar.set(done)
+        if crash and crash[0] == comm.rank and mine >= crash[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     try:
         with abort_on_error(comm):
             k = claim() if limit > 0 else None
+            claimed = int(k is not None)
             ahead = pool.submit(read_block, source, *plan.plan_of(k), normalizer) if k is not None else None
             while k is not None:
                 t0 = time.perf_counter()
                 x = ahead.result()
-                nxt = claim() if mine + 1 < limit else None
+                nxt = claim() if claimed < limit else None
+                claimed += int(nxt is not None)
                 ahead = pool.submit(read_block, source, *plan.plan_of(nxt), normalizer) if nxt is not None else None
                 view, j = plan.plan_of(k)
                 block_id = view.block_id(j)
@@ -313,18 +337,11 @@ def predict_blocks(job: PredictJob, plan: Tiling, todo: list[int], source: Any, 
                     counters.fetch_add(2)
                     break
                 y = y[(slice(None), *(slice(0, s) for s in view.block(j).read.shape))]
-                crc = writer.write(block_id, y)
+                settle()   # the previous block's write
+                pending.append((writes.submit(writer.write, block_id, y), block_id, k, t0))
                 del x, y
-                release_free_memory()   # resident memory stays flat over thousands of blocks (alloc.py)
-                dt = time.perf_counter() - t0
-                ledger.record(block_id, k, shard, crc, dt)
-                busy += dt
-                mine += 1
-                done = counters.fetch_add(1) + 1
-                bar.set(done)
-                if crash and crash[0] == comm.rank and mine >= crash[1]:
-                    os.kill(os.getpid(), signal.SIGKILL)
                 k = nxt
+            settle()
             if comm.rank == 0 and job.max_blocks is None:
                 while (done := counters.read(1)) < len(todo) and not counters.read(2):   # others finishing
                     bar.set(done)
@@ -332,6 +349,7 @@ def predict_blocks(job: PredictJob, plan: Tiling, todo: list[int], source: Any, 
                 bar.set(done)
     finally:
         pool.shutdown(wait=True)
+        writes.shutdown(wait=True)
         writer.close()
         ledger.close(shard if mine else None)
         bar.close()
