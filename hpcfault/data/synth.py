@@ -36,6 +36,7 @@ import numpy as np
 from hpcfault.data.faults import Fault, draw_faults, undo_faults
 from hpcfault.data.noise import NoiseModel
 from hpcfault.data.reflectivity import Channels, Facies, Lateral, Unconformity, layered_series, sample
+from hpcfault.data.salt import SaltModel
 from hpcfault.data.synth_config import DEFAULT, SynthConfig
 from hpcfault.data.wavelet import minimum_phase, ormsby, ricker, rotate_phase
 from hpcfault.errors import HpcfaultError
@@ -47,6 +48,7 @@ DT_MS = 4.0
 POWER_TRACES = 6                       # signal power is measured on a POWER_TRACES^2 grid of traces
 MAX_SYNTH_VOXELS = 2 ** 40             # refuse absurd shapes before any work
 VERSION = "hpcfault-synth/2"
+SALT_STREAM = 0x5A17                   # salt bodies draw from their own stream: volumes without salt are unchanged
 
 
 def _box(s: slice, n: int, axis: str) -> tuple[int, int]:
@@ -127,9 +129,11 @@ class SynthModel:
         self._thicken = (thick * np.cos(b) / max(ni, 1), thick * np.sin(b) / max(nx, 1))
         self._lateral = Lateral.draw(rng, rc)
         self._unconformity = Unconformity.draw(rng, self.shape, rc) if rng.random() < rc.unconformity_prob else None
-        # reflectivity on an integer tau grid wide enough for every fold, thickening and fault shift
+        self._salt = (SaltModel.draw(np.random.default_rng([self.seed, SALT_STREAM]), self.shape, config.salt)
+                      if config.salt.count[1] > 0 else None)
+        # reflectivity on an integer tau grid wide enough for every fold, thickening, fault shift and salt drag
         total_throw = sum(f.throw for f in self._faults)
-        reach = self._halo + total_throw + 2
+        reach = self._halo + total_throw + 2 + (int(np.ceil(self._salt.max_lift)) if self._salt else 0)
         fold_max = 1.5 * (nt + reach) / nt * np.abs(amp).sum()
         shear_max = np.abs(self._shear).sum() * (max(ni, nx) / 2.0 + total_throw + 1)
         tilt_max = self._unconformity.reach(self.shape) if self._unconformity else 0.0
@@ -138,6 +142,10 @@ class SynthModel:
         n = nt + 2 * margin
         self._refl = layered_series(rng, n, rc)
         self._refl_old = layered_series(rng, n, rc) if self._unconformity else None
+        # salt: top/base reflections scale with the sediments' interfaces, the chaos inside with their mean power
+        refl64 = self._refl.astype(np.float64)
+        self._refl_rms = (float(np.sqrt(np.mean(refl64[refl64 != 0] ** 2))) if refl64.any() else 1.0,
+                          float(np.sqrt(np.mean(refl64 ** 2))) or 1.0)
         # facies, channels and the mute draw from a stream of their own: volumes without them are as before
         extra = np.random.default_rng([self.seed, 0x5EED])
         self._facies = Facies.draw(extra, rc) if extra.random() < rc.facies_prob else None
@@ -192,6 +200,7 @@ class SynthModel:
             "mute_depth": None if self._mute is None else r(self._mute[0]),
             "noise": self.noise.describe(),
             "amplitude": {"gain_exponent": r(self.gain), "clip_x_rms": r(self.clip), "quantize_bits": self.bits},
+            "salt": None if self._salt is None else self._salt.describe(),
         }
 
     # -- rendering --------------------------------------------------------------------------
@@ -244,7 +253,8 @@ class SynthModel:
         return out
 
     def _clean(self, t0: int, t1: int, i_idx: np.ndarray, x_idx: np.ndarray):
-        """Noise-free seismic, fault ids and tau for times [t0, t1) at the traces i_idx x x_idx.
+        """Noise-free seismic, (fault ids, dip, strike, salt) and tau for times [t0, t1) at the traces
+        i_idx x x_idx.
 
         Fault ids need each trace's neighbours: pass consecutive indices with one extra on each side
         and drop the outer traces (render_components does)."""
@@ -254,25 +264,36 @@ class SynthModel:
              np.broadcast_to(np.asarray(i_idx, np.float32)[None, :, None], full).copy(),
              np.broadcast_to(np.asarray(x_idx, np.float32)[None, None, :], full).copy()]
         ids, dip, strike = undo_faults(self._faults, q, orientation=True)
+        if self._salt is not None:
+            tv = np.arange(t0 - h - 1, t1 + h)                 # one sample more above: salt edges along t
+            q[0] += self._salt.lift(tv[1:], i_idx, x_idx)
         refl, tau = self._reflectivity(q)
         del q
+        if self._salt is not None:
+            frac = self._salt.fraction(tv, i_idx, x_idx)
+            refl = self._salt.apply(refl, frac, tv[1:], i_idx, x_idx, self._refl_rms)
+            salt = (frac[1:] >= 0.5).astype(np.uint8)
+            for a in (ids, dip, strike):
+                a[salt > 0] = 0                                # faults end at the salt
+        else:
+            salt = np.zeros(ids.shape, np.uint8)
         seis = self._convolve(refl, t0)
         inner = slice(h, h + t1 - t0)
-        return seis[inner], (ids[inner], dip[inner], strike[inner]), tau[inner]
+        return seis[inner], (ids[inner], dip[inner], strike[inner], salt[inner]), tau[inner]
 
     def render_components(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
         """Every part of a sub-box: clean and additive noise (in the clean signal's units), fault_ids,
         fault_dip and fault_strike (degrees on labelled voxels, 0 elsewhere; see faults.undo_faults),
-        tau (folded time of each voxel's unfaulted position)."""
+        salt (uint8 0/1), tau (folded time of each voxel's unfaulted position)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
-        clean, (ids, dip, strike), tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1),
+        clean, (ids, dip, strike, salt), tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1),
                                                      np.arange(xb[0] - 1, xb[1] + 1))
         inner = (slice(None), slice(1, -1), slice(1, -1))
         noise = self.noise.additive(tb, ib, xb, self._wavelets[0])
         noise *= np.float32(self._signal_rms)
         return {"clean": clean[inner], "noise": noise, "fault_ids": ids[inner], "fault_dip": dip[inner],
-                "fault_strike": strike[inner], "tau": tau[inner]}
+                "fault_strike": strike[inner], "salt": salt[inner], "tau": tau[inner]}
 
     def _record(self, data: np.ndarray, tb: tuple[int, int], ib: tuple[int, int] = (0, 0),
                 xb: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -300,7 +321,8 @@ class SynthModel:
 
     def render_volumes(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
         """The box [t, i, x] as named volumes: seismic (float32, as recorded), labels (uint8 0/1),
-        fault_ids (uint8), fault_dip and fault_strike (float32 degrees on labelled voxels)."""
+        fault_ids (uint8), fault_dip and fault_strike (float32 degrees on labelled voxels), salt
+        (uint8 0/1)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         parts = self.render_components(t, i, x)
@@ -311,7 +333,7 @@ class SynthModel:
         seis *= np.float32(1.0 / self._signal_rms)
         ids = parts["fault_ids"]
         return {"seismic": seis, "labels": (ids > 0).astype(np.uint8), "fault_ids": ids,
-                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"]}
+                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"], "salt": parts["salt"]}
 
     def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
         """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""
@@ -387,7 +409,7 @@ def check_resources(shape: Sequence[int], block: int, path: str | os.PathLike,
 def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *, segy: str | os.PathLike | None = None,
                     block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
                     family: str = "") -> SynthModel:
-    """Write a synthetic survey as a volume file (data, labels, fault_ids, fault_dip, fault_strike;
+    """Write a synthetic survey as a volume file (data, labels, fault_ids, fault_dip, fault_strike, salt;
     attributes faults, seed, synth, synth_config, synth_family), block by block so memory stays at
     a few blocks; optionally also as SEG-Y. Atomic."""
     import h5py
@@ -409,7 +431,8 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
 
     attrs = {"faults": json.dumps(model.faults), "seed": model.seed, "synth": json.dumps(model.params),
              "synth_config": json.dumps(to_mapping(config)), "synth_family": family}
-    extra = {"labels": "uint8", "fault_ids": "uint8", "fault_dip": "float32", "fault_strike": "float32"}
+    extra = {"labels": "uint8", "fault_ids": "uint8", "fault_dip": "float32", "fault_strike": "float32",
+             "salt": "uint8"}
     with create_volume(path, shape, "float32", geometry=geom, extra=extra, attrs=attrs) as f:
         for box in boxes:
             v = model.render_volumes(*box)

@@ -26,6 +26,10 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
     amplitude     a time gain t**g (|g| <= 1.5, half the volumes), clipping at 1.5-4 x RMS (30 %),
                   integer quantization to 8-16 bits as in int8/int16 SEG-Y (30 %), a top mute
                   (zeros down to 3-25 % of the height, 20 %)
+    salt          none by default; the "salt" family draws 1-3 bodies per volume (domes, diapirs
+                  with stems, sheets/canopies; a mother salt layer on request), sediments dragged up
+                  against them, strong top/base-salt reflections (2-5 x the RMS of the
+                  sediments' interfaces, random polarity), weak chaotic reflectivity inside (hpcfault/data/salt.py)
 
 `FAMILIES` holds named variants (`hpcfault synth --family NAME`), among them the held-out
 families of tools/bench_generalization.py whose settings lie outside the training ranges.
@@ -40,6 +44,7 @@ from typing import Any, Mapping, Sequence
 from hpcfault.errors import HpcfaultError
 
 WAVELET_KINDS = ("ricker", "ormsby", "minphase")
+SALT_KINDS = ("dome", "diapir", "sheet")
 NOISE_KINDS = ("white", "trace", "lateral", "coherent", "footprint")
 
 
@@ -127,6 +132,27 @@ class AmplitudeRanges:
 
 
 @dataclass(frozen=True)
+class SaltRanges:
+    count: tuple[int, int] = (0, 0)                  # salt bodies per volume, inclusive (0: no salt at all)
+    none_prob: float = 0.0                           # extra share of salt-free volumes
+    kinds: tuple[str, ...] = ("dome", "diapir", "sheet")   # drawn with equal probability
+    radius: tuple[float, float] = (0.12, 0.3)        # lateral radius, of the larger lateral size
+    top: tuple[float, float] = (0.2, 0.55)           # top of a dome or diapir head, of the volume height
+    thickness: tuple[float, float] = (0.1, 0.25)     # vertical semi-axis of a dome / head, of the height
+    stem: tuple[float, float] = (0.3, 0.6)           # diapir stem radius, of the head's radius
+    sheet_top: tuple[float, float] = (0.1, 0.35)     # top of a sheet, of the height
+    sheet_thickness: tuple[float, float] = (0.05, 0.12)   # of the height
+    feeder_prob: float = 0.5                         # a sheet fed by a stem from below
+    layer_prob: float = 0.0                          # a mother salt layer at the bottom (an option: see salt.py)
+    layer_top: tuple[float, float] = (0.6, 0.92)     # its top, of the height
+    roughness: tuple[float, float] = (0.05, 0.3)     # relative undulation of the lateral radius
+    reflection: tuple[float, float] = (2.0, 5.0)     # top/base-salt reflection, x the RMS of the sediments' interfaces
+    interior: tuple[float, float] = (0.03, 0.2)      # chaotic reflectivity inside salt, x their RMS per sample
+    drag: tuple[float, float] = (0.15, 0.6)          # uplift of the layers at a body, of its height
+    drag_width: tuple[float, float] = (0.04, 0.12)   # lateral reach of the drag, of the larger lateral size
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     wavelet: WaveletRanges = field(default_factory=WaveletRanges)
     reflectivity: ReflectivityRanges = field(default_factory=ReflectivityRanges)
@@ -134,6 +160,7 @@ class SynthConfig:
     faults: FaultRanges = field(default_factory=FaultRanges)
     noise: NoiseRanges = field(default_factory=NoiseRanges)
     amplitude: AmplitudeRanges = field(default_factory=AmplitudeRanges)
+    salt: SaltRanges = field(default_factory=SaltRanges)
 
     def __post_init__(self) -> None:
         check(self)
@@ -153,9 +180,9 @@ def check(cfg: SynthConfig) -> None:
     for key, value in _walk(cfg):
         name = key.rsplit(".", 1)[-1]
         if name == "kinds":
-            valid = WAVELET_KINDS if key.startswith("wavelet") else NOISE_KINDS
+            valid = {"wavelet": WAVELET_KINDS, "salt": SALT_KINDS}.get(key.split(".")[0], NOISE_KINDS)
             bad = [k for k in value if k not in valid]
-            if not value and key.startswith("wavelet") or bad:
+            if not value and not key.startswith("noise") or bad:
                 raise HpcfaultError(f"synth config: {key} lists unknown or no kinds (got {list(value)}); "
                                     f"valid kinds: {', '.join(valid)}")
         elif name.endswith("_prob"):
@@ -204,6 +231,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "heldout-faults": {"faults": {"count": [3, 8], "none_prob": 0.0, "arcuate_prob": 1.0, "listric_prob": 0.5,
                                   "small_throw_prob": 0.0}},
     "heldout-thin": {"reflectivity": {"layer_mean": [0.7, 1.3]}, "wavelet": {"peak_hz": [30, 60]}},
+    # salt surveys: 1-3 bodies (10 % of the volumes without), few faults; "salt-free" is the same
+    # sediments without salt (what a salt model must leave alone)
+    "salt": {"salt": {"count": [1, 3], "none_prob": 0.1}, "faults": {"count": [0, 4], "none_prob": 0.4}},
+    "salt-free": {"salt": {"count": [0, 0]}, "faults": {"count": [0, 4], "none_prob": 0.4}},
 }
 
 

@@ -16,8 +16,18 @@ class ModelFacts:
     params: int
     gflop_128: float          # convolution FLOP (2 per multiply-add) of one forward pass on 128^3, / 1e9
     tasks: tuple[str, ...] | None = None   # the tasks it serves (registry ModelSpec.tasks); None = any
-    dims: int = 3
+    dims: int = 3             # 3: volume model; 2: section model (as registry.ModelSpec.dims)
     overlap: int | None = None   # predict's default block overlap (measured: tools/bench_seams.py); None = edge / 8
+
+
+def model_dims(name: str) -> int:
+    """2 for a section model, 3 for a volume model (without importing torch); one-line error for
+    an unknown name."""
+    from hpcfault.errors import HpcfaultError
+
+    if name not in CATALOG:
+        raise HpcfaultError(f"unknown model (got {name!r}); valid models: {', '.join(CATALOG)}")
+    return CATALOG[name].dims
 
 
 CATALOG: dict[str, ModelFacts] = {
@@ -31,4 +41,8 @@ CATALOG: dict[str, ModelFacts] = {
     "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
     "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
                          487_713, 169.785, dims=2),
+    "unet-resnet18": ModelFacts("U-Net with a ResNet-18 encoder (1-channel stem; decoder 256-16); any task, by sections",
+                                14_321_937, 338.900, dims=2),
+    "unet-resnet34": ModelFacts("U-Net with a ResNet-34 encoder (1-channel stem; decoder 256-16); any task, by sections",
+                                24_430_097, 493.519, dims=2),
 }

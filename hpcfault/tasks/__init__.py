@@ -11,10 +11,11 @@ from __future__ import annotations
 from hpcfault.errors import HpcfaultError
 from hpcfault.tasks.fault import FAULT
 from hpcfault.tasks.fault_strike import FAULT_STRIKE
+from hpcfault.tasks.salt import SALT
 from hpcfault.tasks.spec import Output, Target, Task
 
 DEFAULT_TASK = "fault"
-TASKS: dict[str, Task] = {t.name: t for t in (FAULT, FAULT_STRIKE)}
+TASKS: dict[str, Task] = {t.name: t for t in (FAULT, FAULT_STRIKE, SALT)}
 
 
 def task_spec(name: str | None) -> Task:
