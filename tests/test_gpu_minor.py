@@ -13,15 +13,16 @@ from hpcfault.models.precision import channels_last, gpu_has_bf16, pointwise_rep
 from hpcfault.train.signals import requeue_command
 
 
-def test_probabilities_are_float32_under_bf16_autocast():
+def test_training_probabilities_are_float32_under_bf16_autocast():
     from hpcfault.models.registry import build_model
 
     torch.manual_seed(0)
-    model = build_model("faultnet", widths=[4, 8, 8], expansion=4, blocks=1).eval()
-    x = torch.randn(1, 1, 16, 16, 16)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    model = build_model("faultnet", widths=[4, 8, 8], expansion=4, blocks=1).train()
+    x = torch.randn(2, 1, 32, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
         y = model(x)
     assert y.dtype == torch.float32   # the sigmoid ran on float32 logits, not bf16 ones
+    y.mean().backward()               # and the gradient flows through the cast
 
 
 @pytest.mark.parametrize("cap, ok", [((7, 0), False), ((7, 5), False), ((8, 0), True), ((9, 0), True), ((12, 0), True)])

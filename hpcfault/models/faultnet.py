@@ -108,18 +108,20 @@ class FaultNet(nn.Module):
         del z
         if self.tail_slab and not torch.is_grad_enabled():
             return self._tail_in_slabs(y, tuple(x.shape[2:]), frame)
-        # the sigmoid on float32 logits: under autocast they arrive in half precision, and probabilities
-        # rounded to bf16 (8 bits) would feed the float32 loss (a no-op in float32)
-        return torch.sigmoid(self.last_layer(upsample2(y, frame)).float())
+        # training: the sigmoid on float32 logits (under autocast they arrive in half precision, and
+        # probabilities rounded to bf16 would feed the float32 loss); a no-op in float32. Inference
+        # keeps the model's dtype (the memory planner counts it so)
+        z = self.last_layer(upsample2(y, frame))
+        return torch.sigmoid(z.float() if torch.is_grad_enabled() else z)
 
     def _tail_in_slabs(self, y: torch.Tensor, size: tuple[int, int, int], frame: Frame | None) -> torch.Tensor:
         """The full-resolution tail (x2 upsampling, BasicBlock, 1x1 conv, sigmoid) over time slabs of
         `tail_slab` voxels, each computed with a halo of `TAIL_HALO` voxels and cropped: the same
         values as the whole tail, without its w0-channel full-resolution tensors (3/4 of the peak)."""
-        out = y.new_empty((y.shape[0], 1, *size), dtype=torch.float32)
+        out = y.new_empty((y.shape[0], 1, *size))
         for a in range(0, size[0], self.tail_slab):
             b = min(size[0], a + self.tail_slab)
             lo, hi = max(0, a - TAIL_HALO), min(size[0], b + TAIL_HALO)
             z = self.last_layer(resize(y, size, frame, rows=(lo, hi)))
-            torch.sigmoid(z[:, :, a - lo:b - lo].float(), out=out[:, :, a:b])
+            torch.sigmoid(z[:, :, a - lo:b - lo], out=out[:, :, a:b])
         return out
