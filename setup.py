@@ -15,7 +15,8 @@ setup(
     package_data={"hpcfault": ["assets/*.pt", "assets/*.json"]},
     install_requires=[
         # torch is pinned by requirements-cpu.txt on CPU machines; clusters install their CUDA build first.
-        "torch>=2.1",
+        # 2.3: torch.amp.GradScaler(device, ...); keep equal to hpcfault.requirements.TORCH_MIN
+        "torch>=2.3",
         "numpy>=1.24",
         "h5py>=3.8",
         "segyio>=1.9",

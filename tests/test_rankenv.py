@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from hpcfault.cluster.mpi import SerialComm, allreduce, get_comm, rank0_first
-from hpcfault.cluster.rankenv import RankEnv, expand_nodelist, read_rank_env
+from hpcfault.cluster.rankenv import RankEnv, expand_nodelist, read_rank_env, slurm_port
 from hpcfault.errors import HpcfaultError
 
 from conftest import run_python_mpi
@@ -38,7 +38,7 @@ def test_launchers():
                        "SLURM_JOB_NODELIST": "node[03-06]", "SLURM_TASKS_PER_NODE": "2(x4)", "SLURM_JOB_ID": "77"})
     assert (s.rank, s.world_size, s.local_rank, s.local_world_size, s.master_addr, s.launcher) == (
         5, 8, 1, 2, "node03", "slurm")
-    assert s.master_port == 29500 + 77
+    assert s.master_port == slurm_port(77, 0) == 20077
     # a batch script outside srun is one process, whatever the allocation
     assert read_rank_env({"SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_JOB_ID": "1"}).world_size == 1
 

@@ -163,3 +163,23 @@ def test_scripts_parse_and_print_usage(script):
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
                           env={**os.environ, "HPCFAULT_ENV": ""})
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+# ---- issue 19 item 4: Slurm 22.05-23.02 do not pass sbatch's --cpus-per-task on to srun ----------
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_srun_of_hpcfault_restates_cpus_per_task(script):
+    lines = [ln for ln in script.read_text().splitlines() if ln.strip().startswith("srun") and "hpcfault" in ln]
+    for ln in lines:
+        assert '--cpus-per-task="$CPUS"' in ln, f"{script.name}: srun line without --cpus-per-task: {ln.strip()}"
+    if lines:
+        assert "CPUS=${SLURM_CPUS_PER_TASK:-1}" in script.read_text()
+
+
+def test_submitit_restates_cpus_per_task_and_sets_threads():
+    res = Resources(tasks_per_node=2, cpus_per_task=8)
+    assert slurm_srun_args(res, mpi=True) == ["--mpi=pmi2", "--cpus-per-task=8", "--kill-on-bad-exit=1"]
+    assert slurm_srun_args(Resources(cpus_per_task=4), mpi=False) == ["--cpus-per-task=4"]
+    params = submitit_parameters(res, mpi=True)
+    assert params["setup"] == ["export OMP_NUM_THREADS=8", MPICH_SHM_CLEANUP]
+    assert params["cpus_per_task"] == 8

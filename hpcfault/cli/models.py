@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="build each model and count parameters and GFLOP (imports torch) instead of listing "
                         "the catalog's figures")
     p.add_argument("--mem", default="16GiB", help="memory budget for --plan, e.g. 16GiB, 80GB (default 16GiB)")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="activation dtype (default fp32)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "tf32", "fp16", "bf16"], help="activation dtype (default fp32)")
     p.add_argument("--model", default=None, help="only this model (default: all)")
     p.add_argument("--reserve", default="0", help="bytes kept free for weights, CUDA context etc. (default 0)")
 

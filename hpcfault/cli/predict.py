@@ -49,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                              "survey and the memory planner)")
     p.add_argument("--overlap", type=int, help="voxels shared by neighbouring blocks (default: block edge / 8)")
     p.add_argument("--workdir", help="shards and ledger (default OUT.h5.work next to the output)")
-    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="compute precision (default fp32)")
+    p.add_argument("--dtype", choices=("fp32", "tf32", "fp16", "bf16"),
+                   help="compute precision (default fp32: float32 kernels, no TF32; tf32: TF32 tensor cores on "
+                        "Ampere+ GPUs)")
     p.add_argument("--out-dtype", dest="out_dtype", choices=("float32", "float16"),
                    help="output sample type (default float32)")
     p.add_argument("--threads", type=int, help="CPU threads per rank (default cores / ranks on the node)")

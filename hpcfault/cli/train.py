@@ -5,7 +5,7 @@
 The same command runs as one process, under `torchrun --nproc_per_node N`, under `srun` or
 `mpiexec -n N` (one task per GPU), and through submitit (`--submit slurm|local`). Rerunning it on
 an existing run directory resumes from the last checkpoint (the config must be the same; `steps`
-may grow). SIGUSR1 / SIGTERM checkpoint after the current step, then requeue a Slurm job.
+may grow). SIGUSR1 / SIGTERM checkpoint after the current step; SIGUSR1 then requeues a Slurm job.
 
 Examples:
   hpcfault train configs/train-cpu-small.yaml --run-dir runs/small

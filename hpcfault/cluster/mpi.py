@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from hpcfault.cluster.rankenv import read_rank_env
+from hpcfault.cluster.rankenv import RankEnv, read_rank_env
+from hpcfault.errors import HpcfaultError
 
 
 class SerialComm:
@@ -46,6 +47,27 @@ class SerialComm:
         raise SystemExit(code)
 
 
+def plugin_for(library: str) -> str:
+    """srun's MPI plugin for an MPI library (MPI.Get_library_version() text)."""
+    if "Open MPI" in library:
+        return "--mpi=pmix (Open MPI 5 needs pmix; Open MPI 4 takes pmix or pmi2)"
+    if "MPICH" in library or "MVAPICH" in library or "Intel" in library:
+        return "--mpi=pmi2 (MPICH and its derivatives)"
+    return "--mpi=pmix for Open MPI, --mpi=pmi2 for MPICH"
+
+
+def world_mismatch(size: int, env: RankEnv, library: str = "") -> str | None:
+    """The one-line complaint when MPI's world is not the launcher's (e.g. srun without the right
+    MPI plugin starts N one-rank worlds that would all compute, and write, the whole job)."""
+    if size == env.world_size:
+        return None
+    source = {"slurm": "SLURM_STEP_NUM_TASKS", "openmpi": "OMPI_COMM_WORLD_SIZE", "mpich": "PMI_SIZE"}.get(
+        env.launcher, "the launcher's world size")
+    return (f"MPI sees {size} rank(s) but the launcher started {env.world_size} tasks (got COMM_WORLD size {size}, "
+            f"{source}={env.world_size}): srun's MPI plugin does not match this MPI; use srun {plugin_for(library)}, "
+            "or HPCFAULT_SRUN_MPI for the slurm/ scripts and --submit slurm ('srun --mpi=list' shows the choices)")
+
+
 @functools.lru_cache(maxsize=1)
 def get_comm() -> Any:
     env = read_rank_env()
@@ -53,6 +75,9 @@ def get_comm() -> Any:
         return SerialComm()
     from mpi4py import MPI  # only under an MPI launcher
 
+    problem = world_mismatch(MPI.COMM_WORLD.size, env, MPI.Get_library_version())
+    if problem:
+        raise HpcfaultError(problem)
     return MPI.COMM_WORLD
 
 

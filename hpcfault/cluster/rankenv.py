@@ -8,13 +8,13 @@ submitit's local executor (SUBMITIT_LOCAL_GLOBALID, ...), and falls back to a si
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
 from hpcfault.errors import HpcfaultError
 
 DEFAULT_PORT = 29500
+PORT_BASE, PORT_SPAN = 20000, 12000     # Slurm jobs: ports 20000-31999 (slurm_port)
 
 
 @dataclass(frozen=True)
@@ -41,23 +41,21 @@ class RankEnv:
         return self.launcher in ("openmpi", "mpich") or (self.launcher == "slurm" and self.world_size > 1)
 
 
+def gpu_index(local_rank: int, visible: int) -> int:
+    """This task's GPU among the `visible` ones: local rank modulo the count. With one task per
+    node's GPUs all visible it is the local rank; with per-task binding (--gpus-per-task=1,
+    --gpu-bind=single|closest, a site default) each task sees only its own GPU: index 0."""
+    if visible < 1:
+        raise HpcfaultError(f"no GPU is visible to this task (got {visible}); use the CPU or ask Slurm for GPUs")
+    return local_rank % visible
+
+
 def expand_nodelist(text: str) -> list[str]:
-    """Expand a Slurm hostlist: 'node[01-03,07],gpu5' -> ['node01', 'node02', 'node03', 'node07', 'gpu5']."""
-    hosts: list[str] = []
-    for m in re.finditer(r"([^,\[]+)(?:\[([^\]]*)\])?([^,\[]*)", text.strip()):
-        prefix, ranges, suffix = m.group(1), m.group(2), m.group(3)
-        if not prefix and not ranges:
-            continue
-        if ranges is None:
-            hosts.append(prefix + suffix)
-            continue
-        for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            if not lo.isdigit() or (hi and not hi.isdigit()):
-                raise HpcfaultError(f"cannot read the Slurm node list (got {text!r}); expected e.g. node[01-04,07]")
-            for n in range(int(lo), int(hi or lo) + 1):
-                hosts.append(f"{prefix}{n:0{len(lo)}d}{suffix}")
-    return hosts
+    """Expand a Slurm host list: 'node[01-03,07],gpu5' -> ['node01', 'node02', 'node03', 'node07', 'gpu5']
+    (every form: hpcfault.cluster.hostlist)."""
+    from hpcfault.cluster.hostlist import expand_hostlist
+
+    return expand_hostlist(text)
 
 
 def _int(env: Mapping[str, str], *names: str, default: int | None = None) -> int | None:
@@ -71,17 +69,36 @@ def _int(env: Mapping[str, str], *names: str, default: int | None = None) -> int
 
 
 def _slurm_master(env: Mapping[str, str]) -> str:
-    nodes = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+    # the step's nodes: rank 0 of `srun` runs on the first node of its step, which need not be the job's
+    nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
     hosts = expand_nodelist(nodes) if nodes else []
     return hosts[0] if hosts else "127.0.0.1"
 
 
-def _port(env: Mapping[str, str]) -> int:
+def _port(env: Mapping[str, str], local_launcher: bool = False, parent: int | None = None) -> int:
     port = _int(env, "MASTER_PORT")
     if port is not None:
         return port
-    job = _int(env, "SLURM_JOB_ID", default=0) or 0
-    return DEFAULT_PORT + job % 1000  # different jobs sharing a node get different ports
+    job = _int(env, "SLURM_JOB_ID")
+    if job is None:
+        if local_launcher:   # mpiexec on one node: its ranks share their parent, the launcher's proxy
+            return launcher_port(os.getppid() if parent is None else parent)
+        return DEFAULT_PORT
+    return slurm_port(job, _int(env, "SLURM_STEP_ID", default=0) or 0)
+
+
+def launcher_port(parent_pid: int) -> int:
+    """The rendezvous port of an mpiexec job outside Slurm: from the pid of the ranks' common parent
+    (MPICH's hydra proxy, Open MPI's daemon), so two jobs on one machine (or a job and a torchrun
+    on 29500) do not meet. The master address is then this node (set MASTER_ADDR/PORT for others)."""
+    return PORT_BASE + (parent_pid * 7919) % PORT_SPAN
+
+
+def slurm_port(job: int, step: int) -> int:
+    """The rendezvous port of a Slurm job step: jobs (and steps of one job) sharing a node get
+    different ports unless their ids are PORT_SPAN apart. The range lies below Linux's ephemeral
+    ports (32768-60999), so no outgoing connection of another job holds it."""
+    return PORT_BASE + (job + 4099 * step) % PORT_SPAN
 
 
 def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
@@ -95,8 +112,12 @@ def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
                        _int(env, "OMPI_COMM_WORLD_LOCAL_RANK", default=0),
                        _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", default=1),
                        addr or (_slurm_master(env) if "SLURM_JOB_NODELIST" in env else "127.0.0.1"),
-                       _port(env), "openmpi")
-    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env:  # inside srun
+                       _port(env, local_launcher=True), "openmpi")
+    # inside srun; but MPICH's mpiexec run inside a job step (e.g. a script started with srun) passes
+    # that step's variables on to ranks it started itself: then PMI's world is not the step's
+    hydra_in_step = "PMI_RANK" in env and _int(env, "PMI_SIZE", default=1) != _int(
+        env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1)
+    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env and not hydra_in_step:
         ntasks = _int(env, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1)
         # '2(x3),1' means 2 tasks on each of 3 nodes, then 1: the first count is this layout's norm
         per_node = (env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or "1")
@@ -107,7 +128,7 @@ def read_rank_env(env: Mapping[str, str] | None = None) -> RankEnv:
     if "PMI_RANK" in env:  # MPICH / Hydra
         return RankEnv(_int(env, "PMI_RANK"), _int(env, "PMI_SIZE", default=1),
                        _int(env, "MPI_LOCALRANKID", default=0), _int(env, "MPI_LOCALNRANKS", default=1),
-                       addr or "127.0.0.1", _port(env), "mpich")
+                       addr or "127.0.0.1", _port(env, local_launcher=True), "mpich")
     if "SUBMITIT_LOCAL_GLOBALID" in env:  # submitit's local executor: one process per task, one node
         n = _int(env, "SUBMITIT_LOCAL_NTASKS", default=1)
         port = _int(env, "MASTER_PORT")

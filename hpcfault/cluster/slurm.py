@@ -88,10 +88,12 @@ def srun_mpi_plugin(env: dict | None = None) -> str:
 
 def slurm_srun_args(res: Resources, *, mpi: bool, plugin: str | None = None) -> list[str]:
     """Extra srun flags for a job's tasks: an MPI plugin when the tasks talk MPI (or there are several),
-    and the whole step ends when one task fails (an MPI job would otherwise wait for it forever)."""
+    and the whole step ends when one task fails (an MPI job would otherwise wait for it forever).
+    --cpus-per-task is restated: Slurm 22.05-23.02 do not pass sbatch's value on to srun."""
+    cpus = [f"--cpus-per-task={res.cpus_per_task}"] if res.cpus_per_task else []
     if mpi or res.ntasks > 1:
-        return [f"--mpi={plugin or srun_mpi_plugin()}", "--kill-on-bad-exit=1"]
-    return []
+        return [f"--mpi={plugin or srun_mpi_plugin()}", *cpus, "--kill-on-bad-exit=1"]
+    return cpus
 
 
 def sbatch_directives(res: Resources, *, signal: str | None = None, requeue: bool = False,
@@ -129,8 +131,11 @@ def submitit_parameters(res: Resources, *, mpi: bool, signal_delay_s: int = 120,
                     # submitit requeues a checkpointed job with scontrol requeue: allow it even
                     # where the site's default (JobRequeue=0) forbids requeueing
                     "additional_parameters": {"requeue": True}}
+    setup = [f"export OMP_NUM_THREADS={res.cpus_per_task}"] if res.cpus_per_task else []
     if mpi or res.ntasks > 1:
-        params["setup"] = [MPICH_SHM_CLEANUP]
+        setup.append(MPICH_SHM_CLEANUP)
+    if setup:
+        params["setup"] = setup
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
     if res.cpus_per_task:

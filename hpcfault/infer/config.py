@@ -26,7 +26,7 @@ class PredictConfig:
     block: int | None = None                 # block edge (multiple of 16); None = the fastest measured candidate
                                              # that fits in memory (hpcfault/infer/autoblock.py)
     overlap: int | None = None               # voxels shared by neighbours (>=, stride on the 16-grid); None = edge/8
-    dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
+    dtype: Literal["fp32", "tf32", "fp16", "bf16"] = "fp32"   # tf32: float32 with TF32 tensor cores (GPU)
     out_dtype: Literal["float16", "float32"] = "float32"
     threads: int = 0                         # CPU threads per rank; 0 = cores / ranks on the node
     memory: str | None = None                # memory per rank for the planner, e.g. "16GiB"; None = detect

@@ -34,19 +34,45 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads(usable: int, local_ranks: int, cpus_per_task: int | None) -> int:
+    """CPU threads of a rank: Slurm's cores per task when it says (srun's binding may already have cut
+    the usable cores to them: divided once, not twice), else the usable cores shared by the node's ranks."""
+    if cpus_per_task:
+        return max(1, min(usable, cpus_per_task))
+    return max(1, usable // max(1, local_ranks))
+
+
 def pick_device(env: RankEnv, threads: int = 0) -> tuple[str, int]:
     """('cuda:N' or 'cpu', CPU threads) for this rank."""
     import torch
 
     if threads <= 0:
-        threads = max(1, usable_cores() // max(1, env.local_world_size))
+        per_task = os.environ.get("SLURM_CPUS_PER_TASK", "") if env.launcher == "slurm" else ""
+        threads = default_threads(usable_cores(), env.local_world_size, int(per_task) if per_task.isdigit() else None)
     if torch.cuda.is_available() and torch.cuda.device_count() > 0:
-        return f"cuda:{env.local_rank % torch.cuda.device_count()}", threads
+        from hpcfault.cluster.rankenv import gpu_index
+
+        return f"cuda:{gpu_index(env.local_rank, torch.cuda.device_count())}", threads
     return "cpu", threads
 
 
 def check_dtype(device: str, dtype: str) -> None:
     """Refuse a compute precision this device cannot run at a useful speed (before any work)."""
+    if device.startswith("cuda") and dtype in ("bf16", "tf32"):
+        import torch
+
+        from hpcfault.errors import HpcfaultError
+        from hpcfault.models.precision import gpu_has_bf16
+
+        cap = torch.cuda.get_device_capability(device)
+        if not gpu_has_bf16(cap):
+            raise HpcfaultError(f"--dtype {dtype} needs an Ampere or newer GPU (got compute capability "
+                                f"{cap[0]}.{cap[1]}, which only emulates it); use --dtype fp16 or fp32")
+    if device == "cpu" and dtype == "tf32":
+        from hpcfault.errors import HpcfaultError
+
+        raise HpcfaultError("--dtype tf32 needs an NVIDIA GPU of the Ampere generation or newer (got device cpu); "
+                            "use --dtype fp32 on CPUs")
     if device == "cpu" and dtype == "bf16":
         from hpcfault.errors import HpcfaultError
         from hpcfault.models.cpu_features import bf16_support
@@ -142,29 +168,44 @@ class BlockModel:
         torch.set_num_threads(max(1, threads))
         self.device = torch.device(device)
         self.dtype = dtype
+        from hpcfault.models.precision import set_tf32
+
+        set_tf32(dtype == "tf32")   # fp32 means float32 kernels; TF32 only as --dtype tf32
         if self.device.type == "cuda":
+            from hpcfault.infer.oom import limit_gpu_memory
+
             torch.cuda.set_device(self.device)
+            limit_gpu_memory(device)
             torch.backends.cudnn.benchmark = not deterministic
             torch.backends.cudnn.deterministic = deterministic
         if deterministic and self.device.type == "cuda":   # on CPU it changes none of our kernels and
             torch.use_deterministic_algorithms(True, warn_only=True)   # costs 1.3 s (imports torch._inductor)
         self.task = task_spec(read_checkpoint(checkpoint)["task"])
         model = prepare_for_inference(load_model(checkpoint, device=self.device))
-        self.replaced = make_deterministic(model) if deterministic else 0
+        from hpcfault.models.precision import channels_last, pointwise_replacement
+
+        pointwise = pointwise_replacement(self.device.type, deterministic)
+        self.replaced = make_deterministic(model) if pointwise else 0
         self.model = model
         self.dims = int(getattr(model, "dims", 3))
         self.refine = [prepare_for_inference(load_model(r, device=self.device)) for r in refine]
         for m in self.refine:
-            self.replaced += make_deterministic(m) if deterministic else 0
+            self.replaced += make_deterministic(m) if pointwise else 0
         self.refine_iterations = int(refine_iterations)
         self.section_batch = max(1, int(section_batch))
         self.channels_last = bool(getattr(model, "hpcfault_channels_last", False))
+        if channels_last(self.device.type, dtype) and self.dims == 3:   # tensor cores want NDHWC
+            for m in (model, *self.refine):
+                m.to(memory_format=torch.channels_last_3d)
+            self.channels_last = True
 
     def _forward(self, t: Any, where: Any) -> Any:
         torch = self.torch
         if self.channels_last:
             t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
-        amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.dtype)
+        from hpcfault.models.precision import autocast_dtype
+
+        amp = autocast_dtype(self.dtype)
         with torch.inference_mode(), torch.autocast(device_type=self.device.type, dtype=amp,
                                                     enabled=amp is not None):
             y = self.model(t, where)

@@ -125,6 +125,7 @@ def remove(workdir: Path) -> list[str]:
     """Delete what predict keeps in `workdir` (after a complete, verified output), then the emptied
     folders; anything else found there is left in place and returned."""
     clear(workdir)
+    (workdir / "block-limit.json").unlink(missing_ok=True)   # hpcfault.infer.oom's record
     for sub in ("ledger", "shards", "merge"):
         with contextlib.suppress(FileNotFoundError, OSError):
             (workdir / sub).rmdir()

@@ -174,15 +174,15 @@ def _trained_clip(checkpoint: Path) -> float | None:
     return None if value is None else float(value)
 
 
-def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int) -> int | None:
+def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int, gpus: list | None = None) -> int | None:
     if cfg.memory:
         from hpcfault.models.memory import parse_bytes
 
         return parse_bytes(cfg.memory)
     if device.startswith("cuda"):
-        import torch
+        from hpcfault.infer.oom import shared_budget
 
-        return int(torch.cuda.mem_get_info(device)[0] * 0.9)
+        return shared_budget(gpus)
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -203,11 +203,23 @@ def _max_edge(model: str, budget: int | None, dtype: str, device: str) -> int | 
     if not has_formula(model):
         log.info("the memory planner has no formula for model %s: block edge as asked", model)
         return None
+    from hpcfault.infer.oom import planning_dtype
+
     reserve = peak_rss() if device == "cpu" else 0
-    edge = largest_block(model, budget, dtype, reserve_bytes=reserve, extra_per_voxel=24 if device == "cpu" else 0)
+    edge = largest_block(model, budget, planning_dtype(dtype, device), reserve_bytes=reserve,
+                         extra_per_voxel=24 if device == "cpu" else 0)
     if edge < 16:
         log.warning("the memory planner finds no block fitting in %.2f GiB; using 16^3 blocks", budget / 2**30)
     return max(edge, 16)
+
+
+def cap_edge(edge: int | None, work: Path, device: str) -> int | None:
+    """The planner's edge, capped by an out-of-memory record in the work dir and, on CUDA, by cuDNN's
+    32-bit indexing (hpcfault.infer.oom)."""
+    from hpcfault.infer.oom import CUDA_MAX_EDGE, read_limit
+
+    caps = [c for c in (edge, read_limit(work), CUDA_MAX_EDGE if device.startswith("cuda") else None) if c]
+    return min(caps) if caps else None
 
 
 def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int, outputs: int = 1) -> dict[str, int]:
@@ -258,61 +270,93 @@ def predict_blocks(job: PredictJob, plan: Tiling, todo: list[int], source: Any, 
     from hpcfault.cluster.counter import shared_counters
     from hpcfault.infer.shards import ShardWriter
 
-    counters = shared_counters(comm, 2)   # [next block to claim, blocks finished]
+    from hpcfault.cluster.mpi import allreduce
+    from hpcfault.infer.oom import injected_oom, is_oom
+
+    counters = shared_counters(comm, 3)   # [next block to claim, blocks finished, ranks out of memory]
     shard = f"{attempt}-r{comm.rank:04d}.h5"
     writer = ShardWriter(job.work / "shards" / shard)
     ledger = ledg.LedgerWriter(job.work, attempt, comm.rank, key, header)
     crash = _crash_after()
     vox = plan.input_voxels(todo[:1]) if todo else 0
     bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
-    mine, busy = 0, 0.0
+    mine, busy, oom = 0, 0.0, False
     limit = len(todo) if job.max_blocks is None else job.max_blocks
 
     def claim() -> int | None:
+        if counters.read(2):   # a rank ran out of memory: everyone stops and plans smaller blocks
+            return None
         j = counters.fetch_add(0)
         return todo[j] if j < len(todo) else None
 
-    # one block read ahead: the next block is claimed and read by a helper thread while the model runs
+    # one block read ahead: the next block is claimed and read by a helper thread while the model runs;
+    # and one written behind: a block's shard write runs in another thread during the next forward,
+    # and the block enters the ledger (and the finished count) once its write has completed
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-read")
+    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-write")
+    pending: list = []   # [(write future, block id, k, t0)] of the block being written
+    done = 0
+
+    def settle() -> None:
+        nonlocal mine, busy, done
+        if not pending:
+            return
+        fut, block_id, k, t0 = pending.pop()
+        crc = fut.result()
+        release_free_memory()   # resident memory stays flat over thousands of blocks (alloc.py)
+        dt = time.perf_counter() - t0
+        ledger.record(block_id, k, shard, crc, dt)
+        busy += dt
+        mine += 1
+        done = counters.fetch_add(1) + 1
+        bar.set(done)
+        if crash and crash[0] == comm.rank and mine >= crash[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     try:
         with abort_on_error(comm):
             k = claim() if limit > 0 else None
+            claimed = int(k is not None)
             ahead = pool.submit(read_block, source, *plan.plan_of(k), normalizer) if k is not None else None
             while k is not None:
                 t0 = time.perf_counter()
                 x = ahead.result()
-                nxt = claim() if mine + 1 < limit else None
+                nxt = claim() if claimed < limit else None
+                claimed += int(nxt is not None)
                 ahead = pool.submit(read_block, source, *plan.plan_of(nxt), normalizer) if nxt is not None else None
                 view, j = plan.plan_of(k)
                 block_id = view.block_id(j)
-                y = model(x, view.frame(j), view.section_axis)
+                try:
+                    injected_oom(x.size)
+                    y = model(x, view.frame(j), view.section_axis)
+                except Exception as exc:   # noqa: BLE001 - only out-of-memory is handled here
+                    if not is_oom(exc):
+                        raise
+                    log.warning("rank %d: out of memory on a block of %s voxels", comm.rank, "x".join(map(str, x.shape)))
+                    oom = True
+                    counters.fetch_add(2)
+                    break
                 y = y[(slice(None), *(slice(0, s) for s in view.block(j).read.shape))]
-                crc = writer.write(block_id, y)
+                settle()   # the previous block's write
+                pending.append((writes.submit(writer.write, block_id, y), block_id, k, t0))
                 del x, y
-                release_free_memory()   # resident memory stays flat over thousands of blocks (alloc.py)
-                dt = time.perf_counter() - t0
-                ledger.record(block_id, k, shard, crc, dt)
-                busy += dt
-                mine += 1
-                done = counters.fetch_add(1) + 1
-                bar.set(done)
-                if crash and crash[0] == comm.rank and mine >= crash[1]:
-                    os.kill(os.getpid(), signal.SIGKILL)
                 k = nxt
+            settle()
             if comm.rank == 0 and job.max_blocks is None:
-                while (done := counters.read(1)) < len(todo):   # keep the bar moving while others finish
+                while (done := counters.read(1)) < len(todo) and not counters.read(2):   # others finishing
                     bar.set(done)
                     time.sleep(0.25)
                 bar.set(done)
     finally:
         pool.shutdown(wait=True)
+        writes.shutdown(wait=True)
         writer.close()
         ledger.close(shard if mine else None)
         bar.close()
     counters.free()   # collective: also the end-of-stage barrier
     if not mine:
         (job.work / "shards" / shard).unlink(missing_ok=True)
-    return {"blocks": mine, "busy_s": round(busy, 3)}
+    return {"blocks": mine, "busy_s": round(busy, 3), "oom": bool(allreduce(comm, int(oom), "max"))}
 
 
 def _fingerprint(job: PredictJob, checkpoint: Path, plan: Tiling, cfg: PredictConfig, task: Any) -> dict:
@@ -347,11 +391,20 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     from hpcfault.io.paths import check_paths
     from hpcfault.io.sources import open_source
 
-    comm = get_comm() if comm is None else comm
+    from hpcfault.requirements import check_torch
+
+    check_torch()
     t_start = time.perf_counter()
     env = read_rank_env()
     cfg = check_config(job.cfg)
     check_job(job)
+    # the GPU first, then MPI: a CUDA-aware MPI (UCX) binds to the device current at MPI_Init
+    device, threads = pick_device(env, cfg.threads)
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(device)
+    comm = get_comm() if comm is None else comm
     rank0_first(comm, lambda: check_paths(*job_paths(job)))
     checkpoint = resolve_model(cfg.model, cfg.task)
     check_task(checkpoint, cfg.task)
@@ -362,15 +415,20 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
         from dataclasses import replace
 
         cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
-    device, threads = pick_device(env, cfg.threads)
     check_dtype(device, cfg.dtype)
     if device == "cpu" and cfg.dtype == "fp16" and comm.rank == 0:
         log.warning("--dtype fp16 on a CPU runs float16 convolutions without hardware support (measured "
                     "about 100x slower than fp32 here); use --dtype fp32 on CPUs, fp16/bf16 on GPUs")
+    gpus = None
+    if device.startswith("cuda") and not cfg.memory:   # every rank's GPU: the budget is planned per GPU
+        from hpcfault.infer.oom import gpu_record
+
+        gpus = comm.allgather(gpu_record(device))
     with open_source(job.survey, iline=job.iline, xline=job.xline, **job.source_opts) as source:
         def plan_on_rank0() -> tuple[Tiling, dict]:
             facts = model_facts(checkpoint)
-            edge = _max_edge(facts["name"], _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
+            edge = _max_edge(facts["name"], _memory_budget(cfg, device, env.local_world_size, gpus), cfg.dtype, device)
+            edge = cap_edge(edge, job.work, device)
             sections = (cfg.sections or facts["task"].sections) if facts["dims"] == 2 else ()
             align = facts["size_multiple"]
             if cfg.block is not None:
@@ -392,7 +450,11 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
         lock = work_lock(job)
         rank0_first(comm, lambda: lock.acquire(wait=job.wait) and None)   # one run per work dir at a time
         try:
-            summary = _stages(job, cfg, plan, facts, checkpoint, source, device, threads, comm, t_start)
+            while True:
+                summary = _stages(job, cfg, plan, facts, checkpoint, source, device, threads, comm, t_start)
+                if not (summary and "retry_edge" in summary):
+                    break
+                plan, facts = rank0_first(comm, plan_on_rank0)   # now capped by the recorded edge
         finally:
             lock.release()
     if summary is None or summary.get("partial"):
@@ -445,6 +507,13 @@ def _stages(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, chec
     mine = predict_blocks(job, plan, todo, source, normalizer, model, attempt, comm, key, header) if todo else \
         {"blocks": 0, "busy_s": 0.0}
     times["predict_s"] = time.perf_counter() - t
+    if mine.get("oom"):   # every rank: plan again with smaller blocks (recorded in the work dir)
+        from hpcfault.infer.oom import record_smaller
+
+        del model
+        _empty_cuda_cache(device)
+        edge = max(plan.views[0].input_shape)
+        return {"retry_edge": rank0_first(comm, lambda: record_smaller(job.work, edge, facts["size_multiple"]))}
 
     done, missing = rank0_first(comm, lambda: blocks_after(job.work, plan, key, attempt, reused))
     if missing:
@@ -501,6 +570,16 @@ def _stages(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, chec
         "per_rank": per_rank, "config": asdict(cfg),
     }
     return summary
+
+
+def _empty_cuda_cache(device: str) -> None:
+    if device.startswith("cuda"):
+        import gc
+
+        import torch
+
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def _verify(out: Path, tiles: list, crcs: list[int], names: tuple[str, ...]) -> None:

@@ -108,7 +108,11 @@ class FaultNet(nn.Module):
         del z
         if self.tail_slab and not torch.is_grad_enabled():
             return self._tail_in_slabs(y, tuple(x.shape[2:]), frame)
-        return torch.sigmoid(self.last_layer(upsample2(y, frame)))
+        # training: the sigmoid on float32 logits (under autocast they arrive in half precision, and
+        # probabilities rounded to bf16 would feed the float32 loss); a no-op in float32. Inference
+        # keeps the model's dtype (the memory planner counts it so)
+        z = self.last_layer(upsample2(y, frame))
+        return torch.sigmoid(z.float() if torch.is_grad_enabled() else z)
 
     def _tail_in_slabs(self, y: torch.Tensor, size: tuple[int, int, int], frame: Frame | None) -> torch.Tensor:
         """The full-resolution tail (x2 upsampling, BasicBlock, 1x1 conv, sigmoid) over time slabs of

@@ -21,7 +21,10 @@ def check_head(head: Sequence[str]) -> tuple[str, ...]:
 
 
 def apply_head(y: torch.Tensor, head: tuple[str, ...]) -> torch.Tensor:
-    """Each channel of y (N, C, ...) through its activation; all-sigmoid heads in one call."""
+    """Each channel of y (N, C, ...) through its activation; all-sigmoid heads in one call. In training
+    in float32 whatever autocast computed the logits in (a no-op for float32 logits)."""
+    if torch.is_grad_enabled():   # training under autocast: float32 logits for the float32 loss
+        y = y.float()
     if all(a == "sigmoid" for a in head):
         return torch.sigmoid(y)
     if all(a == "none" for a in head):

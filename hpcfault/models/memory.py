@@ -58,7 +58,7 @@ from typing import Any, Sequence
 
 from hpcfault.errors import HpcfaultError
 
-DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2}
+DTYPE_BYTES = {"fp32": 4, "float32": 4, "tf32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2}
 BLOCK_MULTIPLE = 16
 TAIL_SLAB = 16       # time slices per slab of Fault-Net's full-resolution tail (prepare_for_inference)
 TAIL_HALO = 2        # its BasicBlock's two 3x3x3 convolutions
@@ -82,7 +82,7 @@ def has_formula(name: str) -> bool:
 
 def dtype_bytes(dtype: str) -> int:
     if dtype not in DTYPE_BYTES:
-        raise HpcfaultError(f"unknown dtype (got {dtype!r}); valid: fp32, fp16, bf16")
+        raise HpcfaultError(f"unknown dtype (got {dtype!r}); valid: fp32, tf32, fp16, bf16")
     return DTYPE_BYTES[dtype]
 
 

@@ -97,6 +97,7 @@ class DataConfig:
     fit: Literal["pad", "resize"] = "pad"       # TGS tiles of another size: reflect-pad (loss on the tile) or resize
     augment2d: Augment2DConfig = field(default_factory=Augment2DConfig)
     mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
+    workers: int = -1                           # processes drawing cubes ahead; -1 = auto (GPU: cores - 1, CPU: 0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class TrainConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: bf16 on a GPU that has it, else off. YAML reads a bare `off` as false: accepted as "off".
-    amp: Literal["auto", "bf16", "fp16", "off"] | bool = "auto"
+    amp: Literal["auto", "bf16", "fp16", "tf32", "off"] | bool = "auto"   # tf32: float32 on TF32 tensor cores
     sync_batchnorm: bool = True                 # on GPU: BatchNorm statistics over the global batch
     freeze_redundant: bool = True               # freeze parameters whose exact gradient is 0 (see redundant.py)
     threads: int = 0                            # torch CPU threads per process; 0 = leave as is
@@ -151,7 +152,7 @@ class TrainConfig:
 
 # Keys that may change when a run is resumed: they do not alter the trajectory already recorded.
 RESUMABLE_KEYS = ("run_dir", "steps", "stop_at", "log_every", "checkpoint_every", "threads",
-                  "validation.every", "validation.block")
+                  "validation.every", "validation.block", "data.workers")
 
 
 def check(cfg: TrainConfig) -> None:
@@ -171,6 +172,8 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
     need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
          cfg.data.cube, "e.g. data.cube=128")
+    need(cfg.data.workers >= -1, "data.workers must be -1 (auto), 0 (none) or more", cfg.data.workers,
+         "e.g. data.workers=4")
     need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
          "e.g. 0.15")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from hpcfault.cluster.rankenv import RankEnv
+from hpcfault.cluster.rankenv import RankEnv, gpu_index
 from hpcfault.errors import HpcfaultError
 
 log = logging.getLogger(__name__)
@@ -42,18 +42,21 @@ class Dist:
 
 
 def pick_device(kind: str, env: RankEnv) -> torch.device:
-    """'auto' -> this rank's GPU (local rank) when CUDA is present, else the CPU."""
+    """'auto' -> this rank's GPU when CUDA is present, else the CPU. The GPU is the task's visible
+    device number local rank modulo the visible count (rankenv.gpu_index), as predict picks it: with
+    per-task binding every task sees one GPU, its own."""
     if kind == "cpu" or (kind == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise HpcfaultError("device=cuda but torch sees no CUDA device (got torch "
                             f"{torch.__version__}); use device=cpu or install a CUDA build of torch")
     n = torch.cuda.device_count()
-    if env.local_rank >= n:
-        raise HpcfaultError(f"local rank {env.local_rank} has no GPU of its own (got {n} visible GPUs); "
-                            "start one task per GPU (e.g. --tasks-per-node equal to --gpus-per-node)")
-    torch.cuda.set_device(env.local_rank)
-    return torch.device("cuda", env.local_rank)
+    index = gpu_index(env.local_rank, n)
+    if env.local_world_size > n > 1:
+        log.warning("%d tasks on this node share %d visible GPUs (local rank %d uses cuda:%d); NCCL needs one "
+                    "GPU per task: start one task per GPU", env.local_world_size, n, env.local_rank, index)
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
 
 
 def setup(env: RankEnv, device_kind: str = "auto", timeout_s: float = 1800) -> Dist:

@@ -1,11 +1,13 @@
 """Stop requests: SIGUSR1 / SIGTERM set a flag; the training loop checkpoints, requeues and exits.
 
 Slurm sends SIGUSR1 before the time limit when the job asks for it (`#SBATCH --signal=USR1@120`)
-and SIGTERM on preemption or `scancel`. The handler only records the signal; the loop finishes the
+and SIGTERM on preemption or `scancel`. Only SIGUSR1 requeues a plain sbatch job: a SIGTERM is a
+plain `scancel` (which must end the job) or a preemption (which Slurm requeues itself when the site
+preempts with PreemptMode=REQUEUE, the job having --requeue), so after its checkpoint the run ends. The handler only records the signal; the loop finishes the
 step it is in, all ranks agree that one of them was signalled, rank 0 writes a checkpoint, and then:
 
-- in a plain sbatch job (SLURM_JOB_ID set, not submitit): rank 0 runs `scontrol requeue $SLURM_JOB_ID`
-  and every rank exits 0; the requeued job runs the same command, which resumes the run directory;
+- in a plain sbatch job (SLURM_JOB_ID set, not submitit), on SIGUSR1: rank 0 runs `scontrol requeue
+  $SLURM_JOB_ID` and every rank exits 0; the requeued job runs the same command, which resumes the run directory;
 - under submitit (SUBMITIT_EXECUTOR set): the signal handler submitit had installed is called, so
   submitit's own checkpoint protocol requeues the job (its preemption signal, USR2 by default, is
   caught here too, so the training state is saved first);
@@ -67,11 +69,12 @@ class StopFlag:
         self._previous.clear()
 
 
-def requeue_command(env: dict | None = None) -> list[str] | None:
-    """`scontrol requeue JOBID` for a plain sbatch job, None otherwise (submitit requeues itself)."""
+def requeue_command(env: dict | None = None, signum: int | None = signal.SIGUSR1) -> list[str] | None:
+    """`scontrol requeue JOBID` for a plain sbatch job stopped by SIGUSR1 (the time limit), None
+    otherwise (submitit requeues itself; SIGTERM is scancel or a preemption Slurm requeues itself)."""
     env = os.environ if env is None else env
     job = env.get("SLURM_JOB_ID")
-    if not job or under_submitit(env):
+    if not job or under_submitit(env) or signum != signal.SIGUSR1:
         return None
     return ["scontrol", "requeue", job]
 
@@ -86,7 +89,7 @@ def after_checkpoint(flag: StopFlag, is_main: bool) -> str:
             handler(signum, None)  # submitit: checkpoint() + requeue on rank 0 (it may exit the process)
             return "submitit"
         return "stopped"
-    cmd = requeue_command()
+    cmd = requeue_command(signum=signum)
     if cmd and is_main:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
@@ -94,4 +97,4 @@ def after_checkpoint(flag: StopFlag, is_main: bool) -> str:
             return "requeue-failed"
         log.info("requeued Slurm job %s", cmd[-1])
         return "requeued"
-    return "requeued" if cmd else "stopped"
+    return "requeued" if cmd else ("stopped (SIGTERM: not requeued)" if signum == signal.SIGTERM else "stopped")

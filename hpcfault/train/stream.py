@@ -75,20 +75,49 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
 
 
 class CubeStream:
-    """`next_batch()` -> {"seismic", *labels, "mask"} float32 arrays of shape (n, T, I, X)."""
+    """`next_batch()` -> {"seismic", *labels, "mask"} float32 arrays of shape (n, T, I, X).
 
-    def __init__(self, sampler: Any, per_step: int) -> None:
+    With `workers` > 0 the cubes come from worker processes drawing `ahead` steps in advance
+    (hpcfault/train/prefetch.py): the same cubes in the same order, the same resumable position."""
+
+    def __init__(self, sampler: Any, per_step: int, workers: int = 0, ahead_steps: int = 2) -> None:
         self.sampler = sampler
         self.per_step = per_step
+        self.prefetch = None
+        if workers > 0:
+            from hpcfault.train.prefetch import Prefetcher
+
+            self.prefetch = Prefetcher(sampler, workers, max(workers, ahead_steps * per_step))
 
     def next_batch(self) -> dict[str, np.ndarray]:
+        if self.prefetch is not None:
+            return self.prefetch.take(self.per_step)
         return {k: v[:, 0] for k, v in self.sampler.batch(self.per_step).items()}
 
     def state_dict(self) -> dict:
-        return self.sampler.state_dict()
+        return self.sampler.state_dict()   # cubes handed out, not those drawn ahead
 
     def load_state_dict(self, state: dict) -> None:
         self.sampler.load_state_dict(state)
+        if self.prefetch is not None:
+            self.prefetch.reset()
+
+    def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.close()
+            self.prefetch = None
+
+
+def data_workers(cfg: TrainConfig, device_type: str) -> int:
+    """data.workers, or with -1 (auto): on a GPU the task's cores but one (at most 8), on CPU none
+    (the model's threads use the cores there)."""
+    if cfg.data.workers >= 0:
+        return cfg.data.workers
+    if device_type != "cuda":
+        return 0
+    import os
+
+    return max(1, min(8, len(os.sched_getaffinity(0)) - 1))
 
 
 def augment_config(cfg: TrainConfig):
@@ -102,7 +131,8 @@ def augment_config(cfg: TrainConfig):
     return replace(DEFAULT, mirror_prob=cfg.data.mirror_prob) if cfg.data.mirror_prob else True
 
 
-def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path) -> CubeStream:
+def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path,
+                 workers: int = 0) -> CubeStream:
     from hpcfault.data.sampling import CubeSampler, SyntheticSource, VolumeSource
     from hpcfault.data.synth_config import synth_config
     from hpcfault.tasks import task_spec
@@ -133,7 +163,7 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
                           seed=cfg.seed, rank=rank, world_size=world, augment=augment_config(cfg),
                           labels=task.labels, azimuths=azimuths)
-    return CubeStream(sampler, per_step)
+    return CubeStream(sampler, per_step, workers)
 
 
 def build_tile_sampler(cfg: TrainConfig, task, rank: int, world: int, run_dir: Path):

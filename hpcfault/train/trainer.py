@@ -46,13 +46,18 @@ log = logging.getLogger(__name__)
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
+    if cfg.amp == "tf32" and device.type != "cuda":
+        raise HpcfaultError("amp=tf32 needs an NVIDIA GPU of the Ampere generation or newer (got device cpu); "
+                            "use amp=off on CPUs")
+    if cfg.amp in ("off", "tf32") or (cfg.amp == "auto" and device.type != "cuda"):
         return None
     if cfg.amp == "fp16":
         if device.type != "cuda":
             raise HpcfaultError("amp=fp16 needs a GPU (got device cpu); use amp=off or amp=bf16 on CPU")
         return torch.float16
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    from hpcfault.models.precision import gpu_has_bf16
+
+    if device.type == "cuda" and not gpu_has_bf16(torch.cuda.get_device_capability(device)):
         if cfg.amp == "bf16":
             raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
         return torch.float16
@@ -110,12 +115,15 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, d: ddp.Dist) -> None:
         from hpcfault.tasks import task_spec
-        from hpcfault.train.stream import build_stream
+        from hpcfault.train.stream import build_stream, data_workers
 
         self.cfg, self.run_dir, self.d = cfg, run_dir, d
         self.local_batch = per_rank_batch(cfg, d.world)
         self.micro = cfg.micro_batch or self.local_batch
         self.amp = amp_dtype(cfg, d.device)
+        from hpcfault.models.precision import set_tf32
+
+        set_tf32(cfg.amp == "tf32")   # amp=off trains in float32, not TF32
         self.model, self.net = build(cfg, d)
         o = cfg.optim
         self.optimizer = torch.optim.Adam(trainable_params(self.model), lr=o.lr, betas=tuple(o.betas),
@@ -129,7 +137,8 @@ class Trainer:
         self.objective = self.objective_at(0)
         self.last_val: dict[str, Any] = {}
         seed_everything(cfg.seed * 7919 + d.rank)  # per-rank streams of anything random in the loop
-        self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir)
+        self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir, data_workers(cfg, d.device.type))
+        self.pin = d.device.type == "cuda"   # page-locked host copies: the copies to the GPU run asynchronously
         self.metrics = MetricsLog(run_dir, enabled=d.is_main)
         self.step = 0
         self.best = {"iou": -1.0, "step": -1}
@@ -252,20 +261,25 @@ class Trainer:
             total = term if total is None else total + term
         return total
 
-    def train_step(self) -> float:
+    def _to_device(self, a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a)[:, None]
+        return (t.pin_memory() if self.pin else t).to(self.d.device, non_blocking=True)
+
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns the step's loss as a 0-d tensor (read it when logging: reading
+        it here would wait for the GPU every step)."""
         self.objective = self.objective_at(self.step)
         batch = self.stream.next_batch()
         dev = self.d.device
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=dev)
         chunks = range(0, self.local_batch, self.micro)
         for k, start in enumerate(chunks):
             sl = slice(start, start + self.micro)
-            x = torch.from_numpy(batch["seismic"][sl])[:, None].to(dev, non_blocking=True)
-            ys = {name: torch.from_numpy(a[sl])[:, None].to(dev, non_blocking=True)
-                  for name, a in batch.items() if name != "seismic"}
+            x = self._to_device(batch["seismic"][sl])
+            ys = {name: self._to_device(a[sl]) for name, a in batch.items() if name != "seismic"}
             last = k == len(chunks) - 1
             sync = contextlib.nullcontext() if (last or not self.d.backend) else self.net.no_sync()
             with sync:
@@ -276,7 +290,7 @@ class Trainer:
                            for j in range(pred.shape[0]))
                 loss = loss / self.local_batch
                 self.scaler.scale(loss).backward()
-            total += float(loss.detach())
+            total += loss.detach()
         if self.cfg.optim.clip_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(trainable_params(self.model), self.cfg.optim.clip_grad_norm)
@@ -292,7 +306,7 @@ class Trainer:
                                                    or cfg.validation.tgs)
         if val_on and self.step == 0:
             self.validate()  # the untrained network: the baseline of the curves
-        window, t_window = 0.0, time.perf_counter()
+        window, t_window = torch.zeros((), dtype=torch.float64, device=d.device), time.perf_counter()
         n_window = 0
         last = cfg.stop_at or cfg.steps
         while self.step < last:
@@ -300,14 +314,14 @@ class Trainer:
             n_window += 1
             stop = ddp.any_rank(d, flag.requested)
             if self.step % cfg.log_every == 0 or stop or self.step == last:
-                mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
+                mean = float(ddp.all_sum(d, (window / n_window).reshape(1).cpu())[0]) / d.world
                 dt = time.perf_counter() - t_window
                 phase = {"phase": loss_at(cfg, self.step - 1)[0]} if cfg.phases else {}
                 self.metrics.write(self.step, "train", loss=mean, lr=self.optimizer.param_groups[0]["lr"],
                                    cubes_per_s=round(n_window * cfg.batch / dt, 4), **phase)
                 self.info("step %d/%d  loss %.5f  %.2f %s/s", self.step, cfg.steps, mean, n_window * cfg.batch / dt,
                           "tiles" if self.dims == 2 else "cubes")
-                window, n_window, t_window = 0.0, 0, time.perf_counter()
+                window, n_window, t_window = window.zero_(), 0, time.perf_counter()
             if val_on and self.step % cfg.validation.every == 0:
                 self.validate()
             if stop or self.step % cfg.checkpoint_every == 0 or self.step == last:
@@ -376,15 +390,21 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
 
 def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = None) -> int:
     """Train (or resume) the run in `run_dir` (default cfg.run_dir). Returns the exit code."""
+    from hpcfault.requirements import check_torch
+
+    check_torch()
     env = read_rank_env() if env is None else env
     path = rundir.resolve_run_dir(cfg, run_dir)
     cfg = dataclasses.replace(cfg, run_dir=str(path))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
     per_rank_batch(cfg, env.world_size)  # before joining a process group that may never form
     d = ddp.setup(env, cfg.device)
+    if cfg.deterministic:   # before the first cuBLAS call (training's first step)
+        from hpcfault.train.determinism import make_deterministic
+
+        make_deterministic(d.device.type)
+    trainer = None
     try:
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
@@ -417,4 +437,6 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
                      if best["step"] >= 0 else ""))
         return 0
     finally:
+        if trainer is not None:
+            trainer.stream.close()   # the cube workers, if any
         ddp.teardown(d)
