@@ -43,9 +43,12 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0                 # max global L2 norm of the gradient; 0 = no clipping
-    schedule: Literal["constant", "cosine"] = "constant"   # cosine: lr falls to lr_final at `steps`
-    lr_final: float = 0.0
+    schedule: Literal["constant", "cosine", "plateau"] = "constant"   # cosine: lr falls to lr_final at `steps`
+    lr_final: float = 0.0                       # plateau: the rate never falls below this
     warmup: int = 0                             # steps of linear warm-up from lr / 10
+    plateau_window: int = 100                   # plateau: steps whose mean training loss is compared
+    plateau_patience: int = 3                   # plateau: windows without improvement before the rate falls
+    plateau_factor: float = 0.5                 # plateau: the rate is multiplied by this (train/schedule.py)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,10 @@ def check(cfg: TrainConfig) -> None:
          "e.g. loss: {name: md, gamma: 0.7, bce_weight: 1.0}")
     need(cfg.optim.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0", cfg.optim.clip_grad_norm,
          "0 turns clipping off")
+    o = cfg.optim
+    need(o.plateau_window >= 1 and o.plateau_patience >= 0 and 0 < o.plateau_factor < 1,
+         "optim.plateau_window must be >= 1, plateau_patience >= 0 and plateau_factor in (0, 1)",
+         (o.plateau_window, o.plateau_patience, o.plateau_factor), "e.g. plateau_window: 100, plateau_factor: 0.5")
     need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")
     need(cfg.validation.block == 0 or cfg.validation.block % 16 == 0, "validation.block must be 0 or a "
          "multiple of 16", cfg.validation.block, "e.g. validation.block=128")
@@ -190,14 +197,19 @@ def per_rank_batch(cfg: TrainConfig, world_size: int) -> int:
     return local
 
 
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two config mappings (RESUMABLE_KEYS excluded)."""
+def config_differences(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Dotted keys whose values differ between two config mappings (RESUMABLE_KEYS excluded). With
+    `defaults` (the mapping of TrainConfig()), a key that `old` lacks and `new` holds at its default
+    is no difference: a run stored before that option existed resumes."""
     diffs = []
     for key in sorted(set(old) | set(new)):
         dotted = prefix + key
         a, b = old.get(key), new.get(key)
+        if defaults is not None and key not in old and key in defaults and b == defaults[key]:
+            continue
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += config_differences(a, b, dotted + ".")
+            sub = defaults.get(key) if isinstance(defaults, dict) and isinstance(defaults.get(key), dict) else None
+            diffs += config_differences(a, b, dotted + ".", sub)
         elif a != b and dotted not in RESUMABLE_KEYS:
             diffs.append(f"{dotted}: {a!r} -> {b!r}")
     return diffs

@@ -24,7 +24,7 @@ RELATIVE = 1e-9
 def zero_gradient_parameters(model: torch.nn.Module, size: int = 32) -> list[str]:
     probe = copy.deepcopy(model).to("cpu", torch.float64).train()
     gen = torch.Generator().manual_seed(12345)
-    x = torch.rand(2, 1, size, size, size, generator=gen, dtype=torch.float64)
+    x = torch.rand(2, getattr(model, "in_channels", 1), size, size, size, generator=gen, dtype=torch.float64)
     y = probe(x)
     (y * torch.rand(y.shape, generator=gen, dtype=torch.float64)).sum().backward()
     grads = {n: (p.grad.abs().max().item() if p.grad is not None else 0.0) for n, p in probe.named_parameters()}

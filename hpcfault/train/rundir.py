@@ -50,7 +50,7 @@ def prepare(cfg: TrainConfig, run_dir: Path) -> bool:
     if stored.is_file():
         old = read_yaml(stored)
         old.pop("kind", None)
-        diffs = config_differences(old, mapping)
+        diffs = config_differences(old, mapping, defaults=to_mapping(TrainConfig()))
         if diffs:
             raise HpcfaultError(
                 f"{run_dir} holds a run with a different config (got {len(diffs)} difference(s): "

@@ -61,7 +61,8 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
 
 
 class CubeStream:
-    """`next_batch()` -> {"seismic", *labels, "mask"} float32 arrays of shape (n, T, I, X)."""
+    """`next_batch()` -> {"seismic", *labels, "mask", *the task transform's inputs} float32 arrays
+    of shape (n, T, I, X)."""
 
     def __init__(self, sampler: Any, per_step: int) -> None:
         self.sampler = sampler
@@ -101,7 +102,10 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
             weights += [src.weight / len(files)] * len(files)
     azimuths = {name: task.output(t.output).period for t in task.targets for name in (t.label,)
                 if name in task.angle_labels}
+    from hpcfault.tasks import resolve
+
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
                           seed=cfg.seed, rank=rank, world_size=world, augment=cfg.data.augment,
-                          labels=task.labels, azimuths=azimuths)
+                          labels=task.labels, azimuths=azimuths, scaled=task.scaled_labels,
+                          smooth=task.smooth_labels, transform=resolve(task.transform) if task.transform else None)
     return CubeStream(sampler, per_step)

@@ -112,6 +112,9 @@ class Trainer:
         seed_everything(cfg.seed * 7919 + d.rank)  # per-rank streams of anything random in the loop
         self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir)
         self.metrics = MetricsLog(run_dir, enabled=d.is_main)
+        from hpcfault.train.schedule import Plateau
+
+        self.plateau = Plateau()
         self.step = 0
         self.best = {"iou": -1.0, "step": -1}
         self._held: list | None = None
@@ -128,6 +131,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.best = dict(state["best"])
+        self.plateau.load_state_dict(state.get("schedule", {}))
         set_rng_state(state["rng"][self.d.rank])
         self.stream.load_state_dict(state["data"][self.d.rank])
 
@@ -139,6 +143,7 @@ class Trainer:
             state = {"step": self.step, "world_size": self.d.world, "config": to_mapping(self.cfg),
                      "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "best": dict(self.best),
+                     "schedule": self.plateau.state_dict(),
                      "rng": [e["rng"] for e in every], "data": [e["data"] for e in every]}
             save_state(rundir.last_state(self.run_dir), state)
             self._save_model(rundir.model_path(self.run_dir), {})
@@ -149,7 +154,7 @@ class Trainer:
         from hpcfault.models import save_checkpoint
 
         prov = {"trained_by": "hpcfault train", "run_dir": str(self.run_dir), "step": self.step,
-                "input_clip_percentile": TRAIN_CLIP_PERCENTILE,
+                "input_clip_percentile": TRAIN_CLIP_PERCENTILE, "cube": self.cfg.data.cube,
                 "loss": self.cfg.loss.name, **({"gamma": self.cfg.loss.gamma} if self.cfg.loss.name == "md" else {}),
                 **extra}
         model = self.model
@@ -169,7 +174,7 @@ class Trainer:
         v = self.cfg.validation
         ddp.average_batchnorm_stats(self.d, self.model)
         if self._held is None:
-            self._held = load_held_out(v, self.d.rank, self.d.world, self.task.labels)
+            self._held = load_held_out(v, self.d.rank, self.d.world, self.task)
         t0 = time.perf_counter()
         s = validate(self.model, self._held, v, self.d, self.amp, self.task)
         s = {k: (round(x, 6) if isinstance(x, float) else x) for k, x in s.items()}
@@ -183,12 +188,15 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
     def learning_rate(self, step: int) -> float:
-        """The learning rate of optimizer step `step` (0-based): warm-up, then constant or cosine."""
+        """The learning rate of optimizer step `step` (0-based): warm-up, then constant, cosine or
+        reduced on plateaus (train/schedule.py)."""
         o = self.cfg.optim
         if step < o.warmup:
             return o.lr * (0.1 + 0.9 * step / o.warmup)
         if o.schedule == "constant":
             return o.lr
+        if o.schedule == "plateau":
+            return max(o.lr * self.plateau.scale, o.lr_final)
         span = max(1, self.cfg.steps - o.warmup)
         frac = min(1.0, (step - o.warmup) / span)
         return o.lr_final + 0.5 * (o.lr - o.lr_final) * (1.0 + math.cos(math.pi * frac))
@@ -213,9 +221,9 @@ class Trainer:
         chunks = range(0, self.local_batch, self.micro)
         for k, start in enumerate(chunks):
             sl = slice(start, start + self.micro)
-            x = torch.from_numpy(batch["seismic"][sl])[:, None].to(dev, non_blocking=True)
+            x = torch.from_numpy(np.stack([batch[n][sl] for n in self.task.inputs], 1)).to(dev, non_blocking=True)
             ys = {name: torch.from_numpy(a[sl])[:, None].to(dev, non_blocking=True)
-                  for name, a in batch.items() if name != "seismic"}
+                  for name, a in batch.items() if name not in self.task.inputs}
             last = k == len(chunks) - 1
             sync = contextlib.nullcontext() if (last or not self.d.backend) else self.net.no_sync()
             with sync:
@@ -244,8 +252,15 @@ class Trainer:
         window, t_window = 0.0, time.perf_counter()
         n_window = 0
         while self.step < cfg.steps:
-            window += self.train_step()
+            loss = self.train_step()
+            window += loss
             n_window += 1
+            if cfg.optim.schedule == "plateau":
+                o = cfg.optim
+                mean = float(ddp.all_sum(d, torch.tensor([loss], dtype=torch.float64))[0]) / d.world
+                if self.plateau.update(mean, o.plateau_window, o.plateau_patience, o.plateau_factor):
+                    self.info("step %d: the mean loss has not fallen for %d windows of %d steps; lr -> %.3g",
+                              self.step, o.plateau_patience + 1, o.plateau_window, self.learning_rate(self.step))
             stop = ddp.any_rank(d, flag.requested)
             if self.step % cfg.log_every == 0 or stop or self.step == cfg.steps:
                 mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
@@ -323,7 +338,7 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
     state_file = rundir.last_state(path)
     if resuming and state_file.is_file():
         state = load_state(state_file)
-        diffs = config_differences(state["config"], to_mapping(cfg))
+        diffs = config_differences(state["config"], to_mapping(cfg), defaults=to_mapping(TrainConfig()))
         if diffs:
             raise HpcfaultError(f"{state_file} was written with another config (got {'; '.join(diffs[:6])}); "
                                 "use a new run_dir")
