@@ -23,4 +23,8 @@ CATALOG: dict[str, ModelFacts] = {
     "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
     "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
                          487_713, 169.785),
+    "mtl": ModelFacts("multi-task MTI (Gao 2024): shared nested-U encoder, decoders for faults/dip/strike, RGT, DHR",
+                      14_481_927, 3363.094),
+    "mtl-refine": ModelFacts("multi-task MTR: the MTI network on the MTI outputs (per-output stems), applied k times",
+                             14_493_091, 3409.751),
 }

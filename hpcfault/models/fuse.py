@@ -62,7 +62,8 @@ def fold_all_bn(model: nn.Module) -> int:
         if isinstance(module, nn.Sequential):
             for k in range(len(module) - 1):
                 conv, bn = module[k], module[k + 1]
-                if isinstance(conv, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d):
+                if isinstance(conv, nn.Conv3d) and (isinstance(bn, nn.BatchNorm3d) or (
+                        isinstance(bn, nn.InstanceNorm3d) and bn.track_running_stats)):
                     fold_bn(conv, bn)
                     module[k + 1] = nn.Identity()
                     count += 1
