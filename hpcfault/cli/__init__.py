@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot-metrics": ("hpcfault.cli.plot_metrics", "draw a training run's metric curves"),
     "evaluate": ("hpcfault.cli.evaluate", "IoU, precision, recall, Tol-IoU@2 of a prediction"),
     "show": ("hpcfault.cli.show", "PNG of seismic slices with fault probabilities overlaid"),
+    "horizons": ("hpcfault.cli.horizons", "iso-RGT horizons of a multitask prediction (HDF5, ASCII)"),
 }
 
 
