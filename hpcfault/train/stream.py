@@ -10,12 +10,14 @@ Source kinds (TrainConfig.data.sources):
 - synthetic-survey: `count` fixed synthetic surveys (seeds seed, seed+1, ...) generated once into
   RUN_DIR/data/ and labelled on every `label_every`-th `label_axis` slice only, optionally with a
   fraction `drop_faults` of the faults removed from those slices (false-negative labels), via
-  hpcfault.data.synth.write_synthetic and `hpcfault labels sparsify`; sampled as volume files;
+  hpcfault.data.synth.write_synthetic and `hpcfault labels sparsify` (the task's other label
+  volumes, e.g. rgt and dhr, copied alongside); sampled as volume files;
 - volume: a volume file with data, labels and mask (VolumeSource), e.g. a converted real survey.
 """
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
     from hpcfault.cli.labels import sparsify
     from hpcfault.data.synth import write_synthetic
     from hpcfault.data.synth_config import synth_config
+    from hpcfault.tasks import task_spec
 
     for src in cfg.data.sources:
         if src.kind != "synthetic-survey":
@@ -54,10 +57,24 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
             dense = path.with_name(f".dense-{path.name}")
             write_synthetic(dense, src.shape, src.seed + k, config=synth_config(src.family, mapping=src.synth),
                             family=src.family)
-            sparsify(str(dense), str(path), src.label_every or 1, src.label_axis, drop=src.drop_faults,
+            part = path.with_name(f".part-{path.name}")        # complete only once the labels are copied too
+            sparsify(str(dense), str(part), src.label_every or 1, src.label_axis, drop=src.drop_faults,
                      seed=src.seed + k)
+            _copy_labels(dense, part, task_spec(cfg.task).labels)
+            os.replace(part, path)
             dense.unlink()
             log.info("made training survey %s", path)
+
+
+def _copy_labels(src: Path, dst: Path, names: tuple[str, ...]) -> None:
+    """Copy the task's label volumes that `hpcfault labels sparsify` does not write (e.g. fault_dip,
+    rgt, dhr) from the dense survey; the sparse file's mask still limits training to its slices."""
+    import h5py
+
+    with h5py.File(src, "r") as f, h5py.File(dst, "r+") as g:
+        for name in names:
+            if name not in g and name in f:
+                g.create_dataset(name, data=f[name][...], chunks=f[name].chunks)
 
 
 class CubeStream:
