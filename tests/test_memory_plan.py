@@ -86,6 +86,9 @@ def test_plan_cli():
     row = out.splitlines()[1].split()
     assert row[0] == "faultnet" and row[1] == "fp16" and row[3] == "1024"
     out = run_cli("models", "--plan", "--mem", "16GiB").stdout
-    assert [line.split()[3] for line in out.splitlines()[1:]] == ["800", "1024", "336"]
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert [rows[m][3] for m in ("faultnet", "faultnet-nomcf", "unet3d", "mtl", "mtl-refine")] == \
+        ["800", "1024", "336", "256", "256"]
+    assert "no memory formula" in " ".join(rows["unet2d"])
     proc = run_cli("models", "--plan", "--mem", "lots", check=False)
     assert proc.returncode == 2 and "cannot read the memory size" in proc.stderr

@@ -166,7 +166,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mti, mtr = load_model(args.mti, expect="mtl"), load_model(args.mtr, expect="mtl-refine")
-    block = args.block or int(read_checkpoint(args.mti)["provenance"].get("cube", 32))
+    cube = read_checkpoint(args.mti)["provenance"].get("cube", 32)
+    block = args.block or int(cube if isinstance(cube, int) else min(cube))
     names = ["MTI"] + [f"MTR x{k}" for k in range(1, args.iterations + 1)]
     table = {n: [] for n in names}
     t0 = time.time()

@@ -68,6 +68,9 @@ _DEFAULTS = {
 }
 
 
+PLANNED = tuple(_DEFAULTS)          # the models with a peak formula
+
+
 def dtype_bytes(dtype: str) -> int:
     if dtype not in DTYPE_BYTES:
         raise HpcfaultError(f"unknown dtype (got {dtype!r}); valid: fp32, fp16, bf16")

@@ -78,9 +78,13 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DataConfig:
     sources: tuple[SourceConfig, ...] = field(default_factory=lambda: (SourceConfig(),))
-    cube: int = 128                             # cube edge (multiple of 16)
+    cube: int | tuple[int, int, int] = 128      # cube edge, or (time, inline, xline) sizes; multiples of 16
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
+
+    @property
+    def cube_shape(self) -> tuple[int, int, int]:
+        return (self.cube,) * 3 if isinstance(self.cube, int) else tuple(self.cube)   # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,8 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
     need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
-    need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
-         cfg.data.cube, "e.g. data.cube=128")
+    need(all(c >= 16 and c % 16 == 0 for c in cfg.data.cube_shape), "data.cube must be a positive multiple of 16 "
+         "(or three)", cfg.data.cube, "e.g. data.cube=128 or data.cube=[352,128,128]")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,
          "the paper uses 128")
     need(len(cfg.data.sources) > 0, "data.sources is empty", cfg.data.sources, "list at least one source")
@@ -161,7 +165,7 @@ def check(cfg: TrainConfig) -> None:
 
             synth_config(s.family, mapping=s.synth, source=f"train config data.sources[{k}]")
         if s.kind != "volume" and s.shape is not None:
-            need(min(s.shape) >= cfg.data.cube, f"data.sources[{k}].shape is smaller than the cube "
+            need(all(a >= c for a, c in zip(s.shape, cfg.data.cube_shape)), f"data.sources[{k}].shape is smaller than the cube "
                  f"({cfg.data.cube})", s.shape, "use a larger shape or a smaller data.cube")
     need(cfg.optim.lr > 0, "optim.lr must be > 0", cfg.optim.lr, "the paper uses 1e-3")
     need(0 <= cfg.optim.lr_final <= cfg.optim.lr and cfg.optim.warmup >= 0, "optim.lr_final must lie in [0, lr] "
