@@ -6,13 +6,21 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
+# PyTorch's CPU wheel index: requirements-cpu.txt pins torch 2.13.0+cpu on Linux, which only that
+# index has (PyPI's Linux wheels are CUDA builds). tools/torch_index.sh adds it to pip's indexes
+# unless this machine's pip already finds the pinned wheel (find-links or a local wheel directory in
+# its pip configuration, as on this project's CI machines). A mirror: `make venv
+# TORCH_INDEX=https://mirror/whl/cpu`; `TORCH_INDEX=` never adds it.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: venv system-deps demo test test-fast clean
 
 $(STAMP): setup.py requirements-cpu.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-cpu.txt
+	@index="$$(TORCH_INDEX='$(TORCH_INDEX)' sh tools/torch_index.sh $(BIN)/pip requirements-cpu.txt)"; \
+	echo "$(BIN)/pip install -q $$index -r requirements-cpu.txt"; \
+	$(BIN)/pip install -q $$index -r requirements-cpu.txt
 	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 

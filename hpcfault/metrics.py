@@ -190,11 +190,48 @@ def stream_counts(read: Callable[[slice], tuple[np.ndarray, np.ndarray, np.ndarr
     return total, grid
 
 
+def check_probabilities(prob: np.ndarray, what: str) -> None:
+    """Raise unless every value is a finite probability in [0, 1]."""
+    prob = np.asarray(prob)
+    if prob.size == 0:
+        return
+    finite = np.isfinite(prob)
+    if not finite.all():
+        raise HpcfaultError(f"{what}: fault probabilities must be finite (got {prob.size - int(finite.sum())} "
+                            "NaN or infinite values); score a prediction from 'hpcfault predict'")
+    lo, hi = float(prob.min()), float(prob.max())
+    if lo < 0.0 or hi > 1.0:
+        raise HpcfaultError(f"{what}: fault probabilities must lie in [0, 1] (got values {lo:g}..{hi:g}); score a "
+                            "prediction from 'hpcfault predict', not seismic amplitudes")
+
+
+def check_labels(label: np.ndarray, what: str, from_data: bool = False) -> None:
+    """Raise unless every value is 0 or 1 (a labels or mask volume)."""
+    label = np.asarray(label)
+    bad = (label != 0) & (label != 1)
+    if bad.any():
+        values = [float(v) if label.dtype.kind == "f" else int(v) for v in np.unique(label[bad])[:4]]
+        what = (f"{what.rsplit(':', 1)[0]} has no 'labels' dataset and its 'data' is not 0/1 labels" if from_data
+                else f"{what} must hold only 0 and 1")
+        raise HpcfaultError(f"{what} (got values like {values}); pass a labels volume, e.g. from 'hpcfault synth' "
+                            "or 'hpcfault labels sparsify'")
+
+
+def check_score_options(threshold: float, radius: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise HpcfaultError(f"--threshold must be a probability in [0, 1] (got {threshold}); e.g. 0.5")
+    if not (np.isfinite(radius) and radius >= 0):
+        raise HpcfaultError(f"--radius must be a finite number of voxels >= 0 (got {radius}); e.g. 2")
+
+
 def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
                    radius: float = 2, slab: int | None = None, memory_budget: int = 256 << 20,
-                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None) -> dict[str, Any]:
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None,
+                   dataset: str | None = None) -> dict[str, Any]:
     """Score a prediction volume file against a labels volume file, streamed by inline slabs.
 
+    The probabilities are the prediction's `dataset` (None: `data`, or a task prediction's first
+    output).
     Labels come from the `labels` dataset of `labels_path`, or from `data` when it has none; with
     `use_mask` only voxels where its `mask` dataset is 1 are scored. Slabs hold `slab` inlines
     (default: as many as fit `memory_budget`) plus a halo of `radius` inlines each side. Under MPI,
@@ -206,10 +243,11 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
     from hpcfault.io.volume import check_volume, open_volume
 
     comm = get_comm() if comm is None else comm
+    check_score_options(threshold, radius)
     with contextlib.ExitStack() as stack:
         pf = stack.enter_context(open_volume(pred_path))
         lf = stack.enter_context(open_volume(labels_path))
-        pds = pf["data"]
+        pds = check_volume(pf, pred_path, dataset)
         lname = "labels" if "labels" in lf else "data"
         lds = check_volume(lf, labels_path, lname)
         if pds.shape != lds.shape:
@@ -227,10 +265,23 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
             slab = int(max(1, min(n_il, memory_budget // max(1, t * x * 48))))
 
         def read(sl: slice) -> tuple:
-            return (pds[:, sl, :], lds[:, sl, :], None if mds is None else mds[:, sl, :])
+            prob, label = pds[:, sl, :], lds[:, sl, :]
+            mask = None if mds is None else mds[:, sl, :]
+            check_probabilities(prob, str(pred_path))
+            check_labels(label, f"{labels_path}:{lname}", from_data=lname == "data")
+            if mask is not None:
+                check_labels(mask, f"{labels_path}:mask")
+            return prob, label, mask
 
-        counts, grid = stream_counts(read, n_il, threshold=threshold, radius=radius, slab=slab,
-                                     thresholds=thresholds, part=(comm.rank, comm.size))
+        error = None
+        try:
+            counts, grid = stream_counts(read, n_il, threshold=threshold, radius=radius, slab=slab,
+                                         thresholds=thresholds, part=(comm.rank, comm.size))
+        except HpcfaultError as exc:   # every rank must hear of it before the reductions below
+            error = str(exc)
+        errors = [e for e in comm.allgather(error) if e]
+        if errors:
+            raise HpcfaultError(errors[0])
     counts = {k: int(allreduce(comm, int(v), "sum")) for k, v in counts.items()}
     grid = {k: np.asarray(allreduce(comm, np.asarray(v, np.int64), "sum")) for k, v in grid.items()}
     t_best, iou_best = best_threshold(grid, thresholds)
@@ -241,3 +292,43 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
             "best_threshold": {"threshold": t_best, "iou": iou_best},
             "iou_by_threshold": {f"{th:g}": (float(tp / d) if d else 1.0)
                                  for th, tp, d in zip(thresholds, grid["tp"], den)}}
+
+
+def angle_error_files(pred_path: str, labels_path: str, pred_dataset: str, label_dataset: str, period: float, *,
+                      on: str = "labels", slab: int | None = None, memory_budget: int = 256 << 20,
+                      comm: Any = None) -> dict[str, Any]:
+    """Mean absolute angular error (degrees, modulo `period`) of the prediction's `pred_dataset`
+    against the labels file's `label_dataset`, on the voxels where its `on` dataset is non-zero
+    (e.g. the true fault voxels), streamed by inline slabs; ranks share the slabs."""
+    import contextlib
+
+    from hpcfault.cluster.mpi import allreduce, get_comm
+    from hpcfault.infer.plan import share
+    from hpcfault.io.volume import check_volume, open_volume
+
+    comm = get_comm() if comm is None else comm
+    with contextlib.ExitStack() as stack:
+        pf = stack.enter_context(open_volume(pred_path))
+        lf = stack.enter_context(open_volume(labels_path))
+        pds = check_volume(pf, pred_path, pred_dataset)
+        lds, ods = check_volume(lf, labels_path, label_dataset), check_volume(lf, labels_path, on)
+        if pds.shape != lds.shape:
+            raise HpcfaultError(f"prediction {pred_path}:{pred_dataset} has shape {pds.shape}, labels "
+                                f"{labels_path}:{label_dataset} {lds.shape}; score a prediction of the same survey")
+        t, n_il, x = pds.shape
+        step = int(max(1, min(n_il, memory_budget // max(1, t * x * 24)))) if slab is None else int(slab)
+        slabs = [(lo, min(n_il, lo + step)) for lo in range(0, n_il, step)]
+        total, count, within = 0.0, 0, np.zeros(3, np.int64)
+        for k in share(len(slabs), comm.size, comm.rank):
+            sl = slice(*slabs[k])
+            where = ods[:, sl, :] > 0
+            d = np.abs(pds[:, sl, :][where].astype(np.float64) - lds[:, sl, :][where].astype(np.float64)) % period
+            err = np.minimum(d, period - d)
+            total += float(err.sum())
+            count += int(err.size)
+            within += np.array([(err <= lim).sum() for lim in (5.0, 10.0, 20.0)], np.int64)
+    total = float(allreduce(comm, total, "sum"))
+    count = int(allreduce(comm, count, "sum"))
+    within = np.asarray(allreduce(comm, within, "sum"))
+    return {"mean_abs_error_deg": total / count if count else float("nan"), "voxels": count, "period": period,
+            "within_5_10_20_deg": [float(w / count) if count else float("nan") for w in within]}

@@ -22,7 +22,9 @@ survey was cut into slabs and of the number of ranks.
 - values are scaled by (x - lo) / (hi - lo) and clipped to [0, 1] (percentile clipping puts the
   extreme tails at 0 or 1); the output is float32 and never NaN;
 - a constant survey (hi <= lo, also a survey without a single finite sample) maps to 0.5
-  everywhere: the mid-grey that the reference code also pads with.
+  everywhere: the mid-grey that the reference code also pads with;
+- a range near float32's limits (|lo|, |hi| or hi - lo above max/4, e.g. amplitudes of 1e38) is
+  scaled in float64, where float32 would overflow to inf and clip every sample to 0 or 1.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ from hpcfault.errors import HpcfaultError
 DEFAULT_BINS = 65536
 CHUNK = 1 << 20          # samples per chunk inside stats_of / histogram (bounds temporaries)
 CONSTANT_VALUE = 0.5
+F32_SAFE = float(np.finfo(np.float32).max) / 4    # beyond this, x - lo may overflow float32
+F32_TINY = float(np.finfo(np.float32).tiny)        # below this, 1 / (hi - lo) loses precision in float32
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,9 +180,21 @@ class Normalizer:
     def constant(self) -> bool:
         return not (self.hi > self.lo and math.isfinite(1.0 / (float(self.hi) - float(self.lo))))
 
+    @property
+    def wide(self) -> bool:
+        """A range float32 arithmetic cannot take (x - lo or 1 / (hi - lo) would overflow/underflow)."""
+        return (max(abs(float(self.lo)), abs(float(self.hi))) > F32_SAFE or float(self.hi) - float(self.lo) > F32_SAFE
+                or 1.0 / (float(self.hi) - float(self.lo)) < F32_TINY)
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         if self.constant:
             return np.full(np.shape(x), CONSTANT_VALUE, np.float32)
+        if self.wide:   # survey ranges near float32's limits: the same formula in float64
+            x64 = np.asarray(x, dtype=np.float64)
+            out64 = np.clip((x64 - float(self.lo)) / (float(self.hi) - float(self.lo)), 0.0, 1.0)
+            zero = min(max((0.0 - float(self.lo)) / (float(self.hi) - float(self.lo)), 0.0), 1.0)
+            out64[~np.isfinite(x64)] = zero
+            return out64.astype(np.float32)
         lo, scale = np.float32(self.lo), np.float32(1.0 / (float(self.hi) - float(self.lo)))
         bad = ~np.isfinite(x)                          # NaN / Inf samples count as amplitude 0
         out = np.subtract(x, lo, dtype=np.float32)     # the only full-size array (bad samples aside)

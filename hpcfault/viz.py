@@ -175,21 +175,21 @@ def _panel(ax: Any, img: np.ndarray, prob: np.ndarray | None, extent: list[float
     return shown
 
 
-def _colorbars(fig: Any, axes: Any, amplitude: Any, cmap: str, threshold: float, overlay: bool) -> None:
+def _colorbars(fig: Any, axes: Any, amplitude: Any, cmap: str, threshold: float, overlay: bool,
+               label: str = "amplitude (clipped at 1st/99th pct)") -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     width = 0.12 / (fig.get_figwidth() - COLORBAR_INCHES * (1 + overlay))   # ~0.12 inch wide bars
-    fig.colorbar(amplitude, ax=axes, shrink=0.8, fraction=width, pad=0.01,
-                 label="amplitude (clipped at 1st/99th pct)")
+    fig.colorbar(amplitude, ax=axes, shrink=0.8, fraction=width, pad=0.01, label=label)
     if overlay:
         sm = ScalarMappable(norm=Normalize(threshold, 1.0), cmap=_overlay_colorbar_map(cmap))
         fig.colorbar(sm, ax=axes, shrink=0.8, fraction=width, pad=0.01,
                      label=f"fault probability (< {threshold:g} not drawn)")
 
 
-def _check(seismic: Any, others: Sequence[Any], cmap: str) -> tuple[int, ...]:
-    if cmap not in SEISMIC_CMAPS:
+def _check(seismic: Any, others: Sequence[Any], cmap: str, any_cmap: bool = False) -> tuple[int, ...]:
+    if not any_cmap and cmap not in SEISMIC_CMAPS:
         raise HpcfaultError(f"unknown seismic colormap (got {cmap!r}); valid: {', '.join(SEISMIC_CMAPS)}")
     shape = tuple(seismic.shape)
     if len(shape) != 3:
@@ -224,18 +224,20 @@ def save_comparison(seismic: Any, labels: Any, faults: Any, out_png: str | os.Pa
 
 def slices_figure(seismic: Any, faults: Any, *, inline: int | None = None, xline: int | None = None,
                   time: int | None = None, cmap: str = "gray", threshold: float = 0.5, geometry: Any = None,
-                  title: str | None = None, dpi: int = DPI, panel_inches: float = PANEL_INCHES) -> Any:
+                  title: str | None = None, dpi: int = DPI, panel_inches: float = PANEL_INCHES,
+                  label: str | None = None, vrange: tuple[float, float] | None = None) -> Any:
     """Slices of `seismic` with `faults` on top, as a matplotlib Figure.
 
     inline/xline/time are array indices; give one for a single slice, several for several panels,
     none for the three central slices. Each panel is `panel_inches * dpi` pixels square; the
     colorbars add COLORBAR_INCHES each. `geometry` (SurveyGeometry) labels the axes and titles with
-    survey numbers.
+    survey numbers. With `label`, `seismic` is any attribute (a model output drawn on its own): any
+    matplotlib colormap, the colorbar named `label`, the colour range `vrange` (default percentiles).
     """
-    shape = _check(seismic, [faults], cmap)
+    shape = _check(seismic, [faults], cmap, any_cmap=label is not None)
     views = _views(shape, inline, xline, time)
     seis = [_slice(seismic, v, k) for v, k in views]
-    vrange = _amplitude_range(seis)
+    vrange = _amplitude_range(seis) if vrange is None else vrange
     fig, axes = _figure(1, len(views), panel_inches, dpi, 1 + (faults is not None))
     shown = None
     for ax, (view, k), img in zip(axes[0], views, seis):
@@ -243,7 +245,7 @@ def slices_figure(seismic: Any, faults: Any, *, inline: int | None = None, xline
         prob = _slice(faults, view, k) if faults is not None else None
         shown = _panel(ax, img, prob, extent, xlabel, ylabel, whole_y, slice_title(view, k, geometry), cmap,
                        vrange, threshold)
-    _colorbars(fig, axes, shown, cmap, threshold, faults is not None)
+    _colorbars(fig, axes, shown, cmap, threshold, faults is not None, *(() if label is None else (label,)))
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
@@ -297,10 +299,12 @@ def index_of_sample(samples: np.ndarray, value: float, unit: str) -> int:
 def show_volume(volume: str | os.PathLike, out_png: str | os.PathLike, *,
                 faults: str | os.PathLike | None = None, faults_dataset: str = "data",
                 labels: str | os.PathLike | None = None, labels_dataset: str = "labels",
-                dataset: str = "data", inline: float | None = None, xline: float | None = None,
+                dataset: str | None = None, inline: float | None = None, xline: float | None = None,
                 time: float | None = None, cmap: str = "gray", threshold: float = 0.5) -> Path:
     """`hpcfault show`: slices of a volume file by survey inline/xline numbers and sample time;
-    with `labels` (and `faults`), labels | prediction side by side."""
+    with `labels` (and `faults`), labels | prediction side by side. `dataset` None is the file's
+    primary dataset; a model output (a dataset with a `kind` attribute, from `hpcfault predict`)
+    drawn on its own takes its own colormap, range and unit."""
     import contextlib
 
     from hpcfault.io.volume import check_volume, open_volume, read_geometry
@@ -331,4 +335,20 @@ def show_volume(volume: str | os.PathLike, out_png: str | os.PathLike, *,
                      title=Path(volume).name)
         if lds is not None:
             return save_comparison(seis, lds, fds, out_png, **where)
+        if fds is None and "kind" in seis.attrs:
+            where.update(output_style(seis, seis.name.lstrip("/")))
         return save_slices(seis, fds, out_png, **where)
+
+
+def output_style(ds: Any, name: str) -> dict[str, Any]:
+    """Colormap, colorbar label and colour range of a model output drawn on its own, from the
+    attributes `hpcfault predict` gives each output dataset (tasks/spec.py Output.describe)."""
+    import json
+
+    kind, unit = str(ds.attrs.get("kind", "")), str(ds.attrs.get("unit", ""))
+    cmap = str(ds.attrs.get("colormap", "gray"))
+    rng = json.loads(ds.attrs.get("range", "null"))
+    if cmap == "overlay":               # a probability without seismic under it
+        cmap = "magma"
+    return {"cmap": cmap, "label": f"{name} ({unit})" if unit else name,
+            "vrange": tuple(rng) if rng and kind in ("probability", "angle") else None}

@@ -66,3 +66,12 @@ def test_verbose_flag_before_or_after_the_subcommand():
         proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO)
         levels[" ".join(argv)] = int(proc.stderr.split()[-1])
     assert list(levels.values()) == [30, 20, 10], levels   # WARNING by default, -v INFO, -vv DEBUG
+
+
+def test_every_command_that_reads_or_writes_files_declares_them():
+    """The one path rule (hpcfault/io/paths.py) runs for every command: each names its files."""
+    import importlib
+
+    for name, (module, _) in COMMANDS.items():
+        if name not in ("config", "models"):   # these write nothing
+            assert hasattr(importlib.import_module(module), "paths"), f"hpcfault {name} declares no paths(args)"

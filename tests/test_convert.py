@@ -198,4 +198,4 @@ def test_unwritable_output_is_one_line(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     rc = main(["convert", str(tmp_path / "c.npy"), str(tmp_path / "afile" / "o.h5"), "--axes", "tix"])
     err = capsys.readouterr().err
-    assert rc == 2 and "cannot create the output folder" in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and "which is a regular file, not a folder" in err and len(err.strip().splitlines()) == 1

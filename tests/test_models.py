@@ -129,8 +129,11 @@ def test_prepare_for_inference_matches_unfused(name):
 
 def test_models_cli_lists_params_and_gflop():
     out = run_cli("models").stdout
-    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    models, tasks = out.split("\n\n")
+    lines = {line.split()[0]: line.split() for line in models.splitlines()[1:]}
     assert lines["faultnet"][1] == "421,597" and lines["faultnet-nomcf"][1] == "386,097"
+    assert lines["faultnet"][3] == "fault" and lines["unet3d"][3] == "any"
+    assert [line.split()[0] for line in tasks.splitlines()[1:]][:2] == ["fault", "fault-strike"]
     assert lines["unet3d"][1] == "1,459,585"
     gflop = {k: float(v[2]) for k, v in lines.items()}
     assert 25 < gflop["faultnet"] < 40 and gflop["faultnet-nomcf"] < gflop["faultnet"] < gflop["unet3d"]
@@ -147,6 +150,7 @@ def test_catalog_lists_every_model_with_its_counted_figures():
         assert count_parameters(model) == facts.params, name
         assert gflop_per_block(model) == pytest.approx(facts.gflop_128, rel=5e-4), name
         assert MODELS[name].summary == facts.summary
+        assert (MODELS[name].tasks, MODELS[name].dims) == (facts.tasks, facts.dims), name
 
 
 def test_models_listing_does_not_import_torch():

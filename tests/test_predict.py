@@ -36,7 +36,10 @@ def checkpoint(tmp_path_factory):
 def model(checkpoint):
     from hpcfault.infer.forward import BlockModel
 
-    return BlockModel(checkpoint, "cpu", "fp32", threads=1)
+    block_model = BlockModel(checkpoint, "cpu", "fp32", threads=1)
+    call = lambda x: block_model(x)[0]          # noqa: E731  (K = 1: the fault task's probability)
+    call.replaced = block_model.replaced
+    return call
 
 
 def _survey(path, data, live=None):
@@ -143,7 +146,8 @@ def test_work_dir_goes_only_after_a_complete_verified_output(tmp_path, checkpoin
     import hpcfault.infer.merge as merge
 
     real = merge.verify_output
-    monkeypatch.setattr(merge, "verify_output", lambda out, tiles, crcs: real(out, tiles, [c + 1 for c in crcs]))
+    monkeypatch.setattr(merge, "verify_output",
+                        lambda out, tiles, crcs, names: real(out, tiles, [c + 1 for c in crcs], names))
     with pytest.raises(HpcfaultError, match="does not read back as it was merged.*work dir is kept"):
         run_predict(PredictJob(survey, str(tmp_path / "o.h5"), cfg), SerialComm())
     assert not (tmp_path / "o.h5").exists() and (tmp_path / "o.h5.work" / "shards").is_dir()
@@ -162,7 +166,7 @@ def test_work_dir_goes_only_after_a_complete_verified_output(tmp_path, checkpoin
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
     import hpcfault.infer.config as config
 
-    monkeypatch.setattr(config, "DEFAULT_MODEL", str(tmp_path / "absent.pt"))
+    monkeypatch.setattr(config, "ASSETS", tmp_path)   # no embedded model there
     with pytest.raises(HpcfaultError, match="embedded default model is missing.*-m CHECKPOINT"):
         config.resolve_model(None)
 

@@ -182,3 +182,19 @@ def test_augmentation_moves_labels_and_mask_with_the_seismic():
         assert agree.mean() > 0.97
     s, _, _ = augment(seis, labels, mask, np.random.default_rng(0), AugmentConfig(noise_prob=1.0, noise_max=0.2))
     assert 0.0 <= s.min() and s.max() <= 1.0
+
+
+def test_mirror_augmentation_reflect_pads_a_smaller_box_back_to_the_cube():
+    """As predict pads a survey narrower than a block: seismic, labels and mask cut from the same
+    box and reflect-padded the same way."""
+    from hpcfault.data.augment import AugmentConfig, augment_arrays
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((16, 16, 16)) > 0.9).astype(np.float32)
+    arrays = {"seismic": labels * 0.5 + 0.25, "labels": labels, "mask": np.ones((16, 16, 16), np.float32)}
+    plain = AugmentConfig(rot90=False, rotate_prob=0, flip_lateral=False, scale=(1.0, 1.0), noise_prob=0,
+                          mirror_prob=1.0, mirror_min=0.25)
+    out = augment_arrays(arrays, np.random.default_rng(3), plain)
+    assert {k: v.shape for k, v in out.items()} == {k: (16, 16, 16) for k in arrays}
+    assert np.array_equal(out["seismic"], out["labels"] * 0.5 + 0.25)     # moved together
+    assert not np.array_equal(out["labels"], labels)

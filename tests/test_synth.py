@@ -146,14 +146,18 @@ EVERYTHING = ["wavelet.decay_prob=1", "wavelet.phase_prob=1", "reflectivity.unco
               "faults.count=[4,6]", "faults.none_prob=0", "faults.listric_prob=0.5", "faults.arcuate_prob=0.5",
               "faults.tip_prob=0.5", "noise.clean_prob=0", "noise.kinds=[white,trace,lateral,coherent,footprint]",
               "noise.spike_density=[0.001,0.001]", "noise.dead_traces=[0.05,0.05]", "noise.noisy_traces=[0.05,0.05]",
-              "amplitude.gain_prob=1", "amplitude.clip_prob=1", "amplitude.quantize_prob=1"]
+              "amplitude.gain_prob=1", "amplitude.clip_prob=1", "amplitude.quantize_prob=1",
+              "reflectivity.facies_prob=1", "reflectivity.channel_prob=1", "amplitude.mute_prob=1",
+              "amplitude.mute_depth=[0.2,0.2]"]
 
 
 @pytest.mark.parametrize("kind", ["ricker", "ormsby", "minphase"])
 def test_every_variation_renders_box_by_box_like_the_whole(kind):
     model = SynthModel(SHAPE, 13, synth_config("train", EVERYTHING + [f"wavelet.kinds=[{kind}]"]))
     whole = model.render()
-    assert model.wavelet_kind == kind and model.params["unconformity"] and model.bits > 0
+    p = model.params
+    assert model.wavelet_kind == kind and p["unconformity"] and model.bits > 0
+    assert p["facies"] and p["channels"] >= 1 and p["mute_depth"] > 0
     parts = [np.zeros(SHAPE, np.float32), np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.uint8)]
     for box in block_boxes(SHAPE, 16):
         for dst, src in zip(parts, model.render(*box)):
@@ -163,6 +167,7 @@ def test_every_variation_renders_box_by_box_like_the_whole(kind):
     assert np.isfinite(whole[0]).all() and whole[1].any()
     dead = (whole[0] == 0).all(axis=0)
     assert dead.any()                                  # dead traces are zero all the way down
+    assert (whole[0][:5] == 0).mean() > 0.5            # the top mute (20 % of 48 samples, gently dipping)
 
 
 def test_families_render_and_fault_free_has_no_labels():
@@ -226,3 +231,14 @@ def test_cli_family_and_overrides(tmp_path):
         assert np.array_equal(f["data"][...], want)
     bad = run_cli("synth", tmp_path / "b.h5", "faults.dip=[80,40]", check=False)
     assert bad.returncode == 2 and "faults.dip must be a range" in bad.stderr and not (tmp_path / "b.h5").exists()
+
+
+def test_facies_channels_and_mute_leave_other_volumes_unchanged():
+    """They draw from a stream of their own: switched off, a volume is what it was before them."""
+    off = synth_config("train", ["reflectivity.facies_prob=0", "reflectivity.channel_prob=0",
+                                 "amplitude.mute_prob=0"])
+    on = synth_config("train", ["reflectivity.facies_prob=1", "reflectivity.channel_prob=1"])
+    a, b = SynthModel(SHAPE, 21, off), SynthModel(SHAPE, 21, on)
+    assert a.faults == b.faults and a.peak_hz == b.peak_hz         # the main stream is the same
+    assert not np.array_equal(a.render()[0], b.render()[0])
+    assert np.array_equal(a.render()[1], b.render()[1])            # labels do not move: no fault is made

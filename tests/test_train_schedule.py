@@ -41,3 +41,22 @@ def test_md_plus_bce_teaches_fault_free_cubes():
     assert float(z.grad.min()) > 0          # pushes every voxel towards "no fault"
     with pytest.raises(Exception, match="takes no option"):
         build_loss("bce", bce_weight=1.0)
+
+
+def test_stop_at_ends_a_run_early_on_the_full_schedule(tmp_path):
+    """stop_at=2 of steps=4: the run stops at step 2 with the lr of step 2 of a 4-step schedule;
+    resumed without stop_at it goes on to 4."""
+    import json
+
+    from conftest import REPO, run_cli
+
+    args = ["train", REPO / "configs" / "train-tiny.yaml", "--run-dir", tmp_path / "r", "steps=4",
+            "validation.every=0", "optim.schedule=cosine", "optim.lr_final=0"]
+    first = run_cli(*args, "stop_at=2", env={"OMP_NUM_THREADS": "1"})
+    assert "to step 2" in first.stdout
+    again = run_cli(*args, "stop_at=2", env={"OMP_NUM_THREADS": "1"})
+    assert "complete at step 2" in again.stdout
+    run_cli(*args, env={"OMP_NUM_THREADS": "1"})
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+           if json.loads(x)["kind"] == "train"]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] < lrs[1] < lrs[0]

@@ -58,10 +58,12 @@ def test_config_differences_ignore_resumable_keys():
 
 
 def test_rundir_refuses_a_different_config(tmp_path):
-    from hpcfault.train.rundir import prepare
+    from hpcfault.train.rundir import commit, prepare
 
     run = tmp_path / "run"
     assert prepare(TrainConfig(run_dir=str(run)), run) is False
+    assert prepare(TrainConfig(run_dir=str(run), optim=OptimConfig(lr=0.01)), run) is False  # not committed yet
+    commit(TrainConfig(run_dir=str(run)), run)                            # training started
     assert prepare(TrainConfig(run_dir=str(run), steps=99), run) is True  # more steps: fine
     with pytest.raises(HpcfaultError, match=r"different config .*optim.lr: 0.001 -> 0.01"):
         prepare(TrainConfig(run_dir=str(run), optim=OptimConfig(lr=0.01)), run)
@@ -155,7 +157,13 @@ def test_amp_choice():
 
     cpu = torch.device("cpu")
     assert amp_dtype(TrainConfig(amp="auto"), cpu) is None
-    assert amp_dtype(TrainConfig(amp="bf16"), cpu) is torch.bfloat16
+    from hpcfault.models.cpu_features import bf16_support
+
+    if bf16_support().ok:
+        assert amp_dtype(TrainConfig(amp="bf16"), cpu) is torch.bfloat16
+    else:   # an AVX2-only CPU (tests/test_cpu_features.py simulates one)
+        with pytest.raises(HpcfaultError, match="amp=bf16 needs bfloat16 convolutions"):
+            amp_dtype(TrainConfig(amp="bf16"), cpu)
     with pytest.raises(HpcfaultError, match="fp16 needs a GPU"):
         amp_dtype(TrainConfig(amp="fp16"), cpu)
 

@@ -31,6 +31,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     dtypes = ["fp32", "fp16"] if args.device.startswith("cuda") else ["fp32", "bf16"]
+    if "bf16" in dtypes:
+        from hpcfault.models.cpu_features import bf16_support
+
+        if not bf16_support().ok:   # the fallback kernel would measure another path
+            print(f"bf16 left out: {bf16_support().reason}")
+            dtypes.remove("bf16")
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     shape = (args.edge,) * 3
     print(f"{'model':<15} {'variant':<9} {'dtype':<5} {'formula B/vox':>13} {'measured':>9} {'ratio':>6} "

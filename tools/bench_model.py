@@ -190,6 +190,12 @@ def main(argv=None) -> int:
         rss_child(args)
         return 0
     names = ["ref", "exact", "fast"] + (["fast-bf16"] if args.bf16 else []) + (["compile"] if args.compile else [])
+    if "fast-bf16" in names and args.device == "cpu":
+        from hpcfault.models.cpu_features import bf16_support
+
+        if not bf16_support().ok:   # the fallback kernel is not the fast path this row measures
+            print(f"fast-bf16 left out: {bf16_support().reason}")
+            names.remove("fast-bf16")
     if args.device.startswith("cuda"):
         names = ["ref", "exact", "fast", "fast-fp16"]
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}, weights {Path(args.weights).name}, "

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         x = normalizer_from(stats_of(vol)).apply(vol)
         model = BlockModel(args.model, "cpu", "fp32", threads)
         t = time.perf_counter()
-        whole = model(x)
+        whole = model(x)[0]          # the fault task: one output
         print(f"survey {tuple(args.shape)}, whole-volume forward {time.perf_counter() - t:.1f} s, "
               f"{threads} thread(s)")
         print(f"{'block':>6} {'overlap':>8} {'overlaps':>12} {'blocks':>7} {'max_abs':>9} {'p99.9':>9} "

@@ -96,3 +96,15 @@ if [ -d "$work" ]; then
 else
     echo "  (predict's work dir $(basename "$work") was removed once faults.h5 was complete and verified)"
 fi
+
+# --- fault objects (hpcfault faults, docs/faults.md): a block of its own after the pipeline above ---
+echo
+step +1 faults hpcfault faults "$out/faults.h5" -o "$out/fault-objects"
+text=$(fig "$out/fault-objects/faults.json" "f\"{d['counts']['faults']} fault objects (dip, strike), \
+{d['counts']['sticks']} sticks for OpendTect and Petrel\"")
+line +1 faults "$text" "$took"
+step +2 objects hpcfault show "$out/survey.h5" --faults-ids "$out/fault-objects/fault-ids.h5" \
+    -o "$out/fault-objects.png"
+line +2 show "fault objects in colour, sticks in white (fault-objects.png)" "$took"
+row "fault-objects/" "fault-ids.h5, thinned.h5, faults.csv/.json, points/, sticks/ (OpendTect, Charisma)"
+row "fault-objects.png" "the fault objects on three slices"

@@ -6,12 +6,17 @@ steps at INFO). Only the chosen module is imported, so `hpcfault --help` stays f
 
 Logging: hpcfault's loggers print at LOG_LEVEL, `-v` adds INFO, `-vv` DEBUG (before or after the
 subcommand); other libraries' loggers only print warnings.
+
+A module whose command reads or writes files also defines `paths(args) -> (inputs, outputs)`
+(hpcfault.io.paths.PathArg lists): `main` checks them with the one rule of hpcfault.io.paths
+before `run` starts any work.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
@@ -33,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot-metrics": ("hpcfault.cli.plot_metrics", "draw a training run's metric curves"),
     "evaluate": ("hpcfault.cli.evaluate", "IoU, precision, recall, Tol-IoU@2 of a prediction"),
     "show": ("hpcfault.cli.show", "PNG of seismic slices with fault probabilities overlaid"),
+    "faults": ("hpcfault.cli.faults", "fault objects, dip/strike, sticks for OpendTect/Petrel"),
     "horizons": ("hpcfault.cli.horizons", "iso-RGT horizons of a multitask prediction (HDF5, ASCII)"),
 }
 
@@ -91,11 +97,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, parser = subcommand_parser(name)
     args = parser.parse_args(rest)
     setup_logging(verbose + args.verbose, getattr(module, "LOG_LEVEL", logging.WARNING))
+    if hasattr(module, "paths"):
+        from hpcfault.io.paths import check_paths
+
+        try:
+            check_paths(*module.paths(args))
+        except HpcfaultError as exc:
+            from hpcfault.cluster.rankenv import read_rank_env
+
+            if read_rank_env().rank == 0:   # under mpiexec every rank finds the same: say it once
+                print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
+            return 2
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()   # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except HpcfaultError as exc:
         print(f"hpcfault {name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hpcfault {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `hpcfault info X | head`: the reader left; stop quietly like other tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so that the flush at exit does not fail again
+        return 141

@@ -24,25 +24,22 @@ HELP = "SEG-Y / .npy / .dat / HDF5 -> volume file (streamed, MPI-aware)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from hpcfault.cli._sources import add_source_arguments
+
     p.add_argument("input", help="SEG-Y, .npy, .dat or HDF5 file")
     p.add_argument("output", help="volume file to write (.h5)")
-    g = p.add_argument_group("SEG-Y")
-    g.add_argument("--iline", type=int, default=189, metavar="BYTE", help="inline number byte (default 189)")
-    g.add_argument("--xline", type=int, default=193, metavar="BYTE", help="crossline number byte (default 193)")
-    g.add_argument("--endian", choices=("big", "little"), default=None,
-                   help="byte order (default: big for SEG-Y, little for raw .dat)")
-    g.add_argument("--min-live", type=float, default=None, metavar="FRACTION",
-                   help="refuse grids with fewer live traces than this share (default 0.5)")
-    g = p.add_argument_group("arrays (.npy, .dat, HDF5)")
-    g.add_argument("--axes", default=None, help="axis order of the input, e.g. inline,xline,time or ixt")
-    g.add_argument("--shape", type=int, nargs=3, default=None, metavar="N", help="raw .dat sizes in file order")
-    g.add_argument("--dtype", default="float32", help="raw .dat sample type (default float32)")
-    g.add_argument("--dataset", default=None, help="HDF5 dataset to read (default 'data')")
+    add_source_arguments(p)
     g = p.add_argument_group("run")
     g.add_argument("--memory-budget", default="256MiB", metavar="SIZE",
                    help="bound for the slab buffers per rank, e.g. 256MiB, 2GiB (default 256MiB)")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("INPUT", args.input)], [arg("OUTPUT", args.output)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,11 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from hpcfault.io.convert import convert
     from hpcfault.io.slabs import parse_size
 
+    from hpcfault.cli._sources import source_options
+
     comm = get_comm()
-    opts = dict(iline=args.iline, xline=args.xline, endian=args.endian, axes=args.axes, shape=args.shape,
-                dtype=args.dtype, dataset=args.dataset)
-    if args.min_live is not None:
-        opts["min_live"] = args.min_live
+    opts = source_options(args)
     try:
         report = convert(args.input, args.output, comm=comm, memory_budget=parse_size(args.memory_budget),
                          progress=not args.no_progress, **opts)
@@ -70,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     mb = report.bytes_written / 1e6
     missing = (f"{plural(report.missing_traces, 'missing trace')} filled with zeros" if report.missing_traces
                else "no missing traces")
-    print(f"wrote {args.output}: (time, inline, xline) = ({t}, {i}, {x}) float32, {missing}, "
-          f"values {report.value_min:g}..{report.value_max:g}"
+    values = (f"values {report.value_min:g}..{report.value_max:g}" if report.value_min <= report.value_max
+              else "no finite value")
+    print(f"wrote {args.output}: (time, inline, xline) = ({t}, {i}, {x}) float32, {missing}, {values}"
           + (f", {report.nonfinite} non-finite" if report.nonfinite else "")
           + f"; {plural(report.ranges, 'inline range')} on {plural(comm.size, 'rank')}, {report.seconds:.1f} s "
           f"({mb / max(report.seconds, 1e-9):.1f} MB/s)")

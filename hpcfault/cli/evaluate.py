@@ -1,4 +1,5 @@
-"""IoU, precision, recall, F1 and Tol-IoU@2 of a fault prediction against labels.
+"""Scores of a prediction against labels: for faults IoU, precision, recall, F1 and Tol-IoU@2;
+for other tasks their own metrics (the prediction file names its task; hpcfault/tasks).
 
 PRED.h5 is a volume file of fault probabilities ('data'); LABELS.h5 a volume file with a 'labels'
 dataset (a synthetic survey from 'hpcfault synth'), or whose 'data' is the labels. Both are read
@@ -36,8 +37,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON (atomic)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("PRED.h5", args.prediction), arg("LABELS.h5", args.labels)], [arg("--json", args.json)]
+
+
 def report_text(rep: dict) -> str:
-    """The terminal table: one line per score, labels in a 16-character column."""
+    """The terminal table: one line per score, labels in a 16-character column: the fault scores
+    (when the report has them) and the task's own rows."""
+    lines = _fault_lines(rep) if "scores" in rep else [("prediction", rep.get("prediction", ""))]
+    lines += [(str(label), str(value)) for label, value in rep.get("rows", [])]
+    return "\n".join(f"{label:<16}{value}" for label, value in lines)
+
+
+def _fault_lines(rep: dict) -> list[tuple[str, str]]:
     s, c, r = rep["scores"], rep["counts"], rep["radius"]
     best = rep["best_threshold"]
     lines = [("prediction", rep["prediction"]),
@@ -51,22 +65,43 @@ def report_text(rep: dict) -> str:
             label = f"Tol-IoU@{r:g}"
         lines.append((label, f"{s[key]:.4f}"))
     lines.append(("best threshold", f"{best['threshold']:g} (IoU {best['iou']:.4f})"))
-    return "\n".join(f"{label:<16}{value}" for label, value in lines)
+    return lines
+
+
+def task_metrics(pred_path: str):
+    """The scoring function of the task that made `pred_path` (its `task` attribute; none: fault)."""
+    import importlib
+
+    import h5py
+
+    from hpcfault.tasks import task_spec
+
+    try:
+        with h5py.File(pred_path, "r") as f:
+            name = f.attrs.get("task", None)
+    except OSError:
+        name = None          # open_volume in the scoring function says what is wrong with the file
+    module, _, func = task_spec(None if name is None else str(name)).metrics.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def run(args: argparse.Namespace) -> int:
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
     from hpcfault.io.atomic import write_text_atomic
-    from hpcfault.metrics import evaluate_files
+    from hpcfault.metrics import check_score_options
 
-    if args.radius < 0:
-        raise HpcfaultError(f"--radius must be >= 0 (got {args.radius})")
+    check_score_options(args.threshold, args.radius)
     if args.slab is not None and args.slab < 1:
         raise HpcfaultError(f"--slab must be >= 1 inline (got {args.slab})")
     comm = get_comm()
-    rep = evaluate_files(args.prediction, args.labels, use_mask=args.mask, threshold=args.threshold,
-                         radius=args.radius, slab=args.slab, comm=comm)
+    try:
+        rep = task_metrics(args.prediction)(args.prediction, args.labels, use_mask=args.mask,
+                                            threshold=args.threshold, radius=args.radius, slab=args.slab, comm=comm)
+    except HpcfaultError:
+        if comm.rank != 0:   # every rank met the same error; rank 0 prints it once
+            return 2
+        raise
     if comm.rank == 0:
         print(report_text(rep))
         if args.json:

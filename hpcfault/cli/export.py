@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("volume", help="volume file (.h5)")
     p.add_argument("--like", required=True, metavar="SURVEY.sgy", help="SEG-Y whose headers the output copies")
     p.add_argument("-o", "--output", required=True, metavar="OUT.sgy", help="SEG-Y to write")
-    p.add_argument("--dataset", default="data", help="dataset of the volume file to export (default data)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset of the volume file to export (default: data, or a prediction's first output; e.g. rgt)")
     p.add_argument("--iline", type=int, default=None, metavar="BYTE",
                    help="inline byte of the survey (default: as stored by convert, else 189)")
     p.add_argument("--xline", type=int, default=None, metavar="BYTE",
@@ -27,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-budget", default="256MiB", metavar="SIZE", help="bound for the slab buffers (default 256MiB)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("VOLUME", args.volume), arg("--like", args.like)], [arg("-o", args.output)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the output comparison with the TorchScript file")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("SOURCE", args.source)], [arg("-o", args.output)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.models.checkpoint import save_checkpoint
     from hpcfault.models.published import import_published

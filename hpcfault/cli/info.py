@@ -20,17 +20,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "say which span a full grid")
     p.add_argument("--text", action="store_true", help="print the SEG-Y textual header")
     p.add_argument("--no-values", action="store_true", help="skip the value range (which reads the whole file)")
-    p.add_argument("--iline", type=int, default=189, metavar="BYTE",
-                   help="SEG-Y trace-header byte of the inline number (default 189; --scan-bytes finds it)")
-    p.add_argument("--xline", type=int, default=193, metavar="BYTE",
-                   help="SEG-Y trace-header byte of the crossline number (default 193)")
-    p.add_argument("--endian", choices=("big", "little"), default=None,
-                   help="byte order (default: detected for SEG-Y, little for raw .dat)")
-    p.add_argument("--axes", default=None, help="axis order of a .npy/.dat/HDF5 array")
-    p.add_argument("--shape", type=int, nargs=3, default=None, metavar="N", help="raw .dat sizes in file order")
-    p.add_argument("--dtype", default="float32", help="raw .dat sample type")
-    p.add_argument("--dataset", default=None, help="HDF5 dataset (default data)")
-    p.add_argument("--memory-budget", default="256MiB", metavar="SIZE", help="bound for the read buffers of the value range (default 256MiB)")
+    from hpcfault.cli._sources import add_source_arguments
+
+    add_source_arguments(p)
+    p.add_argument("--memory-budget", default="256MiB", metavar="SIZE",
+                   help="bound for the read buffers of the value range (default 256MiB)")
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("FILE", args.file)], []
 
 
 def _print_scan(path: str, endian: str | None) -> None:
@@ -59,11 +59,16 @@ def run(args: argparse.Namespace) -> int:
             from hpcfault.errors import HpcfaultError
             raise HpcfaultError(f"--scan-bytes reads SEG-Y trace headers (got a {kind} file {args.file!r})")
         _print_scan(args.file, args.endian)
-    opts = dict(endian=args.endian, axes=args.axes, shape=args.shape, dtype=args.dtype, dataset=args.dataset)
+    from hpcfault.cli._sources import source_options
+
+    opts = source_options(args)
     if kind == "segy":
         from hpcfault.io.segy_scan import detect_endian
 
-        opts = dict(iline=args.iline, xline=args.xline, endian=args.endian or detect_endian(args.file))
+        opts = dict(iline=args.iline, xline=args.xline, endian=args.endian or detect_endian(args.file),
+                    **({"min_live": args.min_live} if args.min_live is not None else {}))
+    else:
+        opts = {k: v for k, v in opts.items() if k not in ("iline", "xline")}
     rows = describe(args.file, values=not args.no_values, memory_budget=parse_size(args.memory_budget), **opts)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

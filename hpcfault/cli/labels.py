@@ -35,6 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed choosing the dropped faults (default 0)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("IN", args.input)], [arg("OUT", args.output)]
+
+
 def _index(ax: int, sel) -> tuple:
     index: list = [slice(None)] * 3
     index[ax] = sel

@@ -59,19 +59,19 @@ def run(args: argparse.Namespace) -> int:
 
         mem = parse_bytes(args.mem)
         reserve = parse_bytes(args.reserve) if args.reserve not in ("0", "") else 0
-        from hpcfault.models.memory import PLANNED
-
         print(f"{'model':<16} {'dtype':<5} {'B/voxel':>8} {'block edge':>10}  memory at that edge")
+        from hpcfault.models.memory import has_formula
+
         for name in names:
-            if name not in PLANNED:
-                print(f"{name:<16} no memory formula yet (the planner knows {', '.join(PLANNED)})")
+            if not has_formula(name):
+                print(f"{name:<16} {args.dtype:<5} {'-':>8} {'-':>10}  no memory formula: predict uses the block asked for")
                 continue
             edge = largest_block(name, mem, args.dtype, reserve_bytes=reserve)
             peak = peak_bytes(name, (edge,) * 3, args.dtype)
             used, bpv = peak / 2 ** 30, peak / max(1, edge) ** 3
             print(f"{name:<16} {args.dtype:<5} {bpv:8.1f} {edge:>10}  {used:.2f} GiB of {mem / 2 ** 30:.2f} GiB")
         return 0
-    print(f"{'model':<16} {'params':>10} {'GFLOP/128^3':>12}  description")
+    print(f"{'model':<16} {'params':>10} {'GFLOP/128^3':>12}  {'tasks':<14} description")
     differ = []
     for name in names:
         facts = CATALOG[name]
@@ -83,7 +83,15 @@ def run(args: argparse.Namespace) -> int:
             params, gflop = count_parameters(model), gflop_per_block(model)
             if params != facts.params or abs(gflop - facts.gflop_128) > 5e-4 * gflop:
                 differ.append(f"{name}: catalog {facts.params:,} / {facts.gflop_128}, counted {params:,} / {gflop:.3f}")
-        print(f"{name:<16} {params:>10,} {gflop:>12.1f}  {facts.summary}")
+        serves = ",".join(facts.tasks) if facts.tasks else "any" + (" (2D)" if facts.dims == 2 else "")
+        print(f"{name:<16} {params:>10,} {gflop:>12.1f}  {serves:<14} {facts.summary}")
+    if not args.model:
+        from hpcfault.tasks import TASKS
+
+        print(f"\n{'task':<16} outputs (kind, merge rule)")
+        for task in TASKS.values():
+            outs = ", ".join(f"{o.name} ({o.kind}, {o.merge})" for o in task.outputs)
+            print(f"{task.name:<16} {outs}: {task.summary}")
     if differ:
         print("hpcfault/models/catalog.py differs from the count; update it: " + "; ".join(differ))
         return 1

@@ -19,6 +19,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", help="figure title (default: the run directory's name)")
 
 
+def _output(args: argparse.Namespace) -> Path:
+    src = Path(args.run_dir)
+    return Path(args.output) if args.output else (src if src.is_dir() else src.parent) / "curves.png"
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    import os
+
+    from hpcfault.io.paths import arg
+
+    from hpcfault.train.metrics_log import NAME
+
+    folder = os.path.isdir(args.run_dir)
+    metrics = os.path.join(args.run_dir, NAME) if folder else args.run_dir
+    return [arg("RUN_DIR", args.run_dir, folder=folder), arg("the metrics file", metrics)], [arg("-o", _output(args))]
+
+
 def plot(records: list[dict], out: Path, title: str = "") -> None:
     import matplotlib
 
@@ -53,15 +70,17 @@ def plot(records: list[dict], out: Path, title: str = "") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpcfault.errors import HpcfaultError
+    from hpcfault.io.paths import check_suffix
     from hpcfault.train.metrics_log import read_metrics
 
+    check_suffix("-o", _output(args), (".png",), "plot-metrics writes PNG images")
     src = Path(args.run_dir)
     records = read_metrics(src)
     if not records:
         raise HpcfaultError(f"no records in the metrics file (got an empty file under {src}); "
                             "train for at least log_every steps first")
     run_dir = src if src.is_dir() else src.parent
-    out = Path(args.output) if args.output else run_dir / "curves.png"
+    out = _output(args)
     plot(records, out, args.title if args.title is not None else run_dir.resolve().name)
     n_val = sum(r.get("kind") == "val" for r in records)
     print(f"wrote {out} ({len(records) - n_val} training and {n_val} validation records)")

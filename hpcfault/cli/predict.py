@@ -23,14 +23,27 @@ HELP = "fault probabilities for a whole survey (MPI blocks, resumable)"
 # option dest -> PredictConfig field
 CFG_OPTIONS = {"model": "model", "block": "block", "overlap": "overlap", "dtype": "dtype",
                "out_dtype": "out_dtype", "threads": "threads", "memory": "memory",
-               "clip_percentile": "clip_percentile"}
+               "clip_percentile": "clip_percentile", "sections": "sections",
+               "refine_iterations": "refine_iterations", "task": "task"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("survey", help="SEG-Y (.sgy/.segy) or volume file (.h5) or .npy, axes (time, inline, xline)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. merge_tile=64")
-    p.add_argument("-o", "--output", required=True, help="output volume file (.h5): dataset 'data' = probabilities")
-    p.add_argument("-m", "--model", help="project checkpoint (default: the embedded Fault-Net model)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output volume file (.h5): one dataset per output of the model's task (the fault task: "
+                        "'data' = probabilities)")
+    p.add_argument("-m", "--model", help="project checkpoint; its task decides the outputs (default: the "
+                                         "embedded Fault-Net model)")
+    p.add_argument("--task", help="without -m: use this task's embedded default model (default: fault); the "
+                                  "checkpoint names its task, so with -m it is only a check")
+    p.add_argument("--axes-2d", dest="sections", type=lambda t: tuple(x for x in t.split(",") if x),
+                   metavar="inline,xline", help="2D section models: apply along inlines and/or crosslines, "
+                                                "averaged (default: the task's, e.g. both)")
+    p.add_argument("--refine", action="append", metavar="CKPT", help="refinement model applied to the model's "
+                   "outputs before they are written (repeatable, in order; e.g. a multitask-refine checkpoint)")
+    p.add_argument("--refine-iterations", dest="refine_iterations", type=int,
+                   help="how often each --refine model is applied (default 1)")
     p.add_argument("--config", help="YAML config of kind 'predict' (see configs/predict.yaml)")
     p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default 528, capped by the "
                                              "survey and the memory planner)")
@@ -55,10 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                 "(inline-1250.png, time-1200ms.png)")
     p.add_argument("--max-blocks", type=int, help="stop after N blocks per rank without merging "
                                                   "(time-sliced jobs; rerun to continue)")
-    p.add_argument("--iline", type=int, default=189, help="SEG-Y inline byte (default 189)")
-    p.add_argument("--xline", type=int, default=193, help="SEG-Y crossline byte (default 193)")
+    p.add_argument("--wait", action="store_true", help="if another run uses the work dir, wait for it to end "
+                                                       "(default: refuse at once, naming it)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
+    from hpcfault.cli._sources import add_source_arguments
+
+    add_source_arguments(p, dtype_alias=False)   # --dtype is the compute precision here
     from hpcfault.cluster.submit import add_submit_arguments
 
     add_submit_arguments(p)  # --submit slurm|local, --nodes, --tasks-per-node, ... (resubmits this command)
@@ -84,21 +100,37 @@ def build_config(args: argparse.Namespace):
     explicit = {field: getattr(args, dest) for dest, field in CFG_OPTIONS.items() if getattr(args, dest) is not None}
     if args.no_progress:
         explicit["progress"] = False
+    if args.refine:
+        explicit["refine"] = tuple(args.refine)
     return replace(cfg, **explicit)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hpcfault.infer.runner import PredictJob, run_predict
+def build_job(args: argparse.Namespace):
+    from hpcfault.cli._sources import source_options
+    from hpcfault.infer.runner import PredictJob
 
-    cfg = build_config(args)   # a bad config fails here, before anything is submitted
+    opts = source_options(args)
+    iline, xline = opts.pop("iline"), opts.pop("xline")
+    return PredictJob(survey=args.survey, out=args.output, cfg=build_config(args), workdir=args.workdir,
+                      dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
+                      max_blocks=args.max_blocks, iline=iline, xline=xline, source_opts=opts, wait=args.wait,
+                      keep_workdir=args.keep_workdir)
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.infer.runner import job_paths
+
+    return job_paths(build_job(args))   # a bad config fails here, before anything is submitted
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpcfault.infer.runner import run_predict
+
+    job = build_job(args)
     if getattr(args, "submit", None):
         from hpcfault.cluster.submit import submit_from_args
 
         return submit_from_args(None, args, command="predict", mpi=True)
-    job = PredictJob(survey=args.survey, out=args.output, cfg=cfg, workdir=args.workdir,
-                     dry_run=args.dry_run, restart=args.restart, segy_out=args.segy_out, png=args.png,
-                     max_blocks=args.max_blocks, iline=args.iline, xline=args.xline,
-                     keep_workdir=args.keep_workdir)
     summary = run_predict(job)
     if summary and not job.dry_run:
         if summary.get("partial"):

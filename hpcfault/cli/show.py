@@ -11,6 +11,8 @@ Examples:
   hpcfault show survey.h5 --faults pred.h5 --inline 1250 --cmap seismic -o il1250.png
   hpcfault show synth.h5 --faults synth.h5 --faults-dataset labels --time 400 -o labels.png
   hpcfault show synth.h5 --faults pred.h5 --labels synth.h5 -o labels-vs-prediction.png
+  hpcfault show mti.h5 --dataset rgt --inline 1250 -o rgt.png
+  hpcfault show survey.h5 --faults-ids faults/fault-ids.h5 -o fault-objects.png
 """
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draw these labels beside the --faults prediction (one row per slice: labels | prediction)")
     p.add_argument("--labels-dataset", default="labels", metavar="NAME",
                    help="dataset of --labels (default labels, as 'hpcfault synth' writes it)")
-    p.add_argument("--dataset", default="data", metavar="NAME", help="seismic dataset (default data)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="dataset to draw (default: data, or a prediction's first output); a model output "
+                        "(e.g. rgt, fault_strike of a task prediction) is drawn in its own colours")
     p.add_argument("--inline", type=float, metavar="N", help="inline number")
     p.add_argument("--xline", type=float, metavar="N", help="crossline number")
     p.add_argument("--time", type=float, metavar="T", help="sample time/depth (survey unit)")
@@ -37,11 +41,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seismic colormap (default gray; seismic = red-white-blue, the overlay turns green)")
     p.add_argument("--threshold", type=float, default=0.5, metavar="P",
                    help="probabilities below P are not drawn (default 0.5)")
+    p.add_argument("--faults-ids", metavar="FAULT-IDS.h5",
+                   help="colour each fault object of an 'hpcfault faults' output (its sticks too, when beside it)")
+
+
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return ([arg("VOLUME.h5", args.volume), arg("--faults", args.faults), arg("--faults-ids", args.faults_ids)],
+            [arg("-o", args.output)])
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.io.paths import check_suffix
     from hpcfault.viz import show_volume
 
+    check_suffix("-o", args.output, (".png",), "hpcfault show writes PNG images")
+    if args.faults_ids:
+        from hpcfault.faults.picture import show_faults_cli
+
+        print(f"wrote {show_faults_cli(args)}")
+        return 0
     out = show_volume(args.volume, args.output, faults=args.faults, faults_dataset=args.faults_dataset,
                       labels=args.labels, labels_dataset=args.labels_dataset, dataset=args.dataset, inline=args.inline, xline=args.xline, time=args.time,
                       cmap=args.cmap, threshold=args.threshold)

@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.parse_args = p.parse_intermixed_args  # type: ignore[method-assign]  # overrides before or after options
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [], [arg("OUT", args.out), arg("--segy", args.segy)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.config import read_yaml
     from hpcfault.data.synth import write_synthetic

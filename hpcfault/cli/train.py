@@ -33,6 +33,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.parse_args = p.parse_intermixed_args  # type: ignore[method-assign]
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.config import load_config
+    from hpcfault.io.paths import arg
+    from hpcfault.train.rundir import resolve_run_dir
+
+    cfg = load_config(args.config, args.overrides, cls=_config_class(args.config))
+    run_dir = resolve_run_dir(cfg, args.run_dir)
+    return [arg("CONFIG", args.config)], [arg("--run-dir" if args.run_dir else "run_dir", run_dir, folder=True)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.config import load_config
     from hpcfault.train.rundir import resolve_run_dir
@@ -49,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config_class(path: str) -> type:
-    """Accept files without `kind` or with `kind: train`; refuse other kinds clearly."""
-    from hpcfault.config import read_yaml
+    """Accept files with `kind: train`; refuse a missing kind (as `hpcfault config` does) and other kinds."""
+    from hpcfault.config import KINDS, read_yaml
     from hpcfault.errors import HpcfaultError
     from hpcfault.train.config import TrainConfig
 
-    kind = read_yaml(path).get("kind", "train")
+    data = read_yaml(path)
+    if "kind" not in data:
+        raise HpcfaultError(f"{path}: missing required key 'kind'; valid kinds: {sorted(KINDS)} "
+                            "(a training config starts with 'kind: train', see configs/train-*.yaml)")
+    kind = data["kind"]
     if kind != "train":
         raise HpcfaultError(f"{path} is a {kind!r} config (got kind: {kind}); hpcfault train needs kind: train")
     return TrainConfig
-

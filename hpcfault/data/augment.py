@@ -25,6 +25,8 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.8, 1.25)   # contrast about 0.5, uniform in this range
     noise_prob: float = 0.3
     noise_max: float = 0.05               # std of the added gaussian noise, uniform in [0, noise_max]
+    mirror_prob: float = 0.0              # a smaller box reflect-padded back to the cube, as the engine pads
+    mirror_min: float = 0.25              # surveys smaller than a block: that box keeps >= this share per axis
 
 
 DEFAULT = AugmentConfig()
@@ -80,6 +82,13 @@ def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, conf
             if axis:
                 # a mirror maps azimuth a to -a (axis 2) or 180 - a (axis 1), after the turns so far
                 turn, mirror = (-turn if axis == 2 else 180.0 - turn), not mirror
+    if config.mirror_prob > 0 and rng.random() < config.mirror_prob:
+        shape = out["seismic"].shape
+        keep = [int(rng.integers(max(2, int(config.mirror_min * n)), n + 1)) for n in shape]
+        start = [int(rng.integers(0, n - k + 1)) for n, k in zip(shape, keep)]
+        box = tuple(slice(a, a + k) for a, k in zip(start, keep))
+        pads = [(0, n - k) for n, k in zip(shape, keep)]
+        each(lambda _, a: np.pad(a[box], pads, mode="reflect"))
     each(lambda _, a: np.ascontiguousarray(a, dtype=np.float32))
     for name, period in azimuths.items():
         if name in out and (turn or mirror):

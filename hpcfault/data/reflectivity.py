@@ -110,3 +110,63 @@ def sample(series: np.ndarray, origin: int, tau: np.ndarray) -> np.ndarray:
     frac = pos - k
     k = np.clip(k.astype(np.int64), 0, len(series) - 2)
     return series[k] * (np.float32(1.0) - frac) + series[k + 1] * frac
+
+
+@dataclass(frozen=True)
+class Facies:
+    """Lateral facies change: a second layered series blended in by a smooth random field,
+    w = sigmoid(sharpness * sum_k a_k cos(2 pi (i cos b_k + x sin b_k) / l_k + 2 pi tau / m_k + p_k)).
+    Sharp fields end reflectors and change their character across a few traces: lateral
+    discontinuities that are not faults."""
+
+    waves: tuple[tuple[float, float, float, float, float], ...]   # (amplitude, azimuth, wavelength, time wl, phase)
+    sharpness: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, ranges: ReflectivityRanges) -> "Facies":
+        n = int(rng.integers(2, 5))
+        waves = tuple((float(rng.uniform(0.5, 1.0)), float(rng.uniform(0, 2 * np.pi)), _u(rng, ranges.facies_wavelength),
+                       float(rng.uniform(40.0, 400.0)), float(rng.uniform(0, 2 * np.pi))) for _ in range(n))
+        return cls(waves, _u(rng, ranges.facies_sharpness))
+
+    def __call__(self, tau: np.ndarray, i: np.ndarray, x: np.ndarray) -> np.ndarray:
+        f = np.zeros(np.broadcast_shapes(tau.shape, i.shape, x.shape), np.float32)
+        for a, b, wl, wt, p in self.waves:
+            arg = (i * np.float32(np.cos(b)) + x * np.float32(np.sin(b))) * np.float32(2 * np.pi / wl)
+            f += np.float32(a) * np.cos(arg + tau * np.float32(2 * np.pi / wt) + np.float32(p))
+        return np.float32(1.0) / (np.float32(1.0) + np.exp(-np.float32(self.sharpness) * f))
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Sinuous channels cut into the layers: in map view a band of width w around the line
+    v = c + a sin(2 pi u / l + p) (u, v along and across the channel's azimuth); in time a U of
+    depth d below its top tau_c. Inside, the layers are replaced by a weak fill series."""
+
+    channels: tuple[tuple[float, ...], ...]   # (azimuth, centre, amplitude, wavelength, phase, width, top, depth)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, shape, ranges: ReflectivityRanges) -> "Channels":
+        nt, ni, nx = shape
+        side = float(max(ni, nx))
+        chans = []
+        for _ in range(int(rng.integers(ranges.channels[0], ranges.channels[1] + 1))):
+            b = float(rng.uniform(0, np.pi))
+            centre = float(rng.uniform(-0.3, 0.3) * side)
+            chans.append((b, centre, float(rng.uniform(0.02, 0.15) * side), float(rng.uniform(0.3, 1.0) * side),
+                          float(rng.uniform(0, 2 * np.pi)), _u(rng, ranges.channel_width),
+                          float(rng.uniform(0.15, 0.85) * nt), _u(rng, ranges.channel_depth)))
+        return cls(tuple(chans))
+
+    def inside(self, tau: np.ndarray, i: np.ndarray, x: np.ndarray, shape) -> np.ndarray:
+        nt, ni, nx = shape
+        mask = np.zeros(np.broadcast_shapes(tau.shape, i.shape, x.shape), bool)
+        ci, cx = np.float32(ni / 2), np.float32(nx / 2)
+        for b, c, a, wl, p, w, top, d in self.channels:
+            u = (i - ci) * np.float32(np.cos(b)) + (x - cx) * np.float32(np.sin(b))
+            v = -(i - ci) * np.float32(np.sin(b)) + (x - cx) * np.float32(np.cos(b))
+            off = np.abs(v - np.float32(c) - np.float32(a) * np.sin(u * np.float32(2 * np.pi / wl) + np.float32(p)))
+            depth = (tau - np.float32(top)) / np.float32(d)           # 0 at the channel's top, 1 at its base
+            half = np.float32(w / 2) * np.sqrt(np.clip(np.float32(1.0) - depth * depth, 0.0, None))
+            mask |= (depth >= 0) & (depth <= 1) & (off < half)
+        return mask

@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -51,7 +52,7 @@ import numpy as np
 from hpcfault.data.degrade import Degradation
 from hpcfault.data.faults import Fault, draw_faults, undo_faults
 from hpcfault.data.noise import NoiseModel
-from hpcfault.data.reflectivity import Lateral, Unconformity, layered_series, sample
+from hpcfault.data.reflectivity import Channels, Facies, Lateral, Unconformity, layered_series, sample
 from hpcfault.data.synth_config import DEFAULT, SynthConfig
 from hpcfault.data.wavelet import minimum_phase, ormsby, ricker, rotate_phase
 from hpcfault.errors import HpcfaultError
@@ -157,6 +158,16 @@ class SynthModel:
         n = nt + 2 * margin
         self._refl = layered_series(rng, n, rc)
         self._refl_old = layered_series(rng, n, rc) if self._unconformity else None
+        # facies, channels and the mute draw from a stream of their own: volumes without them are as before
+        extra = np.random.default_rng([self.seed, 0x5EED])
+        self._facies = Facies.draw(extra, rc) if extra.random() < rc.facies_prob else None
+        self._refl_facies = layered_series(extra, n, rc) if self._facies else None
+        self._channels = Channels.draw(extra, self.shape, rc) if extra.random() < rc.channel_prob else None
+        self._refl_fill = layered_series(extra, n, rc) * np.float32(extra.uniform(0.1, 0.4)) if self._channels else None
+        ac0 = config.amplitude
+        self._mute = None
+        if extra.random() < ac0.mute_prob:
+            self._mute = (_u(extra, ac0.mute_depth) * nt, float(extra.uniform(-0.2, 0.2)), float(extra.uniform(-0.2, 0.2)))
         self.noise = NoiseModel.draw(rng, config.noise, self.peak_hz * DT_MS / 1000.0)
         ac = config.amplitude
         self.gain = _u(rng, ac.gain_exponent) if rng.random() < ac.gain_prob else 0.0
@@ -200,6 +211,9 @@ class SynthModel:
             "shear": [round(float(v), 6) for v in self._shear],
             "thickening": [round(float(v), 6) for v in self._thicken],
             "unconformity": self._unconformity is not None,
+            "facies": None if self._facies is None else {"sharpness": r(self._facies.sharpness)},
+            "channels": 0 if self._channels is None else len(self._channels.channels),
+            "mute_depth": None if self._mute is None else r(self._mute[0]),
             "noise": self.noise.describe(),
             "amplitude": {"gain_exponent": r(self.gain), "clip_x_rms": r(self.clip), "quantize_bits": self.bits},
             "degrade": self.degrade.describe(),
@@ -233,6 +247,13 @@ class SynthModel:
                 tau_old = tau + self._unconformity.tilt(q[1], q[2])
                 refl = np.where(older, sample(self._refl_old, self._tau0, tau_old), refl)
                 age = np.where(older, tau_old + np.float32(self._hiatus), tau)
+        if self._facies is not None:
+            w = self._facies(tau, q[1], q[2])
+            refl = refl * (np.float32(1.0) - w) + sample(self._refl_facies, self._tau0, tau) * w
+        if self._channels is not None:
+            inside = self._channels.inside(tau, q[1], q[2], self.shape)
+            if inside.any():
+                refl = np.where(inside, sample(self._refl_fill, self._tau0, tau), refl)
         refl *= self._lateral(tau, q[1], q[2])
         return refl, tau, age
 
@@ -308,8 +329,9 @@ class SynthModel:
         out["noise"] = noise
         return out
 
-    def _record(self, data: np.ndarray, tb: tuple[int, int]) -> np.ndarray:
-        """Gain, clipping and quantization of the recorded traces (in place)."""
+    def _record(self, data: np.ndarray, tb: tuple[int, int], ib: tuple[int, int] = (0, 0),
+                xb: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """Gain, clipping, quantization and the top mute of the recorded traces (in place)."""
         nt = self.shape[0]
         if self.gain:
             tg = (np.arange(*tb, dtype=np.float64) + nt / 8.0) / nt
@@ -322,6 +344,13 @@ class SynthModel:
             data *= levels / np.float32(full_scale)
             np.round(data, out=data)
             data *= np.float32(full_scale) / levels
+        if self._mute is not None:   # zeros above a gently dipping surface, a 4-sample taper below it
+            depth, si, sx = self._mute
+            ii = np.arange(*ib, dtype=np.float32)[None, :, None] - np.float32(self.shape[1] / 2)
+            xx = np.arange(*xb, dtype=np.float32)[None, None, :] - np.float32(self.shape[2] / 2)
+            tt = np.arange(*tb, dtype=np.float32)[:, None, None]
+            data *= np.clip((tt - (np.float32(depth) + np.float32(si) * ii + np.float32(sx) * xx)) / np.float32(4.0),
+                            0.0, 1.0)
         return data
 
     def render_volumes(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
@@ -334,7 +363,7 @@ class SynthModel:
         seis = parts["clean"]
         seis += parts["noise"]
         self.noise.artefacts(seis, tb, ib, xb, self._signal_rms)
-        self._record(seis, tb)
+        self._record(seis, tb, ib, xb)
         seis *= np.float32(1.0 / self._signal_rms)
         dhr = parts["dhr"]
         dhr *= np.float32(1.0 / self._signal_rms)
@@ -375,6 +404,44 @@ def block_boxes(shape: Sequence[int], block: int) -> list[tuple[slice, slice, sl
             for i in range(0, ni, block) for x in range(0, nx, block) for t in range(0, nt, block)]
 
 
+# What a synthetic costs, to refuse one that cannot fit before any work starts.
+DISK_BYTES_PER_VOXEL = 14       # data float32 + labels uint8 + fault_ids uint8 + fault_dip, fault_strike float32
+SEGY_BYTES_PER_VOXEL = 4        # IEEE float samples (+ 240 bytes per trace)
+MEMORY_BYTES_PER_TRACE = 48     # geometry: coordinate grids and CDP X/Y (float64, int64)
+MEMORY_BYTES_PER_BLOCK_VOXEL = 100   # work arrays of one rendered block (about 200 MiB at 128^3)
+
+
+def check_resources(shape: Sequence[int], block: int, path: str | os.PathLike,
+                    segy: str | os.PathLike | None = None) -> None:
+    """Refuse, with one line, a survey whose files or work arrays cannot fit on this machine."""
+    import shutil
+
+    from hpcfault.io.paths import existing_folder, memory_available
+    from hpcfault.io.slabs import format_size
+
+    nt, ni, nx = shape
+    if block < 1:
+        raise HpcfaultError(f"--block must be >= 1 (got {block}); e.g. --block 128")
+    voxels = nt * ni * nx
+    needs: dict[str, int] = {}
+    for target, size in ((path, voxels * DISK_BYTES_PER_VOXEL),
+                         (segy, voxels * SEGY_BYTES_PER_VOXEL + ni * nx * 240 + 3600)):
+        if target is not None:
+            folder = str(existing_folder(Path(target).parent))
+            needs[folder] = needs.get(folder, 0) + size
+    for folder, need in needs.items():
+        free = shutil.disk_usage(folder).free
+        if need > free:
+            raise HpcfaultError(f"a {nt} x {ni} x {nx} synthetic needs {format_size(need)} of disk (got "
+                                f"{format_size(free)} free in {folder}); choose a smaller --shape or another folder")
+    edge = min(block, max(shape))
+    memory = ni * nx * MEMORY_BYTES_PER_TRACE + min(voxels, edge ** 3) * MEMORY_BYTES_PER_BLOCK_VOXEL
+    avail = memory_available()
+    if avail is not None and memory > avail:
+        raise HpcfaultError(f"a {nt} x {ni} x {nx} synthetic with --block {block} needs about {format_size(memory)} "
+                            f"of memory (got {format_size(avail)} available); choose a smaller --shape or --block")
+
+
 def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *, segy: str | os.PathLike | None = None,
                     block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
                     family: str = "") -> SynthModel:
@@ -386,6 +453,9 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
     from hpcfault.io.volume import create_volume
 
     shape = check_shape3(shape, "synthetic survey")
+    if segy is not None and os.path.realpath(segy) == os.path.realpath(path):
+        raise HpcfaultError(f"--segy and OUT name the same file (got {str(segy)!r}); give each output its own path")
+    check_resources(shape, block, path, segy)
     model = SynthModel(shape, seed, config)
     geom = synth_geometry(shape, seed)
     boxes = block_boxes(shape, block)

@@ -10,7 +10,9 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
     reflectivity  layers 1.5-8 samples thick on average (thin beds at the low end), 0-60 % of the
                   interfaces without contrast (dense to sparse), amplitudes varying by packets in
                   time and laterally (up to +-50 %), lateral thickening up to 40 %, an angular
-                  unconformity in 30 % of the volumes
+                  unconformity in 30 % of the volumes, lateral facies changes (a second series
+                  blended in by a smooth field that can end reflectors within a few traces, 50 %),
+                  1-3 sinuous channels with a weak fill (30 %): discontinuities that are not faults
     structure     0-7 gaussian folds of 0-20 % of the volume height, planar dip up to 0.3
                   samples per trace
     faults        0-10 per volume plus 10 % fault-free volumes; dip 45-88 degrees; normal or
@@ -22,7 +24,8 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
                   laterally correlated noise and coherent linear events; spikes; dead and noisy
                   traces
     amplitude     a time gain t**g (|g| <= 1.5, half the volumes), clipping at 1.5-4 x RMS (30 %),
-                  integer quantization to 8-16 bits as in int8/int16 SEG-Y (30 %)
+                  integer quantization to 8-16 bits as in int8/int16 SEG-Y (30 %), a top mute
+                  (zeros down to 3-25 % of the height, 20 %)
     degrade       off by default; the "multitask" family turns it on: the input is blurred laterally
                   (gaussian, sigma 1.5-3 traces) and gets noise of 0-50 % of the clean image's
                   maximum (uniform, normal or exponential, half the volumes smoothed), while the
@@ -67,6 +70,13 @@ class ReflectivityRanges:
     thickening: tuple[float, float] = (0.0, 0.4)     # layers thicken by up to this across the volume
     unconformity_prob: float = 0.3
     unconformity_tilt: tuple[float, float] = (0.05, 0.3)   # extra dip of the older sequence, samples/trace
+    facies_prob: float = 0.5                         # lateral facies change (a second series blended in)
+    facies_sharpness: tuple[float, float] = (1.0, 10.0)   # how abruptly (high: reflectors end within a few traces)
+    facies_wavelength: tuple[float, float] = (15.0, 120.0)  # lateral scale of the facies field, traces
+    channel_prob: float = 0.3                        # sinuous channels cut into the layers
+    channels: tuple[int, int] = (1, 3)
+    channel_width: tuple[float, float] = (4.0, 24.0)     # traces
+    channel_depth: tuple[float, float] = (3.0, 14.0)     # samples
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,8 @@ class AmplitudeRanges:
     clip_level: tuple[float, float] = (1.5, 4.0)     # x the recorded RMS
     quantize_prob: float = 0.3
     quantize_bits: tuple[int, int] = (8, 16)         # int8 ... int16 SEG-Y
+    mute_prob: float = 0.2                           # a top mute: zero samples above a smooth surface
+    mute_depth: tuple[float, float] = (0.03, 0.25)   # of the volume height
 
 
 DEGRADE_NOISE_KINDS = ("uniform", "normal", "exponential")
@@ -210,13 +222,14 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "fault-free": {"faults": {"count": [0, 0], "none_prob": 1.0}},
     "classic": {"wavelet": {"kinds": ["ricker"], "peak_hz": [20, 35], "phase_prob": 0.0, "decay_prob": 0.0},
                 "reflectivity": {"layer_mean": [3.5, 3.5], "sparsity": [0, 0], "packet_contrast": [0, 0],
-                                 "lateral_amplitude": [0, 0], "thickening": [0, 0], "unconformity_prob": 0.0},
+                                 "lateral_amplitude": [0, 0], "thickening": [0, 0], "unconformity_prob": 0.0,
+                                 "facies_prob": 0.0, "channel_prob": 0.0},
                 "structure": {"folds": [3, 6], "fold_amplitude": [0.05, 0.15], "dip": [0.0, 0.15]},
                 "faults": {"count": [4, 8], "none_prob": 0.0, "dip": [60, 85], "listric_prob": 0.0,
                            "conjugate_prob": 0.0, "small_throw_prob": 0.0, "throw": [5, 30], "tip_prob": 0.0},
                 "noise": {"clean_prob": 0.0, "snr_db": [2, 8], "kinds": ["lateral"], "spike_density": [0, 0],
                           "dead_traces": [0, 0], "noisy_traces": [0, 0]},
-                "amplitude": {"gain_prob": 0.0, "clip_prob": 0.0, "quantize_prob": 0.0}},
+                "amplitude": {"gain_prob": 0.0, "clip_prob": 0.0, "quantize_prob": 0.0, "mute_prob": 0.0}},
     "heldout-wavelet": {"wavelet": {"kinds": ["minphase"], "peak_hz": [18, 40], "phase_prob": 0.0}},
     "heldout-noise": {"noise": {"clean_prob": 0.0, "snr_db": [3, 12], "kinds": ["footprint", "trace"]}},
     "heldout-faults": {"faults": {"count": [3, 8], "none_prob": 0.0, "arcuate_prob": 1.0, "listric_prob": 0.5,
@@ -227,8 +240,9 @@ FAMILIES: dict[str, dict[str, Any]] = {
     # normal faults reaching through the volume (no reverse faults, which repeat a section, and no
     # tipped ones, whose slip gradient can overturn the hanging wall), so that RGT increases down the traces.
     "multitask": {"faults": {"reverse_prob": 0.0, "tip_prob": 0.0},
+                  "reflectivity": {"facies_prob": 0.0, "channel_prob": 0.0},   # as the reference's data
                   "noise": {"clean_prob": 1.0},
-                  "amplitude": {"gain_prob": 0.0, "clip_prob": 0.0, "quantize_prob": 0.0},
+                  "amplitude": {"gain_prob": 0.0, "clip_prob": 0.0, "quantize_prob": 0.0, "mute_prob": 0.0},
                   "degrade": {"blur_prob": 1.0, "noise_prob": 1.0}},
 }
 

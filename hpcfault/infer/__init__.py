@@ -4,7 +4,9 @@
     plan.py      pure tiling: blocks with overlap, alignment, padding, ids (no MPI, no files)
     stats.py     stage 1, global normalization statistics reduced over ranks
     forward.py   device and threads per rank, the model with a rank-independent (deterministic) forward
-    ledger.py    which blocks are done (per-rank append-only JSONL, fsync) and the run fingerprint
+    ledger.py    which blocks are done (per-rank append-only JSONL, fsync), the run fingerprint and key,
+                 the CRC check of stored blocks
+    resume.py    which blocks a rerun takes from the work dir (verified, shared among ranks) and which it computes
     shards.py    per-rank HDF5 shard files holding each block's prediction
     taper.py     smooth blending weights for overlapping blocks
     merge.py     stage 4, weighted blend of the shards into the output volume, by output tiles

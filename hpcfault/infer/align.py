@@ -23,10 +23,12 @@ RIDGE = 1e-9    # relative pull of each (s, o) towards (1, 0)
 
 
 def pair_stats(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
-    """(n, sum a, sum b, sum a^2, sum b^2, sum ab) of two equally shaped arrays, float64."""
+    """(n, sum a, sum b, sum a^2, sum b^2, sum ab) of two equally shaped arrays, float64. Plain
+    (pairwise) sums, not BLAS dot products, whose threads would make the result depend on the
+    process's thread count."""
     a = np.asarray(xa, np.float64).ravel()
     b = np.asarray(xb, np.float64).ravel()
-    return np.array([a.size, a.sum(), b.sum(), a @ a, b @ b, a @ b], np.float64)
+    return np.array([a.size, a.sum(), b.sum(), (a * a).sum(), (b * b).sum(), (a * b).sum()], np.float64)
 
 
 def solve(n_blocks: int, pairs: Iterable[tuple[int, int, Sequence[float]]],
@@ -83,3 +85,50 @@ def solve(n_blocks: int, pairs: Iterable[tuple[int, int, Sequence[float]]],
         span = hi - lo if hi > lo else 1.0
         scales, offsets = scales / span, (offsets - lo) / span
     return scales, offsets
+
+
+def overlapping_pairs(tiling) -> list[tuple[int, int]]:
+    """Every pair (a, b), a < b, of blocks of the tiling whose read regions share voxels (global
+    block numbers; within a view and across views)."""
+    pairs = set()
+    for v, plan in enumerate(tiling.views):
+        first = tiling.first(v)
+        for j in range(len(plan)):
+            region = plan.block(j).read
+            for w, other in enumerate(tiling.views):
+                base = tiling.first(w)
+                for i in other.touching(region):
+                    a, b = first + j, base + i
+                    if a < b and other.block(i).read.intersect(region).size:
+                        pairs.add((a, b))
+    return sorted(pairs)
+
+
+def block_statistics(tiling, pairs: Sequence[tuple[int, int]], blocks: Sequence[int], read, live=None):
+    """This rank's share of the alignment statistics: pair_stats of each pair in `pairs` over its
+    shared live voxels, and (min, max) of each block in `blocks` over its live voxels.
+
+    `read(k, roi)` returns block k's values of the output over `roi` (survey coordinates)."""
+    def live_mask(roi) -> np.ndarray | None:
+        if live is None:
+            return None
+        t, i, x = roi.slices
+        return np.broadcast_to(np.asarray(live[i, x], bool)[None], roi.shape)
+
+    stats = []
+    for a, b in pairs:
+        roi = tiling.block(a).read.intersect(tiling.block(b).read)
+        xa, xb = read(a, roi), read(b, roi)
+        m = live_mask(roi)
+        if m is not None:
+            xa, xb = xa[m], xb[m]
+        stats.append(pair_stats(xa, xb))
+    ranges = []
+    for k in blocks:
+        roi = tiling.block(k).read
+        x = read(k, roi)
+        m = live_mask(roi)
+        if m is not None:
+            x = x[m]
+        ranges.append((float(x.min()), float(x.max())) if x.size else (0.0, 1.0))
+    return stats, ranges

@@ -7,8 +7,9 @@ from typing import Literal
 
 from hpcfault.errors import HpcfaultError
 
-# The embedded default model (arrives with its own issue); `-m` overrides it.
-DEFAULT_MODEL = str(Path(__file__).resolve().parents[1] / "assets" / "faultnet-default.pt")
+# The embedded default models (one per task that has one, Task.default_model); `-m` overrides them.
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_MODEL = str(ASSETS / "faultnet-default.pt")
 
 DEFAULT_BLOCK = 528          # paper anchor: 528^3 fp32 fits in 16 GB with Fault-Net
 OVERLAP_DIVISOR = 8          # default overlap = block edge / 8 (see tools/bench_seams.py and the README)
@@ -19,7 +20,8 @@ SIZE_MULTIPLE = 16           # Fault-Net downsamples 16x: block edges and the ti
 class PredictConfig:
     """Every knob of the predict stages. CLI options override the file's values."""
 
-    model: str | None = None                 # checkpoint path; None = DEFAULT_MODEL
+    model: str | None = None                 # checkpoint path; None = the task's embedded default model
+    task: str | None = None                  # with no model: whose default model (None = fault); with one: a check
     block: int = DEFAULT_BLOCK               # block edge in voxels (multiple of 16), capped by survey and memory
     overlap: int | None = None               # voxels shared by neighbours (>=, stride on the 16-grid); None = edge/8
     dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
@@ -30,6 +32,10 @@ class PredictConfig:
     merge_tile: int = 128                    # edge of the output tiles the merge blends at once
     deterministic: bool = True               # torch.use_deterministic_algorithms for rank-independent blocks
     progress: bool = True
+    sections: tuple[str, ...] | None = None  # 2D section models: inline and/or xline (averaged); None = the task's
+    section_batch: int = 0                   # sections per forward of a 2D model; 0 = 1 on CPU, 8 on a GPU
+    refine: tuple[str, ...] = ()             # refinement checkpoints applied to the model's channels, in order
+    refine_iterations: int = 1               # how often each refinement model is applied
 
 
 def check_config(cfg: PredictConfig) -> PredictConfig:
@@ -44,15 +50,41 @@ def check_config(cfg: PredictConfig) -> PredictConfig:
         raise HpcfaultError(f"threads must be >= 0 (got {cfg.threads}); 0 picks cores / ranks on the node")
     if cfg.merge_tile < 16:
         raise HpcfaultError(f"merge_tile must be >= 16 (got {cfg.merge_tile})")
+    if cfg.sections is not None and (not cfg.sections or any(s not in ("inline", "xline") for s in cfg.sections)
+                                     or len(set(cfg.sections)) != len(cfg.sections)):
+        raise HpcfaultError(f"--axes-2d takes inline and/or xline, each once (got {','.join(cfg.sections)}); "
+                            "e.g. --axes-2d inline,xline")
+    if cfg.task is not None:
+        from hpcfault.tasks import task_spec
+
+        task_spec(cfg.task)
+    if cfg.section_batch < 0 or cfg.refine_iterations < 1:
+        raise HpcfaultError(f"section_batch must be >= 0 and --refine-iterations >= 1 (got {cfg.section_batch}, "
+                            f"{cfg.refine_iterations}); e.g. --refine-iterations 3")
+    for r in cfg.refine:
+        if not Path(r).is_file():
+            raise HpcfaultError(f"refinement checkpoint not found (got {r!r}); check the --refine path")
     if cfg.clip_percentile is not None and not 0 <= cfg.clip_percentile < 50:
         raise HpcfaultError(f"clip_percentile must be in [0, 50) (got {cfg.clip_percentile}); e.g. 0.5")
     return cfg
 
 
-def resolve_model(path: str | None) -> Path:
-    """The checkpoint to use: `path`, or the embedded default, with a clear error when missing."""
+def default_model(task: str | None = None) -> Path:
+    """The embedded default checkpoint of `task` (None: the fault task's)."""
+    from hpcfault.tasks import TASKS, task_spec
+
+    spec = task_spec(task)
+    if not spec.default_model:
+        with_default = [t.name for t in TASKS.values() if t.default_model]
+        raise HpcfaultError(f"task {spec.name!r} has no embedded default model (got --task {spec.name} without -m); "
+                            f"pass -m CHECKPOINT (tasks with one: {', '.join(with_default)})")
+    return ASSETS / spec.default_model
+
+
+def resolve_model(path: str | None, task: str | None = None) -> Path:
+    """The checkpoint to use: `path`, or the task's embedded default, with a clear error when missing."""
     if path is None:
-        p = Path(DEFAULT_MODEL)
+        p = default_model(task)
         if not p.is_file():
             raise HpcfaultError(
                 f"no model given and the embedded default model is missing (got {str(p)!r}); pass -m "

@@ -45,6 +45,18 @@ def pick_device(env: RankEnv, threads: int = 0) -> tuple[str, int]:
     return "cpu", threads
 
 
+def check_dtype(device: str, dtype: str) -> None:
+    """Refuse a compute precision this device cannot run at a useful speed (before any work)."""
+    if device == "cpu" and dtype == "bf16":
+        from hpcfault.errors import HpcfaultError
+        from hpcfault.models.cpu_features import bf16_support
+
+        support = bf16_support()
+        if not support.ok:
+            raise HpcfaultError(f"--dtype bf16 needs bfloat16 convolutions on the CPU (got: {support.reason}); "
+                                "use --dtype fp32 on this machine")
+
+
 def _pointwise_class() -> type:
     import torch
     from torch import nn
@@ -108,13 +120,23 @@ def make_deterministic(model: Any, max_out: int = 4) -> int:
 
 
 class BlockModel:
-    """Loads a checkpoint once and predicts normalized (T, I, X) float32 blocks."""
+    """Loads a checkpoint once and predicts normalized (T, I, X) float32 blocks as the checkpoint
+    task's K outputs, a (K, T, I, X) float32 array (hpcfault/tasks/decode.py).
+
+    A 2D section model is applied to every section of the block along `section_axis` (1: inline,
+    sections (time, xline); 2: xline, sections (time, inline)), `section_batch` sections per forward
+    (1 by default: each section's result is then exactly that of a plain loop over sections).
+    `refine` lists checkpoints of refinement models (same task, input = the first model's channels)
+    applied `refine_iterations` times each, in order, before decoding.
+    """
 
     def __init__(self, checkpoint: str, device: str = "cpu", dtype: str = "fp32", threads: int = 1,
-                 deterministic: bool = True) -> None:
+                 deterministic: bool = True, refine: tuple[str, ...] = (), refine_iterations: int = 1,
+                 section_batch: int = 1) -> None:
         import torch
 
-        from hpcfault.models import load_model, prepare_for_inference
+        from hpcfault.models import load_model, prepare_for_inference, read_checkpoint
+        from hpcfault.tasks import task_spec
 
         self.torch = torch
         torch.set_num_threads(max(1, threads))
@@ -126,26 +148,55 @@ class BlockModel:
             torch.backends.cudnn.deterministic = deterministic
         if deterministic and self.device.type == "cuda":   # on CPU it changes none of our kernels and
             torch.use_deterministic_algorithms(True, warn_only=True)   # costs 1.3 s (imports torch._inductor)
+        self.task = task_spec(read_checkpoint(checkpoint)["task"])
         model = prepare_for_inference(load_model(checkpoint, device=self.device))
         self.replaced = make_deterministic(model) if deterministic else 0
         self.model = model
+        self.dims = int(getattr(model, "dims", 3))
+        self.refine = [prepare_for_inference(load_model(r, device=self.device)) for r in refine]
+        for m in self.refine:
+            self.replaced += make_deterministic(m) if deterministic else 0
+        self.refine_iterations = int(refine_iterations)
+        self.section_batch = max(1, int(section_batch))
         self.channels_last = bool(getattr(model, "hpcfault_channels_last", False))
 
-    def __call__(self, x: np.ndarray, frame: tuple | None = None) -> np.ndarray:
-        """Prediction of one normalized block `x`; `frame` = (offset, input shape, padded survey shape)
-        from Plan.frame places it in the survey, for the model's survey-grid resampling."""
+    def _forward(self, t: Any, where: Any) -> Any:
+        torch = self.torch
+        if self.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
+        amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.dtype)
+        with torch.inference_mode(), torch.autocast(device_type=self.device.type, dtype=amp,
+                                                    enabled=amp is not None):
+            y = self.model(t, where)
+            for m in self.refine:
+                for _ in range(self.refine_iterations):
+                    y = m(y.float() if amp is None else y, where)
+        return y
+
+    def __call__(self, x: np.ndarray, frame: tuple | None = None, section_axis: int | None = None) -> np.ndarray:
+        """The (K, T, I, X) outputs of one normalized block `x`; `frame` = (offset, input shape,
+        padded survey shape) from Plan.frame places it in the survey, for the model's survey-grid
+        resampling; `section_axis` is the direction of a 2D model's sections."""
         from hpcfault.models.frame import Frame
+        from hpcfault.tasks.decode import decode
 
         torch = self.torch
-        where = Frame(*frame) if frame is not None else None
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(self.device)
-        if self.channels_last:
-            t = t.contiguous(memory_format=torch.channels_last_3d)
-        amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.dtype)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.dims == 3:
+            where = Frame(*frame) if frame is not None else None
+            y = self._forward(torch.from_numpy(x)[None, None].to(self.device), where)
+            return decode(self.task, y[0]).cpu().numpy()
+        if section_axis not in (1, 2):
+            from hpcfault.errors import HpcfaultError
+
+            raise HpcfaultError(f"a 2D section model needs the sections' direction (got {section_axis}); "
+                                "plan it with sections inline and/or xline")
+        sections = np.moveaxis(x, section_axis, 0)                 # (n, H, W)
+        parts = []
         with torch.inference_mode():
-            if amp is not None:
-                with torch.autocast(device_type=self.device.type, dtype=amp):
-                    y = self.model(t, where)
-            else:
-                y = self.model(t, where)
-        return y[0, 0].float().cpu().numpy()
+            for a in range(0, len(sections), self.section_batch):
+                t = torch.from_numpy(np.ascontiguousarray(sections[a:a + self.section_batch]))[:, None]
+                y = self._forward(t.to(self.device), None)            # (b, C, H, W)
+                parts.append(decode(self.task, y.transpose(0, 1)).cpu().numpy())   # (K, b, H, W)
+        out = np.concatenate(parts, axis=1)                           # (K, n, H, W)
+        return np.ascontiguousarray(np.moveaxis(out, 1, 1 + section_axis))

@@ -158,10 +158,10 @@ class Plan:
     def frame(self, k: int) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]] | None:
         """(offset, input shape, padded survey shape) of block k for the model's survey-grid resampling
         (hpcfault.models.Frame), or None when a window is off the 16-voxel grid (a stride below 16)."""
-        if self.section_axis:
+        if self.section_axis or any(a.align != ALIGN for a in self.axes):   # frames are on the 16-grid
             return None
         offset = tuple(a.windows[j][0] for a, j in zip(self.axes, self.index(k)))
-        if any(o % a.align for o, a in zip(offset, self.axes)):
+        if any(o % ALIGN for o in offset):
             return None
         return offset, self.input_shape, tuple(a.padded for a in self.axes)  # type: ignore[return-value]
 
@@ -258,10 +258,18 @@ class Tiling:
         plan, j = self.plan_of(k)
         return plan.block_id(j)
 
+    def input_voxels(self, blocks) -> int:
+        """Model input voxels of the given blocks (reads + reflect padding)."""
+        total = 0
+        for k in blocks:
+            shape = self.plan_of(k)[0].input_shape
+            total += shape[0] * shape[1] * shape[2]
+        return total
+
     def params(self) -> dict:
         if len(self.views) == 1:
             return self.views[0].params()
-        return {"views": [v.params() for v in self.views]}
+        return {"shape": list(self.shape), "views": [v.params() for v in self.views]}
 
 
 def make_tiling(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,

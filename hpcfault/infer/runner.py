@@ -22,8 +22,8 @@ from hpcfault.errors import HpcfaultError
 from hpcfault.infer import ledger as ledg
 from hpcfault.infer.alloc import release_free_memory
 from hpcfault.infer.config import PredictConfig, check_config, resolve_model
-from hpcfault.infer.outputs import write_extras
-from hpcfault.infer.plan import Plan, make_plan, merge_tiles, share
+from hpcfault.infer.outputs import segy_paths, write_extras
+from hpcfault.infer.plan import Plan, Tiling, make_tiling, merge_tiles, share
 from hpcfault.infer.report import Progress, peak_rss, plan_text, write_summary
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,72 @@ class PredictJob:
     iline: int = 189
     xline: int = 193
     keep_workdir: bool = False             # else the work dir goes once the output is complete and verified
+    source_opts: dict = field(default_factory=dict)   # endian, axes, shape, dtype, dataset, min_live (open_source)
+    wait: bool = False                     # wait for another run holding the work dir instead of refusing
 
     @property
     def work(self) -> Path:
         return Path(self.workdir) if self.workdir else Path(str(self.out) + ".work")
 
 
-def _model_name(checkpoint: Path) -> str:
+def check_job(job: PredictJob) -> None:
+    if job.max_blocks is not None and job.max_blocks < 1:
+        raise HpcfaultError(f"--max-blocks must be at least 1 (got {job.max_blocks}); leave it out to compute "
+                            "every block")
+
+
+def job_paths(job: PredictJob) -> tuple[list, list]:
+    """The files and folders a predict run reads and writes, for hpcfault.io.paths.check_paths."""
+    from hpcfault.infer.config import default_model
+    from hpcfault.infer.report import summary_path
+    from hpcfault.io.paths import arg
+
+    cfg = job.cfg
+    model = Path(cfg.model) if cfg.model else default_model(cfg.task)
+    inputs = [arg("SURVEY", job.survey), arg("-m" if cfg.model else "the default model", model),
+              *(arg("--refine", r) for r in refine_models(cfg))]
+    segy = []
+    if job.segy_out:
+        names = model_facts(model)["task"].output_names if model.is_file() else ("data",)
+        segy = [arg("--segy-out", p) for p in segy_paths(job.segy_out, names)]
+    outputs = [arg("-o", job.out), arg("the summary file", summary_path(Path(job.out))), *segy,
+               arg("--png", job.png, folder=True),
+               arg("--workdir" if job.workdir else "the work dir", job.work, folder=True)]
+    return inputs, outputs
+
+
+def refine_models(cfg: PredictConfig) -> tuple[str, ...]:
+    """--refine, or with no -m the task's embedded refinement models (Task.default_refine)."""
+    if cfg.refine or cfg.model is not None:
+        return tuple(cfg.refine)
+    from hpcfault.infer.config import ASSETS
+    from hpcfault.tasks import task_spec
+
+    return tuple(str(ASSETS / name) for name in task_spec(cfg.task).default_refine)
+
+
+def check_task(checkpoint: Path, task: str | None) -> None:
+    """--task with -m must name the checkpoint's own task."""
+    if task is None:
+        return
     from hpcfault.models import read_checkpoint
 
-    return str(read_checkpoint(checkpoint)["model"])
+    own = read_checkpoint(checkpoint)["task"]
+    if own != task:
+        raise HpcfaultError(f"the model serves task {own!r} (got --task {task} with -m {checkpoint}); leave out "
+                            "--task (predict takes the task from the checkpoint) or pass a model of that task")
+
+
+def model_facts(checkpoint: Path) -> dict:
+    """What planning needs to know of a checkpoint without loading its weights: registry name,
+    task, dimensionality (3: volumes, 2: sections) and size multiple."""
+    from hpcfault.models import build_model, read_checkpoint
+    from hpcfault.tasks import task_spec
+
+    payload = read_checkpoint(checkpoint)
+    model = build_model(payload["model"], **payload["config"])
+    return {"name": str(payload["model"]), "task": task_spec(payload["task"]),
+            "dims": int(getattr(model, "dims", 3)), "size_multiple": int(getattr(model, "size_multiple", 16))}
 
 
 def _trained_clip(checkpoint: Path) -> float | None:
@@ -88,8 +144,11 @@ def _max_edge(model: str, budget: int | None, dtype: str, device: str) -> int | 
     the input being computed, the next one read ahead, the prediction)."""
     if budget is None:
         return None
-    from hpcfault.models.memory import largest_block
+    from hpcfault.models.memory import has_formula, largest_block
 
+    if not has_formula(model):
+        log.info("the memory planner has no formula for model %s: block edge as asked", model)
+        return None
     reserve = peak_rss() if device == "cpu" else 0
     edge = largest_block(model, budget, dtype, reserve_bytes=reserve, extra_per_voxel=24 if device == "cpu" else 0)
     if edge < 16:
@@ -97,16 +156,17 @@ def _max_edge(model: str, budget: int | None, dtype: str, device: str) -> int | 
     return max(edge, 16)
 
 
-def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int) -> dict[str, int]:
-    from hpcfault.models.memory import peak_bytes
+def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int, outputs: int = 1) -> dict[str, int]:
+    from hpcfault.models.memory import has_formula, peak_bytes
 
     vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
-    return {"runtime": peak_rss(), "model": int(peak_bytes(model, plan.input_shape, dtype)), "buffers": 24 * vox,
-            "merge": 5 * 8 * merge_tile ** 3}
+    forward = int(peak_bytes(model, plan.input_shape, dtype)) if has_formula(model) else 0
+    return {"runtime": peak_rss(), "model": forward, "buffers": (16 + 8 * outputs) * vox,
+            "merge": (4 + 8 * outputs) * 8 * merge_tile ** 3}
 
 
 def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
-    """Model input of block k: read region, normalized, reflect-padded to the input shape."""
+    """Model input of block k of a view: read region, normalized, reflect-padded to the input shape."""
     block = plan.block(k)
     x = normalizer.apply(source.read(*block.read.slices))
     pad = [(0, e - s) for e, s in zip(plan.input_shape, block.read.shape)]
@@ -137,18 +197,19 @@ def _crash_after() -> tuple[int, int] | None:
     return int(r), int(k)
 
 
-def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, normalizer: Any, model: Any,
-                   attempt: str, comm: Any) -> dict:
-    """Collective: compute the `todo` blocks with dynamic load balancing; shards + ledger."""
+def predict_blocks(job: PredictJob, plan: Tiling, todo: list[int], source: Any, normalizer: Any, model: Any,
+                   attempt: str, comm: Any, key: str | None = None, header: dict | None = None) -> dict:
+    """Collective: compute the `todo` blocks with dynamic load balancing; shards + ledger (whose lines
+    carry the run `key`, after a `header` line saying what the blocks are computed from)."""
     from hpcfault.cluster.counter import shared_counters
     from hpcfault.infer.shards import ShardWriter
 
     counters = shared_counters(comm, 2)   # [next block to claim, blocks finished]
     shard = f"{attempt}-r{comm.rank:04d}.h5"
     writer = ShardWriter(job.work / "shards" / shard)
-    ledger = ledg.LedgerWriter(job.work, attempt, comm.rank)
+    ledger = ledg.LedgerWriter(job.work, attempt, comm.rank, key, header)
     crash = _crash_after()
-    vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
+    vox = plan.input_voxels(todo[:1]) if todo else 0
     bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
     mine, busy = 0, 0.0
     limit = len(todo) if job.max_blocks is None else job.max_blocks
@@ -162,19 +223,21 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
     try:
         with abort_on_error(comm):
             k = claim() if limit > 0 else None
-            ahead = pool.submit(read_block, source, plan, k, normalizer) if k is not None else None
+            ahead = pool.submit(read_block, source, *plan.plan_of(k), normalizer) if k is not None else None
             while k is not None:
                 t0 = time.perf_counter()
                 x = ahead.result()
                 nxt = claim() if mine + 1 < limit else None
-                ahead = pool.submit(read_block, source, plan, nxt, normalizer) if nxt is not None else None
-                block = plan.block(k)
-                y = model(x, plan.frame(k))[tuple(slice(0, s) for s in block.read.shape)]
-                crc = writer.write(block.id, y)
+                ahead = pool.submit(read_block, source, *plan.plan_of(nxt), normalizer) if nxt is not None else None
+                view, j = plan.plan_of(k)
+                block_id = view.block_id(j)
+                y = model(x, view.frame(j), view.section_axis)
+                y = y[(slice(None), *(slice(0, s) for s in view.block(j).read.shape))]
+                crc = writer.write(block_id, y)
                 del x, y
                 release_free_memory()   # resident memory stays flat over thousands of blocks (alloc.py)
                 dt = time.perf_counter() - t0
-                ledger.record(block.id, k, shard, crc, dt)
+                ledger.record(block_id, k, shard, crc, dt)
                 busy += dt
                 mine += 1
                 done = counters.fetch_add(1) + 1
@@ -198,154 +261,260 @@ def predict_blocks(job: PredictJob, plan: Plan, todo: list[int], source: Any, no
     return {"blocks": mine, "busy_s": round(busy, 3)}
 
 
-def _done_and_todo(job: PredictJob, plan: Plan) -> tuple[dict, list[int]]:
-    entries, closed = ledg.read_ledger(job.work)
-    done = ledg.done_blocks(ledg.verify_unclosed(job.work, entries, closed))
-    done = {k: e for k, e in done.items() if k < len(plan) and e.id == plan.block(k).id}
-    return done, [k for k in range(len(plan)) if k not in done]
+def _fingerprint(job: PredictJob, checkpoint: Path, plan: Tiling, cfg: PredictConfig, task: Any) -> dict:
+    from hpcfault.infer.shards import SHARD_FORMAT
+
+    params = {**plan.params(), "task": task.name, "outputs": list(task.output_names), "shards": SHARD_FORMAT}
+    if cfg.refine:
+        params["refine"] = [ledg.sha256_file(r) for r in cfg.refine]
+        params["refine_iterations"] = cfg.refine_iterations
+    return ledg.fingerprint(checkpoint, job.survey, params, cfg.dtype,
+                            {"clip_percentile": cfg.clip_percentile, "method": "survey min-max"},
+                            source={"iline": job.iline, "xline": job.xline, **job.source_opts})
+
+
+def _input_identity(fp: dict) -> dict:
+    """What the statistics depend on: the input file and how it is read."""
+    return {k: fp[k] for k in ("input", "input_size", "input_mtime_ns", "source")}
+
+
+def work_lock(job: PredictJob) -> Any:
+    from hpcfault.io.lock import DirLock
+
+    return DirLock(job.work / "lock", "hpcfault predict",
+                   "wait for it to end or pass --wait to wait for it, or give this run another --workdir")
 
 
 def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     """Run every stage on this rank (collective). Returns the summary on rank 0, None elsewhere."""
     from hpcfault.cluster.mpi import get_comm, rank0_first
     from hpcfault.cluster.rankenv import read_rank_env
-    from hpcfault.infer.forward import BlockModel, pick_device
-    from hpcfault.infer.stats import load_or_compute
+    from hpcfault.infer.forward import check_dtype, pick_device
+    from hpcfault.io.paths import check_paths
     from hpcfault.io.sources import open_source
 
     comm = get_comm() if comm is None else comm
+    t_start = time.perf_counter()
     env = read_rank_env()
     cfg = check_config(job.cfg)
-    if Path(job.out).resolve() == Path(job.survey).resolve():
-        raise HpcfaultError(f"the output would replace the survey (got -o {job.out!r}); choose another output name")
-    times: dict[str, float] = {}
-    t_start = time.perf_counter()
-    checkpoint = resolve_model(cfg.model)
+    check_job(job)
+    rank0_first(comm, lambda: check_paths(*job_paths(job)))
+    checkpoint = resolve_model(cfg.model, cfg.task)
+    check_task(checkpoint, cfg.task)
+    from dataclasses import replace
+
+    cfg = replace(cfg, refine=refine_models(cfg))   # a task's default refinement comes with its default model
     if cfg.clip_percentile is None:  # no explicit scaling: the one the model was trained with, if recorded
         from dataclasses import replace
 
         cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
     device, threads = pick_device(env, cfg.threads)
+    check_dtype(device, cfg.dtype)
     if device == "cpu" and cfg.dtype == "fp16" and comm.rank == 0:
         log.warning("--dtype fp16 on a CPU runs float16 convolutions without hardware support (measured "
                     "about 100x slower than fp32 here); use --dtype fp32 on CPUs, fp16/bf16 on GPUs")
-    with open_source(job.survey, iline=job.iline, xline=job.xline) as source:
-        def plan_on_rank0() -> tuple[Plan, str]:
-            name = _model_name(checkpoint)
-            edge = _max_edge(name, _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
-            return make_plan(source.shape, cfg.block, cfg.overlap, max_edge=edge), name
-        plan, model_name = rank0_first(comm, plan_on_rank0)
+    with open_source(job.survey, iline=job.iline, xline=job.xline, **job.source_opts) as source:
+        def plan_on_rank0() -> tuple[Tiling, dict]:
+            facts = model_facts(checkpoint)
+            edge = _max_edge(facts["name"], _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
+            sections = (cfg.sections or facts["task"].sections) if facts["dims"] == 2 else ()
+            block = max(facts["size_multiple"], cfg.block // facts["size_multiple"] * facts["size_multiple"])
+            return make_tiling(source.shape, block, cfg.overlap, max_edge=edge, align=facts["size_multiple"],
+                               sections=sections), facts
+        plan, facts = rank0_first(comm, plan_on_rank0)
+        if cfg.section_batch == 0:
+            from dataclasses import replace
+
+            cfg = replace(cfg, section_batch=8 if device.startswith("cuda") else 1)
         if job.dry_run:
-            return _dry_run(job, plan, model_name, checkpoint, device, threads, comm)
-        Path(job.out).parent.mkdir(parents=True, exist_ok=True)
-
-        def prepare() -> None:
-            if job.restart:
-                ledg.clear(job.work)
-            fp = ledg.fingerprint(checkpoint, job.survey, plan.params(), cfg.dtype,
-                                  {"clip_percentile": cfg.clip_percentile, "method": "survey min-max"})
-            ledg.check_fingerprint(job.work, fp, job.restart)
-        rank0_first(comm, prepare)
-
-        t = time.perf_counter()
-        stats, normalizer = load_or_compute(job.work, source, comm, cfg.clip_percentile)
-        times["statistics_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        todo, attempt = rank0_first(comm, lambda: (_done_and_todo(job, plan)[1], ledg.next_attempt(job.work)))
-        model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic) if todo else None
-        mine = predict_blocks(job, plan, todo, source, normalizer, model, attempt, comm) if todo else \
-            {"blocks": 0, "busy_s": 0.0}
-        times["predict_s"] = time.perf_counter() - t
-
-        done, missing = rank0_first(comm, lambda: _done_and_todo(job, plan))
-        if missing:
-            if job.max_blocks is not None:
-                if comm.rank == 0:
-                    log.info("%d of %d blocks done; rerun the same command to continue", len(done), len(plan))
-                return {"partial": True, "done": len(done), "blocks": len(plan)} if comm.rank == 0 else None
-            raise HpcfaultError(f"{len(missing)} blocks are missing after the predict stage (got e.g. block "
-                                f"{plan.block(missing[0]).id}); rerun the same command to compute them")
-
-        t = time.perf_counter()
-        from hpcfault.infer.merge import assemble, merge_share
-
-        tiles = merge_tiles(plan.shape, cfg.merge_tile)
-        live = source.geometry.live
-        with abort_on_error(comm):
-            merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live)
-        per_rank = comm.gather({"rank": comm.rank, "device": device, "threads": threads, **mine,
-                                "peak_rss_bytes": peak_rss()}, root=0)
-        attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
-                 "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
-                 "dtype": cfg.dtype, "content": "fault probability in [0, 1]; 0 on dead traces"}
-        written: list[str] = []
-        if comm.rank == 0:
-            with abort_on_error(comm):
-                crcs = assemble(Path(job.out), plan, tiles, job.work, source.geometry, cfg.out_dtype, attrs)
-                _verify(Path(job.out), tiles, crcs)   # read back: the output is exactly what was merged
-        times["merge_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if comm.rank == 0:
-            with abort_on_error(comm):
-                written = write_extras(job.out, job.survey, source, segy_out=job.segy_out, png=job.png,
-                                       iline=job.iline, xline=job.xline)
-        times["outputs_s"] = time.perf_counter() - t
-        comm.barrier()   # every rank is done with the work dir
-    if comm.rank != 0:
-        return None
-    total = time.perf_counter() - t_start
-    per_rank[0]["peak_rss_bytes"] = peak_rss()   # rank 0 also assembled the output
-    vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
-    left = None if job.keep_workdir else ledg.remove(job.work)
-    summary = {
-        "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work),
-        "workdir_kept": job.keep_workdir, "workdir_left": left or [], "outputs": written, "attempt": attempt,
-        "ranks": comm.size, "blocks": len(plan), "blocks_computed": len(todo),
-        "blocks_reused": len(plan) - len(todo), "plan": plan.params(), "dtype": cfg.dtype,
-        "times_s": {k: round(v, 3) for k, v in times.items()} | {"total_s": round(total, 3)},
-        "voxels": vox, "model_input_voxels": int(len(todo) * np.prod(plan.input_shape)),
-        "throughput_mvox_s": round(vox / total / 1e6, 4),   # survey voxels over every stage
-        "predict_mvox_s": round(len(todo) * np.prod(plan.input_shape) / max(times["predict_s"], 1e-9) / 1e6, 4),
-        "per_rank": per_rank, "config": asdict(cfg),
-    }
+            return _dry_run(job, cfg, plan, facts, checkpoint, device, threads, comm)
+        lock = work_lock(job)
+        rank0_first(comm, lambda: lock.acquire(wait=job.wait) and None)   # one run per work dir at a time
+        try:
+            summary = _stages(job, cfg, plan, facts, checkpoint, source, device, threads, comm, t_start)
+        finally:
+            lock.release()
+    if summary is None or summary.get("partial"):
+        return summary
+    left = None if job.keep_workdir else ledg.remove(job.work)   # after the lock: nothing of ours is left
+    summary.update(workdir_left=left or [])
     if left:
         log.warning("work dir %s still holds files predict did not write (%s ...); left in place", job.work, left[0])
     write_summary(Path(job.out), summary)
     return summary
 
 
-def _verify(out: Path, tiles: list, crcs: list[int]) -> None:
+def _stages(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, checkpoint: Path, source: Any,
+            device: str, threads: int, comm: Any, t_start: float) -> dict | None:
+    """Statistics, predict, merge and outputs, with the work dir locked (collective); `t_start` is
+    when the run began (the summary's end-to-end time)."""
+    from hpcfault.cluster.mpi import rank0_first
+    from hpcfault.infer.forward import BlockModel
+    from hpcfault.infer.resume import blocks_after, reusable_blocks
+    from hpcfault.infer.stats import load_or_compute
+
+    times: dict[str, float] = {}
+    task, model_name = facts["task"], facts["name"]
+    Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+
+    def prepare() -> dict:
+        if job.restart:
+            ledg.clear(job.work)
+        fp = _fingerprint(job, checkpoint, plan, cfg, task)
+        ledg.check_fingerprint(job.work, fp, job.restart)
+        return fp
+    fp = rank0_first(comm, prepare)
+
+    t = time.perf_counter()
+    stats, normalizer = load_or_compute(job.work, source, comm, cfg.clip_percentile, _input_identity(fp))
+    times["statistics_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    key = ledg.run_key(fp, normalizer.to_dict())
+    with abort_on_error(comm):
+        reused, todo = reusable_blocks(job.work, plan, key, comm)
+    attempt = rank0_first(comm, lambda: ledg.next_attempt(job.work))
+    model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic, cfg.refine,
+                       cfg.refine_iterations, cfg.section_batch) if todo else None
+    header = {"run": fp, "normalizer": normalizer.to_dict()}
+    mine = predict_blocks(job, plan, todo, source, normalizer, model, attempt, comm, key, header) if todo else \
+        {"blocks": 0, "busy_s": 0.0}
+    times["predict_s"] = time.perf_counter() - t
+
+    done, missing = rank0_first(comm, lambda: blocks_after(job.work, plan, key, attempt, reused))
+    if missing:
+        if job.max_blocks is not None:
+            if comm.rank == 0:
+                log.info("%d of %d blocks done; rerun the same command to continue", len(done), len(plan))
+            return {"partial": True, "done": len(done), "blocks": len(plan)} if comm.rank == 0 else None
+        raise HpcfaultError(f"{len(missing)} blocks are missing after the predict stage (got e.g. block "
+                            f"{plan.block_id(missing[0])}); rerun the same command to compute them")
+
+    t = time.perf_counter()
+    from hpcfault.infer.merge import assemble, merge_share
+
+    tiles = merge_tiles(plan.shape, cfg.merge_tile)
+    live = source.geometry.live
+    with abort_on_error(comm):
+        affine = align_outputs(plan, task, done, job.work, live, comm)
+        merge_share(plan, tiles, share(len(tiles), comm.size, comm.rank), done, job.work, live, task, affine)
+    per_rank = comm.gather({"rank": comm.rank, "device": device, "threads": threads, **mine,
+                            "peak_rss_bytes": peak_rss()}, root=0)
+    attrs = {"producer": "hpcfault predict", "model": str(checkpoint), "model_name": model_name,
+             "stats": stats, "normalizer": normalizer.to_dict(), "plan": plan.params(),
+             "dtype": cfg.dtype, "content": "; ".join(o.description for o in task.outputs)}
+    if cfg.refine:
+        attrs["refine"] = {"models": list(cfg.refine), "iterations": cfg.refine_iterations}
+    if comm.rank == 0:
+        with abort_on_error(comm):
+            crcs = assemble(Path(job.out), plan.shape, tiles, job.work, source.geometry, cfg.out_dtype, attrs, task)
+            _verify(Path(job.out), tiles, crcs, task.output_names)   # read back: exactly what was merged
+    times["merge_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    written: list[str] = []
+    if comm.rank == 0:
+        with abort_on_error(comm):
+            written = write_extras(job.out, job.survey, source, task, segy_out=job.segy_out, png=job.png,
+                                   iline=job.iline, xline=job.xline)
+    times["outputs_s"] = time.perf_counter() - t
+    comm.barrier()   # every rank is done with the work dir
+    if comm.rank != 0:
+        return None
+    total = time.perf_counter() - t_start
+    per_rank[0]["peak_rss_bytes"] = peak_rss()   # rank 0 also assembled the output
+    vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
+    summary = {
+        "survey": str(job.survey), "output": str(job.out), "workdir": str(job.work),
+        "workdir_kept": job.keep_workdir, "workdir_left": [], "outputs": written, "attempt": attempt,
+        "ranks": comm.size, "blocks": len(plan), "blocks_computed": len(todo),
+        "blocks_reused": len(reused), "plan": plan.params(), "dtype": cfg.dtype,
+        "times_s": {k: round(v, 3) for k, v in times.items()} | {"total_s": round(total, 3)},
+        "task": task.name, "outputs_written": list(task.output_names),
+        "voxels": vox, "model_input_voxels": plan.input_voxels(todo),
+        "throughput_mvox_s": round(vox / total / 1e6, 4),   # survey voxels over every stage
+        "predict_mvox_s": round(plan.input_voxels(todo) / max(times["predict_s"], 1e-9) / 1e6, 4),
+        "per_rank": per_rank, "config": asdict(cfg),
+    }
+    return summary
+
+
+def _verify(out: Path, tiles: list, crcs: list[int], names: tuple[str, ...]) -> None:
     """The output must read back as merged; if not, it is removed (never passes as complete)."""
     from hpcfault.infer.merge import verify_output
 
     try:
-        verify_output(out, tiles, crcs)
+        verify_output(out, tiles, crcs, names)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
 
 
-def _dry_run(job: PredictJob, plan: Plan, model_name: str, checkpoint: Path, device: str, threads: int,
-             comm: Any) -> dict | None:
+def align_outputs(plan: Tiling, task: Any, done: dict, work: Path, live: Any, comm: Any) -> dict | None:
+    """Collective: per-block (scales, offsets) of every output merged with the affine rule, fitted
+    so that overlapping blocks agree (align.py); the ranks share the overlap statistics, rank 0
+    solves, every rank gets the result. None when no output needs it."""
+    from hpcfault.infer.align import block_statistics, overlapping_pairs, solve
+    from hpcfault.infer.shards import ShardReader
+
+    names = [o.name for o in task.outputs if o.merge == "affine"]
+    if not names:
+        return None
+    pairs = overlapping_pairs(plan)
+    mine_pairs = [pairs[i] for i in share(len(pairs), comm.size, comm.rank)]
+    mine_blocks = list(share(len(plan), comm.size, comm.rank))
+    result = {}
+    with ShardReader(work / "shards") as reader:
+        for name in names:
+            n = task.output_names.index(name)
+
+            def read(k: int, roi: Any) -> np.ndarray:
+                rel = roi.relative_to(plan.block(k).read).slices
+                return reader.read(done[k].shard, plan.block_id(k), rel)[n]
+
+            stats, ranges = block_statistics(plan, mine_pairs, mine_blocks, read, live)
+            all_stats = comm.gather(stats, root=0)
+            all_ranges = comm.gather(ranges, root=0)
+            solved = None
+            if comm.rank == 0:
+                flat = [st for part in all_stats for st in part]
+                rng = [r for part in all_ranges for r in part]
+                solved = solve(len(plan), [(a, b, st) for (a, b), st in zip(pairs, flat)], rng)
+            result[name] = comm.bcast(solved, root=0)
+    return result
+
+
+def _dry_run(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, checkpoint: Path, device: str,
+             threads: int, comm: Any) -> dict | None:
     if comm.rank != 0:
         return None
     todo = len(plan)
-    if job.work.is_dir() and not job.restart:
-        try:
-            todo = len(_done_and_todo(job, plan)[1])
-        except Exception:  # noqa: BLE001 - a dry run only reports
-            pass
+    if job.work.is_dir() and not job.restart:   # what a run would reuse (before the CRC checks it makes)
+        from hpcfault.infer.resume import candidates
+        from hpcfault.infer.stats import read_cached
+
+        fp = _fingerprint(job, checkpoint, plan, cfg, facts["task"])
+        cached = read_cached(job.work / "stats.json", _input_identity(fp), cfg.clip_percentile)
+        if cached is not None:
+            todo -= len(candidates(job.work, plan, ledg.run_key(fp, cached["normalizer"])))
     from hpcfault.infer.forward import BlockModel
 
-    model = BlockModel(str(checkpoint), device, job.cfg.dtype, threads, job.cfg.deterministic)
-    mem = memory_estimate(model_name, plan, job.cfg.dtype, job.cfg.merge_tile)   # runtime = RSS now
+    model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic, cfg.refine,
+                       cfg.refine_iterations, cfg.section_batch)
+    view = plan.views[0]
+    task = facts["task"]
+    mem = memory_estimate(facts["name"], view, cfg.dtype, cfg.merge_tile, len(task.outputs))   # runtime = RSS now
     # time estimate: a timed forward on a small box of the same kind, scaled by voxels (conservative)
-    box = tuple(min(64, s) for s in plan.input_shape)
+    box = tuple(min(64, s) for s in view.input_shape)
+    if view.section_axis:
+        box = tuple(min(4, s) if a == view.section_axis else s for a, s in enumerate(box))
     x = np.random.default_rng(0).random(box, dtype=np.float32)
-    model(x)
+    model(x, None, view.section_axis)
     t = time.perf_counter()
-    model(x)
-    seconds = (time.perf_counter() - t) * np.prod(plan.input_shape) / np.prod(box)
-    print(plan_text(plan, comm.size, todo, mem, seconds, device, threads))
+    model(x, None, view.section_axis)
+    seconds = (time.perf_counter() - t) * np.prod(view.input_shape) / np.prod(box)
+    print(plan_text(view, comm.size, todo, mem, seconds, device, threads))
+    views = [{1: "inline", 2: "xline"}.get(v.section_axis, "3D") for v in plan.views]
+    print(f"task         {task.name}: outputs {', '.join(task.output_names)}; model {facts['name']}"
+          + (f", 2D sections along {' and '.join(views)} ({len(plan)} blocks in all, averaged)"
+             if view.section_axis else ""))
     return {"dry_run": True, "blocks": len(plan), "todo": todo}

@@ -1,8 +1,8 @@
 """Per-rank HDF5 shard files holding each finished block's prediction.
 
 Works with the ordinary (serial) h5py wheels: every rank writes only its own file,
-`shards/<attempt>-r<rank>.h5`, one float32 dataset per block named by the block id, covering the
-block's read region (padding cropped). After each block the file is flushed, and only then is the
+`shards/<attempt>-r<rank>.h5`, one float32 dataset per block named by the block id, of shape
+(K, T, I, X): the task's K outputs over the block's read region (padding cropped). After each block the file is flushed, and only then is the
 block recorded in the ledger, so a `kill -9` leaves every ledgered block readable (a crashed
 attempt's shards are checked against the ledger's CRCs before they are trusted, see ledger.py).
 """
@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from hpcfault.errors import HpcfaultError
+
+SHARD_FORMAT = "hpcfault-shard/2"     # /2: K outputs per block (K, T, I, X)
 
 
 def crc32(array: np.ndarray) -> int:
@@ -36,7 +38,7 @@ class ShardWriter:
         if self._f is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._f = h5py.File(self.path, "w")
-            self._f.attrs["format"] = "hpcfault-shard/1"
+            self._f.attrs["format"] = SHARD_FORMAT
         if block_id in self._f:  # the same block twice in one attempt cannot happen; be safe anyway
             del self._f[block_id]
         self._f.create_dataset(block_id, data=pred)
@@ -80,12 +82,13 @@ class ShardReader:
         return f
 
     def read(self, shard: str, block_id: str, region: tuple[slice, ...] | None = None) -> np.ndarray:
+        """The block's (K, ...) outputs, over `region` (spatial slices relative to its read region)."""
         f = self._file(shard)
         if block_id not in f:
             raise HpcfaultError(f"block {block_id} is missing from shard {self.root / shard}; rerun the same "
                                 "command to recompute it, or --restart")
         ds = f[block_id]
-        return ds[region] if region is not None else ds[...]
+        return ds[(slice(None), *region)] if region is not None else ds[...]
 
     def close(self) -> None:
         for f in self._open.values():

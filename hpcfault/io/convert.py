@@ -13,12 +13,10 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hpcfault.errors import HpcfaultError
 from hpcfault.fmt import plural
 from hpcfault.io.slabs import DEFAULT_BUDGET, format_size, owner, plan_ranges, rank_share, slab_lines
 from hpcfault.io.sources import Source, open_source, source_kind
@@ -49,18 +47,12 @@ def slab_plan(shape: tuple[int, int, int], memory_budget: int, chunk_inlines: in
     return plan_ranges(i, per)
 
 
-def check_output(dst: str | os.PathLike) -> None:
-    """Fail early, with one line, when the output's folder cannot hold it."""
-    parent = Path(dst).resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HpcfaultError(f"cannot create the output folder {str(parent)!r} ({exc.strerror}); "
-                            "choose an output path in a writable folder") from None
-    if not os.access(parent, os.W_OK):
-        raise HpcfaultError(f"output folder {str(parent)!r} is not writable; choose another output path")
-    if Path(dst).is_dir():
-        raise HpcfaultError(f"output is a folder (got {str(dst)!r}); give a file name such as OUT.h5")
+def check_output(dst: str | os.PathLike, inputs: tuple = (), label: str = "output") -> None:
+    """Fail early, with one line, when `dst` cannot be written or would replace an input
+    (hpcfault.io.paths.check_paths: `inputs` are (label, path) pairs)."""
+    from hpcfault.io.paths import arg, check_paths
+
+    check_paths([arg(k, v) for k, v in inputs], [arg(label, dst)])
 
 
 def _open(src: Any, comm: Any, source_opts: dict) -> Source:
@@ -87,12 +79,10 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, comm: Any = None,
     from hpcfault.cluster.mpi import get_comm
 
     comm = comm or get_comm()
-    if Path(src).resolve() == Path(dst).resolve():
-        raise HpcfaultError(f"output and input are the same file (got {str(dst)!r}); choose another output name")
     t0 = time.perf_counter()
     from hpcfault.cluster.mpi import rank0_first
 
-    rank0_first(comm, lambda: check_output(dst))
+    rank0_first(comm, lambda: check_output(dst, (("INPUT", src),), "OUTPUT"))
     with _open(src, comm, source_opts) as source:
         shape = source.shape
         chunks = tuple(chunks) if chunks else default_chunks(shape)
@@ -153,5 +143,7 @@ def _write_all(source: Source, dst: Any, ranges: list[tuple[int, int]], chunks: 
                     lo, hi = min(lo, float(slab.min())), max(hi, float(slab.max()))
                 del slab
                 bar.update(b - a)
+        if lo > hi:   # not a single finite sample
+            lo = hi = float("nan")
         f.attrs["value_min"], f.attrs["value_max"], f.attrs["nonfinite"] = lo, hi, bad
     return lo, hi, bad

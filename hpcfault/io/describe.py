@@ -1,6 +1,8 @@
 """What `hpcfault info` reports about a SEG-Y, volume or array file, as ordered (key, value) rows."""
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 from typing import Any
@@ -88,10 +90,17 @@ def _hdf5_rows(path: str | os.PathLike) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     with h5py.File(path, "r") as f:
         rows.append(("format", str(f.attrs.get("format", "(not a volume file)"))))
+        if "task" in f.attrs:
+            rows.append(("task", f"{f.attrs['task']}: outputs {', '.join(json.loads(f.attrs['outputs']))}"))
         for name, ds in f.items():
             if isinstance(ds, h5py.Dataset):
+                what = ""
+                if "kind" in ds.attrs:
+                    unit = str(ds.attrs.get("unit", ""))
+                    what = (f"; {ds.attrs['kind']}" + (f" in {unit}" if unit else "")
+                            + f", range {json.loads(ds.attrs.get('range', 'null'))}, merged by {ds.attrs.get('merge')}")
                 rows.append((f"dataset {name}", f"{ds.shape} {ds.dtype}, chunks {ds.chunks}, "
-                                                f"compression {ds.compression or 'none'}"))
+                                                f"compression {ds.compression or 'none'}{what}"))
         for key in ("source", "source_format", "missing_traces"):
             if key in f.attrs:
                 rows.append((key, f.attrs[key]))

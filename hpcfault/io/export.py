@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -48,20 +47,22 @@ def _check_match(volume: str, ds_shape: tuple, geom_inlines, geom_xlines, layout
 
 
 def export_segy(volume_path: str | os.PathLike, like_segy: str | os.PathLike, out_path: str | os.PathLike, *,
-                dataset: str = "data", iline: int | None = None, xline: int | None = None,
+                dataset: str | None = None, iline: int | None = None, xline: int | None = None,
                 endian: str | None = None, memory_budget: int = DEFAULT_BUDGET,
                 progress: bool = False) -> ExportReport:
-    """Write `volume_path[dataset]` as a SEG-Y with the headers of `like_segy`.
+    """Write `volume_path[dataset]` (None: its primary dataset) as a SEG-Y with the headers of `like_segy`.
 
     iline/xline default to the byte locations stored in the volume file, else 189/193; the byte
     order defaults to the one of `like_segy`.
     """
     from tqdm import tqdm
 
-    if Path(out_path).resolve() in (Path(like_segy).resolve(), Path(volume_path).resolve()):
-        raise HpcfaultError(f"output would overwrite an input (got -o {str(out_path)!r}); choose another name")
-    check_output(out_path)
+    check_output(out_path, (("VOLUME", volume_path), ("--like", like_segy)), "-o")
     with open_volume(volume_path) as f:
+        if dataset is None:
+            from hpcfault.io.volume import primary_dataset
+
+            dataset = primary_dataset(f)
         if dataset not in f:
             raise HpcfaultError(f"{volume_path}: no dataset {dataset!r} (got {sorted(f.keys())}); pass --dataset")
         ds = f[dataset]

@@ -118,11 +118,29 @@ class SegySource(Source):
                 "segy_traces": lay.n_traces, "segy_ext_headers": lay.ext_headers}
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_sample_type(dtype: Any, what: str) -> np.dtype:
+    """Refuse sample types that are not real numbers (complex, strings, objects, records)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        raise HpcfaultError(f"{what}: complex samples (got {dt}); hpcfault reads real amplitudes: save the real "
+                            "part or the magnitude as a real array first")
+    if dt.kind not in "biuf":
+        raise HpcfaultError(f"{what}: samples are not numbers (got {dt}); store the survey as a numeric array "
+                            "(float32, int16, ...)")
+    return dt
+
+
 class ArraySource(Source):
     """An array-like (NumPy memmap or h5py dataset) with a declared axis order."""
 
     def __init__(self, kind: str, array: Any, axes: Sequence[str], geometry: SurveyGeometry | None,
                  source: str, handle: Any = None):
+        dt = check_sample_type(array.dtype, source)
+        self._wide = dt.kind == "f" and dt.itemsize > 4    # float64 may hold values float32 cannot
+        self._source = source
         self.kind = kind
         self._a = array
         self._axes = tuple(axes)
@@ -138,6 +156,11 @@ class ArraySource(Source):
     def read(self, t: slice, i: slice, x: slice) -> np.ndarray:
         by_name = dict(zip(AXES, (t, i, x)))
         box = np.asarray(self._a[tuple(by_name[a] for a in self._axes)])
+        if self._wide and box.size:
+            big = float(np.max(np.abs(box), initial=0.0, where=np.isfinite(box)))
+            if big > F32_MAX:
+                raise HpcfaultError(f"{self._source}: values beyond float32's range (got |value| up to {big:.3g} in "
+                                    f"{box.dtype}); hpcfault computes in float32: rescale the survey first")
         return np.ascontiguousarray(box.transpose(self._perm), dtype=np.float32)
 
     def close(self) -> None:
@@ -161,8 +184,10 @@ def _axes(axes: str | Sequence[str] | None, what: str, default: str | None = Non
 def _open_npy(path: Path, axes: Any) -> ArraySource:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise HpcfaultError(f"{path}: not a readable .npy file ({exc})") from None
+    except (ValueError, OSError, EOFError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise HpcfaultError(f"{path}: not a readable .npy file ({why}; got {path.stat().st_size} bytes); "
+                            "save the survey with numpy.save") from None
     if arr.ndim != 3:
         raise HpcfaultError(f"{path}: a survey must be a 3D array (got shape {arr.shape}); save the 3D volume")
     return ArraySource("npy", arr, _axes(axes, f"{path} (.npy)"), None, str(path))
@@ -172,15 +197,20 @@ def _open_raw(path: Path, axes: Any, shape: Sequence[int] | None, dtype: str, en
     if not shape or len(shape) != 3:
         raise HpcfaultError(f"{path}: a raw .dat file needs its size (got --shape {shape}); pass --shape N0 N1 N2 "
                             f"in file order, e.g. --shape 128 128 128 for a FaultSeg3D cube")
+    if min(int(n) for n in shape) < 1:
+        raise HpcfaultError(f"{path}: every --shape size must be at least 1 (got --shape "
+                            f"{' '.join(map(str, shape))}); give the sizes in file order, e.g. --shape 128 128 128")
     try:
         dt = np.dtype(dtype).newbyteorder(">" if endian == "big" else "<")
     except TypeError:
-        raise HpcfaultError(f"unknown --dtype (got {dtype!r}); e.g. float32, float64, int16") from None
-    need = int(np.prod(shape)) * dt.itemsize
+        raise HpcfaultError(f"unknown raw sample type (got --raw-dtype {dtype!r}); e.g. float32, float64, "
+                            "int16") from None
+    dt = check_sample_type(dt, str(path))
+    need = int(np.prod([int(n) for n in shape], dtype=object)) * dt.itemsize
     size = path.stat().st_size
     if size != need:
         raise HpcfaultError(f"{path}: holds {size} bytes but --shape {' '.join(map(str, shape))} of {dt.name} needs "
-                            f"{need}; check --shape and --dtype")
+                            f"{need}; check --shape and --raw-dtype")
     arr = np.memmap(path, dtype=dt, mode="r", shape=tuple(int(s) for s in shape))
     return ArraySource("raw", arr, _axes(axes, str(path), RAW_DEFAULT_AXES), None, str(path))
 
@@ -193,7 +223,9 @@ def _open_hdf5(path: Path, axes: Any, dataset: str | None) -> ArraySource:
     except OSError as exc:
         raise HpcfaultError(f"{path}: not a readable HDF5 file ({exc}); is it truncated or another format?") from None
     try:
-        name = dataset or "data"
+        from hpcfault.io.volume import FORMAT, primary_dataset
+
+        name = dataset or primary_dataset(f)
         if name not in f or not isinstance(f[name], h5py.Dataset):
             names = []
             f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.ndim == 3 else None)
@@ -203,11 +235,18 @@ def _open_hdf5(path: Path, axes: Any, dataset: str | None) -> ArraySource:
         if ds.ndim != 3:
             raise HpcfaultError(f"{path}:{name}: a survey must be a 3D array (got shape {ds.shape})")
         stored = f.attrs.get("axes", None)
-        if stored is not None and name in ("data", "labels", "mask", "fault_ids") and axes is None:
-            axes = str(stored)
+        if stored is not None and (name in ("data", "labels", "mask", "fault_ids") or f.attrs.get("format") == FORMAT):
+            if axes is None:
+                axes = str(stored)
+            elif _axes(axes, str(path)) != _axes(str(stored), str(path)):
+                given = axes if isinstance(axes, str) else ",".join(axes)
+                raise HpcfaultError(f"{path}: --axes {given} contradicts the axis order stored in the file (got "
+                                    f"--axes {given!r}, file axes {str(stored)!r}); leave out --axes: the file's "
+                                    "own order is used")
         order = _axes(axes, f"{path}:{name} (HDF5 without an 'axes' attribute)")
+        first = primary_dataset(f)
         geometry = read_geometry(f) if ("geometry" in f and ",".join(order) == AXES_ATTR
-                                        and "data" in f and f["data"].shape == ds.shape) else None
+                                        and first in f and f[first].shape == ds.shape) else None
         return ArraySource("hdf5", ds, order, geometry, str(path), handle=f)
     except BaseException:
         f.close()
@@ -224,6 +263,8 @@ def open_source(path: str | os.PathLike, *, iline: int = 189, xline: int = 193, 
     """
     p = Path(path)
     kind = source_kind(p)
+    if p.is_dir():
+        raise HpcfaultError(f"the input is a folder, not a file (got {str(p)!r}); give the path of the survey file")
     if kind != "segy" and not p.is_file():
         raise HpcfaultError(f"input file not found (got {str(p)!r}); check the path")
     if kind == "segy":

@@ -3,6 +3,8 @@
 Layout (format `hpcfault-volume/1`):
 
     /data                 float32 (or float16/uint8) array, shape (T, I, X), chunked for block reads
+                          (a prediction of a task other than faults holds one dataset per output
+                          instead, named by the root attribute `outputs`, the first being primary)
     /labels, /mask        optional, same shape (training volumes: fault labels and label mask)
     /geometry/inlines     (I,) inline numbers       /geometry/xlines   (X,) crossline numbers
     /geometry/samples     (T,) sample times or depths
@@ -87,7 +89,7 @@ def write_geometry(f: h5py.File, geom: SurveyGeometry) -> None:
 
 
 def read_geometry(f: h5py.File) -> SurveyGeometry:
-    shape = f["data"].shape
+    shape = f[primary_dataset(f)].shape
     if "geometry" not in f:
         return SurveyGeometry.regular(shape, source=str(f.attrs.get("source", "")))
     g = f["geometry"]
@@ -107,8 +109,29 @@ def default_chunks(shape: Sequence[int], edge: int = DEFAULT_CHUNK) -> tuple[int
     return tuple(max(1, min(int(s), edge)) for s in shape)  # type: ignore[return-value]
 
 
-def check_volume(f: h5py.File, path: str | os.PathLike, dataset: str = "data") -> h5py.Dataset:
-    """Return `f[dataset]` after checking that the file is a (time, inline, xline) volume file."""
+def primary_dataset(f: h5py.File) -> str:
+    """'data', or for a task prediction without it, its first output (root attribute `outputs`)."""
+    if "data" in f or "outputs" not in f.attrs:
+        return "data"
+    try:
+        names = json.loads(f.attrs["outputs"])
+    except (TypeError, ValueError):
+        return "data"
+    return str(names[0]) if names else "data"
+
+
+def dataset_names(f: h5py.File) -> list[str]:
+    """The (T, I, X) datasets of a volume file, primary first."""
+    first = primary_dataset(f)
+    rest = sorted(k for k in f.keys() if k != first and isinstance(f[k], h5py.Dataset) and f[k].ndim == 3)
+    return [first, *rest]
+
+
+def check_volume(f: h5py.File, path: str | os.PathLike, dataset: str | None = "data") -> h5py.Dataset:
+    """Return `f[dataset]` (None: the primary dataset) after checking that the file is a (time,
+    inline, xline) volume file."""
+    if dataset is None:
+        dataset = primary_dataset(f)
     if dataset not in f:
         raise HpcfaultError(
             f"{path}: no dataset '{dataset}' (got datasets {sorted(k for k in f.keys())}); "
@@ -138,7 +161,7 @@ def open_volume(path: str | os.PathLike, mode: str = "r", **h5_kwargs: Any) -> I
     except OSError as exc:
         raise HpcfaultError(f"{path}: not a readable HDF5 file ({exc}); is it truncated or another format?") from None
     try:
-        check_volume(f, path)
+        check_volume(f, path, None)
         yield f
     finally:
         f.close()
@@ -148,7 +171,7 @@ def open_volume(path: str | os.PathLike, mode: str = "r", **h5_kwargs: Any) -> I
 def create_volume(path: str | os.PathLike, shape: Sequence[int], dtype: Any = "float32",
                   geometry: SurveyGeometry | None = None, chunks: Sequence[int] | None = None,
                   extra: Mapping[str, Any] | None = None, attrs: Mapping[str, Any] | None = None,
-                  compression: str | None = None) -> Iterator[h5py.File]:
+                  compression: str | None = None, name: str = "data") -> Iterator[h5py.File]:
     """Create a volume file atomically and yield the open (temporary) h5py.File.
 
     `extra` maps further dataset names (e.g. "labels", "mask") to their dtypes; they get the shape
@@ -164,7 +187,7 @@ def create_volume(path: str | os.PathLike, shape: Sequence[int], dtype: Any = "f
             f.attrs["format"] = FORMAT
             f.attrs["axes"] = AXES_ATTR
             write_geometry(f, geometry)
-            f.create_dataset("data", shape=shape, dtype=dtype, chunks=chunks, compression=compression)
+            f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression=compression)
             for name, dt in (extra or {}).items():
                 f.create_dataset(name, shape=shape, dtype=dt, chunks=chunks, compression=compression)
             for k, v in (attrs or {}).items():

@@ -15,16 +15,18 @@ class ModelFacts:
     summary: str
     params: int
     gflop_128: float          # convolution FLOP (2 per multiply-add) of one forward pass on 128^3, / 1e9
+    tasks: tuple[str, ...] | None = None   # the tasks it serves (registry ModelSpec.tasks); None = any
+    dims: int = 3
 
 
 CATALOG: dict[str, ModelFacts] = {
-    "faultnet": ModelFacts("Fault-Net (HRNet branches + MCF fusion), as published", 421_597, 31.931),
-    "faultnet-nomcf": ModelFacts("Fault-Net ablation: MCF blocks -> 1x1x1 conv", 386_097, 24.628),
+    "faultnet": ModelFacts("Fault-Net (HRNet branches + MCF fusion), as published", 421_597, 31.931, ("fault",)),
+    "faultnet-nomcf": ModelFacts("Fault-Net ablation: MCF blocks -> 1x1x1 conv", 386_097, 24.628, ("fault",)),
     "unet3d": ModelFacts("UNet3D of FaultSeg3D (4 levels, 16-128 filters); any 3D task", 1_459_585, 271.858),
     "unet2d": ModelFacts("plain 2D U-Net (4 levels, 16-128 filters, BatchNorm); any task, by sections",
-                         487_713, 169.785),
+                         487_713, 169.785, dims=2),
     "mtl": ModelFacts("multi-task MTI (Gao 2024): shared nested-U encoder, decoders for faults/dip/strike, RGT, DHR",
-                      14_481_927, 3363.094),
+                      14_481_927, 3363.094, ("multitask",)),
     "mtl-refine": ModelFacts("multi-task MTR: the MTI network on the MTI outputs (per-output stems), applied k times",
-                             14_493_091, 3409.751),
+                             14_493_091, 3409.751, ("multitask-refine",)),
 }

@@ -18,6 +18,7 @@ from torch import nn
 from hpcfault.models.memory import TAIL_SLAB
 
 log = logging.getLogger(__name__)
+_BN = (nn.BatchNorm2d, nn.BatchNorm3d)      # 2D section models fold the same way
 
 # (conv attribute, bn attribute) pairs by class name, for blocks that hold them as named attributes
 _PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -55,19 +56,20 @@ def fold_all_bn(model: nn.Module) -> int:
         pairs = _PAIRS.get(type(module).__name__, ())
         for conv_name, bn_name in pairs:
             bn = getattr(module, bn_name)
-            if isinstance(bn, nn.BatchNorm3d):
+            if isinstance(bn, _BN):
                 fold_bn(getattr(module, conv_name), bn)
                 setattr(module, bn_name, nn.Identity())
                 count += 1
         if isinstance(module, nn.Sequential):
             for k in range(len(module) - 1):
                 conv, bn = module[k], module[k + 1]
-                if isinstance(conv, nn.Conv3d) and (isinstance(bn, nn.BatchNorm3d) or (
-                        isinstance(bn, nn.InstanceNorm3d) and bn.track_running_stats)):
+                if (isinstance(conv, nn.Conv3d) and (isinstance(bn, nn.BatchNorm3d) or (
+                        isinstance(bn, nn.InstanceNorm3d) and bn.track_running_stats))) or \
+                        (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
                     fold_bn(conv, bn)
                     module[k + 1] = nn.Identity()
                     count += 1
-    left = sum(isinstance(m, nn.BatchNorm3d) for m in model.modules())
+    left = sum(isinstance(m, _BN) for m in model.modules())
     if left:
         log.warning("%d BatchNorm layers could not be folded (no preceding convolution found)", left)
     return count
@@ -100,7 +102,8 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool | None = None
     if channels_last is None:
         channels_last = device.type == "cpu"
     if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = model.to(memory_format=torch.channels_last if getattr(model, "dims", 3) == 2
+                         else torch.channels_last_3d)
     model.hpcfault_channels_last = bool(channels_last)
     if hasattr(model, "tail_slab"):
         model.tail_slab = int(tail_slab)

@@ -10,6 +10,8 @@ Used by prepare_for_inference after BatchNorm folding. Two things make the CPU f
 
 Off the CPU, in float64, under CPU autocast or with autograd on, FusedConv3d computes the same thing
 with F.conv3d (so autocast still applies; for bf16 on CPU, casting the model and input is faster).
+bf16 inputs take oneDNN only where the CPU runs bf16 convolutions (cpu_features.bf16_support:
+AVX-512 BW/VL/DQ or AVX-NE-CONVERT); elsewhere F.conv3d, said once in the log.
 """
 from __future__ import annotations
 
@@ -37,8 +39,15 @@ class FusedConv3d(nn.Module):
         return f"{tuple(self.weight.shape)}, stride={self.stride}, act={self.act}"
 
     def _onednn(self, x: torch.Tensor) -> bool:
-        return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
-                and not torch.is_autocast_enabled("cpu"))  # autocast only reaches F.conv3d
+        ok = (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
+              and not torch.is_autocast_enabled("cpu"))  # autocast only reaches F.conv3d
+        if ok and x.dtype == torch.bfloat16:
+            from hpcfault.models.cpu_features import bf16_support, warn_bf16_fallback
+
+            if not bf16_support().ok:
+                warn_bf16_fallback()
+                return False
+        return ok
 
     def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         args = (self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import nn
 
 ACTIVATIONS = ("sigmoid", "none")
 
@@ -29,7 +28,3 @@ def apply_head(y: torch.Tensor, head: tuple[str, ...]) -> torch.Tensor:
         return y
     parts = [torch.sigmoid(y[:, c:c + 1]) if a == "sigmoid" else y[:, c:c + 1] for c, a in enumerate(head)]
     return torch.cat(parts, 1)
-
-
-def conv_head(cin: int, head: tuple[str, ...], dims: int) -> nn.Module:
-    return (nn.Conv3d if dims == 3 else nn.Conv2d)(cin, len(head), 1)

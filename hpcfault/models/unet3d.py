@@ -17,6 +17,7 @@ from torch import nn
 
 from hpcfault.models.faultnet import check_input
 from hpcfault.models.heads import apply_head, check_head
+from hpcfault.models.unet_parts import unet_levels, unet_pass
 
 
 @dataclass(frozen=True)
@@ -36,26 +37,12 @@ class UNet3D(nn.Module):
         filters = tuple(int(f) for f in filters)
         self.config = UNet3DConfig(filters, check_head(head))
         self.size_multiple = 2 ** (len(filters) - 1)
-        self.down = nn.ModuleList()
-        cin = 1
-        for f in filters:
-            self.down.append(_double_conv(cin, f))
-            cin = f
-        self.up = nn.ModuleList(_double_conv(filters[k + 1] + filters[k], filters[k])
-                                for k in reversed(range(len(filters) - 1)))
+        self.down, self.up = unet_levels(filters, _double_conv)
         self.head = nn.Conv3d(filters[0], len(self.config.head), 1)
 
     def forward(self, x: torch.Tensor, frame=None) -> torch.Tensor:
         """`frame` (a block's place in the survey) is accepted and not needed: max pooling and
         nearest-neighbour x2 upsampling commute with shifts by multiples of 8."""
         check_input(x, self.size_multiple)
-        skips = []
-        for k, level in enumerate(self.down):
-            if k:
-                x = F.max_pool3d(x, 2)
-            x = level(x)
-            skips.append(x)
-        skips.pop()
-        for level in self.up:
-            x = level(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skips.pop()], 1))
+        x = unet_pass(x, self.down, self.up, F.max_pool3d)
         return apply_head(self.head(x), self.config.head)

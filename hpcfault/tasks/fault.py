@@ -16,4 +16,5 @@ FAULT = Task(
     targets=(Target("data", "labels", "md"),),     # the loss is the training config's `loss`
     labels=("labels",),
     metrics="hpcfault.metrics:evaluate_files",
+    default_model="faultnet-default.pt",
 )

@@ -44,6 +44,10 @@ def evaluate(pred_path: str, labels_path: str, **kw: Any) -> dict:
     from hpcfault.metrics import angle_error_files, evaluate_files
 
     rep = evaluate_files(pred_path, labels_path, dataset="fault", **kw)
-    rep["fault_strike"] = angle_error_files(pred_path, labels_path, "fault_strike", "fault_strike", 180.0,
-                                            on="labels", comm=kw.get("comm"))
+    strike = angle_error_files(pred_path, labels_path, "fault_strike", "fault_strike", 180.0, on="labels",
+                               slab=kw.get("slab"), comm=kw.get("comm"))
+    rep["fault_strike"] = strike
+    share = strike["within_5_10_20_deg"]
+    rep["rows"] = [("strike error", f"{strike['mean_abs_error_deg']:.2f} deg mean on {strike['voxels']} true "
+                                    f"fault voxels; within 5/10/20 deg: {share[0]:.2f}/{share[1]:.2f}/{share[2]:.2f}")]
     return rep

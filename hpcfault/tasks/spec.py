@@ -55,7 +55,8 @@ class Output:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "unit": self.unit, "range": list(self.range) if self.range else None,
-                "merge": self.merge, "confidence": self.confidence, "description": self.description}
+                "merge": self.merge, "confidence": self.confidence, "colormap": self.colormap,
+                "description": self.description}
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Task:
     metrics: str = "hpcfault.metrics:evaluate_files"  # module:function behind `hpcfault evaluate`
     sections: tuple[str, ...] = ("inline", "xline")   # default directions for 2D section models
     angle_labels: tuple[str, ...] = field(default=())  # label names holding azimuths (rotate with augmentation)
+    default_model: str = ""                           # embedded checkpoint in hpcfault/assets/ ("" = none)
+    default_refine: tuple[str, ...] = ()              # embedded refinement checkpoints applied by default
     scaled_labels: tuple[str, ...] = ()     # labels in the input's amplitude units: scaled like the seismic
     smooth_labels: tuple[str, ...] = ()     # continuous labels: interpolated linearly by augmentation
     transform: str | None = None            # "module:function"(arrays, rng) -> arrays, on every training and

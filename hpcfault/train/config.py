@@ -81,6 +81,7 @@ class DataConfig:
     cube: int | tuple[int, int, int] = 128      # cube edge, or (time, inline, xline) sizes; multiples of 16
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
+    mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
 
     @property
     def cube_shape(self) -> tuple[int, int, int]:
@@ -105,10 +106,12 @@ class TrainConfig:
     task: str = "fault"                         # hpcfault/tasks: outputs, labels, per-output losses
     seed: int = 0
     steps: int = 10000                          # optimizer steps in total (may grow on resume)
+    stop_at: int = 0                            # > 0: stop at this step (the schedule still spans `steps`)
     batch: int = 8                              # GLOBAL batch, split evenly over processes
     micro_batch: int = 0                        # cubes per forward pass; 0 = the per-process batch
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)   # the loss of the task's first target
+    init: str = ""                              # initial weights: any state dict that fits by name (--init)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -129,7 +132,7 @@ class TrainConfig:
 
 
 # Keys that may change when a run is resumed: they do not alter the trajectory already recorded.
-RESUMABLE_KEYS = ("run_dir", "steps", "log_every", "checkpoint_every", "threads",
+RESUMABLE_KEYS = ("run_dir", "steps", "stop_at", "log_every", "checkpoint_every", "threads",
                   "validation.every", "validation.block")
 
 
@@ -143,10 +146,13 @@ def check(cfg: TrainConfig) -> None:
     task_spec(cfg.task)
 
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
+    need(0 <= cfg.stop_at <= cfg.steps, "stop_at must lie in [0, steps]", cfg.stop_at, "0 = run all the steps")
     need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
     need(all(c >= 16 and c % 16 == 0 for c in cfg.data.cube_shape), "data.cube must be a positive multiple of 16 "
          "(or three)", cfg.data.cube, "e.g. data.cube=128 or data.cube=[352,128,128]")
+    need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
+         "e.g. 0.15")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,
          "the paper uses 128")
     need(len(cfg.data.sources) > 0, "data.sources is empty", cfg.data.sources, "list at least one source")
@@ -182,6 +188,7 @@ def check(cfg: TrainConfig) -> None:
     need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")
     need(cfg.validation.block == 0 or cfg.validation.block % 16 == 0, "validation.block must be 0 or a "
          "multiple of 16", cfg.validation.block, "e.g. validation.block=128")
+    need(cfg.threads >= 0, "threads must be >= 0", cfg.threads, "0 leaves torch's default, e.g. threads=2")
     need(cfg.log_every >= 1 and cfg.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1",
          (cfg.log_every, cfg.checkpoint_every), "e.g. log_every=10 checkpoint_every=200")
 

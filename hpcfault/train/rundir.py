@@ -10,6 +10,11 @@ A directory holding config.yaml is an existing run: training resumes from checkp
 (or starts at step 0 when the run was stopped before its first checkpoint). The config given must
 equal the stored one except for RESUMABLE_KEYS (e.g. `steps`, to train further); anything else
 is refused with the differing keys listed.
+
+A run directory is committed to a config only once training starts (`commit`, after every
+start-up check passed): a start that fails earlier leaves at most `checkpoints/` (empty) and the
+generated training surveys in `data/` (named by their parameters), and the corrected command
+starts there as in a new directory.
 """
 from __future__ import annotations
 
@@ -43,9 +48,22 @@ def resolve_run_dir(cfg: TrainConfig, cli_run_dir: str | os.PathLike | None) -> 
     return Path(text).expanduser().resolve()
 
 
+UNCOMMITTED = {"checkpoints", "data"}   # what a start that failed before `commit` may leave
+
+
+def _uncommitted_leftovers(run_dir: Path) -> bool:
+    """True when `run_dir` holds nothing but what an uncommitted start leaves."""
+    names = {p.name for p in run_dir.iterdir()}
+    ckpt = run_dir / "checkpoints"
+    return names <= UNCOMMITTED and (not ckpt.is_dir() or not any(ckpt.iterdir()))
+
+
 def prepare(cfg: TrainConfig, run_dir: Path) -> bool:
-    """Create the run directory or check a resumed one; True when resuming. Rank 0 only."""
+    """Check the run directory (new, or a resumed one of the same config); True when resuming.
+    Creates the folders but commits nothing (see `commit`). Rank 0 only."""
     stored = run_dir / CONFIG
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HpcfaultError(f"the run directory is a file (got {run_dir}); give a folder path with --run-dir")
     mapping = to_mapping(cfg)
     if stored.is_file():
         old = read_yaml(stored)
@@ -57,18 +75,16 @@ def prepare(cfg: TrainConfig, run_dir: Path) -> bool:
                 f"{'; '.join(diffs[:6])}); use a new run_dir, or the stored config "
                 f"{stored} (only {', '.join(RESUMABLE_KEYS)} may change on resume)")
         return True
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and not _uncommitted_leftovers(run_dir):
         raise HpcfaultError(f"run directory is not empty and holds no {CONFIG} (got {run_dir}); "
                             "choose a new or empty directory")
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    from hpcfault.io.atomic import write_text_atomic
-
-    write_text_atomic(stored, dump_config(cfg, kind="train"))
     return False
 
 
-def update_stored_config(cfg: TrainConfig, run_dir: Path) -> None:
-    """After a resume with changed RESUMABLE_KEYS (e.g. more steps), store the config now in force."""
+def commit(cfg: TrainConfig, run_dir: Path) -> None:
+    """Store the config now in force: the run directory belongs to it from here on (rank 0, once
+    training starts; after a resume with changed RESUMABLE_KEYS, e.g. more steps, the new values)."""
     from hpcfault.io.atomic import write_text_atomic
 
     write_text_atomic(run_dir / CONFIG, dump_config(cfg, kind="train"))

@@ -95,6 +95,17 @@ class CubeStream:
         self.sampler.load_state_dict(state)
 
 
+def augment_config(cfg: TrainConfig):
+    """The augmentation of the config's cubes (hpcfault.data.augment), or False for none."""
+    if not cfg.data.augment:
+        return False
+    from dataclasses import replace
+
+    from hpcfault.data.augment import DEFAULT
+
+    return replace(DEFAULT, mirror_prob=cfg.data.mirror_prob) if cfg.data.mirror_prob else True
+
+
 def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path) -> CubeStream:
     from hpcfault.data.sampling import CubeSampler, SyntheticSource, VolumeSource
     from hpcfault.data.synth_config import synth_config
@@ -122,7 +133,7 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
     from hpcfault.tasks import resolve
 
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
-                          seed=cfg.seed, rank=rank, world_size=world, augment=cfg.data.augment,
+                          seed=cfg.seed, rank=rank, world_size=world, augment=augment_config(cfg),
                           labels=task.labels, azimuths=azimuths, scaled=task.scaled_labels,
                           smooth=task.smooth_labels, transform=resolve(task.transform) if task.transform else None)
     return CubeStream(sampler, per_step)

@@ -55,6 +55,12 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         if cfg.amp == "bf16":
             raise HpcfaultError("this GPU has no bfloat16 (got amp=bf16); use amp=fp16")
         return torch.float16
+    if device.type == "cpu":
+        from hpcfault.models.cpu_features import bf16_support
+
+        if not bf16_support().ok:
+            raise HpcfaultError(f"amp=bf16 needs bfloat16 convolutions on the CPU (got: {bf16_support().reason}); "
+                                "use amp=off on this machine")
     return torch.bfloat16
 
 
@@ -64,6 +70,13 @@ def build(cfg: TrainConfig, d: ddp.Dist) -> tuple[torch.nn.Module, torch.nn.Modu
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model.name, task=cfg.task, **cfg.model.options)
+    if cfg.init:
+        from hpcfault.models.init import load_init
+
+        rep = load_init(model, cfg.init)
+        if d.is_main:
+            log.info("initial weights from %s: %d of %d tensors (%d of its tensors unused)", cfg.init, rep["loaded"],
+                     rep["total"], len(rep["skipped"]))
     if cfg.freeze_redundant:
         from hpcfault.train.redundant import freeze, zero_gradient_parameters
 
@@ -157,6 +170,8 @@ class Trainer:
                 "input_clip_percentile": TRAIN_CLIP_PERCENTILE, "cube": self.cfg.data.cube,
                 "loss": self.cfg.loss.name, **({"gamma": self.cfg.loss.gamma} if self.cfg.loss.name == "md" else {}),
                 **extra}
+        if self.cfg.init:
+            prov["init"] = self.cfg.init
         model = self.model
         if isinstance(model, torch.nn.SyncBatchNorm) or any(isinstance(m, torch.nn.SyncBatchNorm)
                                                             for m in model.modules()):
@@ -251,7 +266,8 @@ class Trainer:
             self.validate()  # the untrained network: the baseline of the curves
         window, t_window = 0.0, time.perf_counter()
         n_window = 0
-        while self.step < cfg.steps:
+        last = cfg.stop_at or cfg.steps
+        while self.step < last:
             loss = self.train_step()
             window += loss
             n_window += 1
@@ -262,7 +278,7 @@ class Trainer:
                     self.info("step %d: the mean loss has not fallen for %d windows of %d steps; lr -> %.3g",
                               self.step, o.plateau_patience + 1, o.plateau_window, self.learning_rate(self.step))
             stop = ddp.any_rank(d, flag.requested)
-            if self.step % cfg.log_every == 0 or stop or self.step == cfg.steps:
+            if self.step % cfg.log_every == 0 or stop or self.step == last:
                 mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
                 dt = time.perf_counter() - t_window
                 self.metrics.write(self.step, "train", loss=mean, lr=self.optimizer.param_groups[0]["lr"],
@@ -271,7 +287,7 @@ class Trainer:
                 window, n_window, t_window = 0.0, 0, time.perf_counter()
             if val_on and self.step % cfg.validation.every == 0:
                 self.validate()
-            if stop or self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+            if stop or self.step % cfg.checkpoint_every == 0 or self.step == last:
                 self.checkpoint()
             if stop:
                 return "stopped"
@@ -345,7 +361,6 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
         trainer.restore(state)
         if d.is_main:
             trainer.metrics.truncate_after(trainer.step)
-            rundir.update_stored_config(cfg, path)
         trainer.info("resumed %s at step %d", path, trainer.step)
     elif resuming and d.is_main:
         trainer.metrics.truncate_after(-1)  # stopped before its first checkpoint: start over
@@ -366,10 +381,13 @@ def train(cfg: TrainConfig, run_dir: str | None = None, env: RankEnv | None = No
         resuming = _open_run(cfg, path, d)
         trainer = Trainer(cfg, path, d)
         _resume(trainer, resuming)
-        if trainer.step >= cfg.steps:
+        if d.is_main:
+            rundir.commit(cfg, path)   # every start-up check passed: the run directory is this run's now
+        if trainer.step >= (cfg.stop_at or cfg.steps):
             if d.is_main:
-                print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}); "
-                      "pass steps=N with a larger N to train further")
+                print(f"run {path} is complete at step {trainer.step} (steps={cfg.steps}"
+                      + (f", stop_at={cfg.stop_at}" if cfg.stop_at else "") + "); pass steps=N (or stop_at=N) "
+                      "with a larger N to train further")
             return 0
         flag = StopFlag()
         result = "failed"
