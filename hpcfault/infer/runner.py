@@ -108,8 +108,10 @@ def model_facts(checkpoint: Path) -> dict:
 
     payload = read_checkpoint(checkpoint)
     model = build_model(payload["model"], **payload["config"])
+    cube = payload["provenance"].get("cube")
     return {"name": str(payload["model"]), "task": task_spec(payload["task"]),
-            "dims": int(getattr(model, "dims", 3)), "size_multiple": int(getattr(model, "size_multiple", 16))}
+            "dims": int(getattr(model, "dims", 3)), "size_multiple": int(getattr(model, "size_multiple", 16)),
+            "cube": min(cube) if isinstance(cube, list) else cube}
 
 
 def _trained_clip(checkpoint: Path) -> float | None:
@@ -318,7 +320,10 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
             facts = model_facts(checkpoint)
             edge = _max_edge(facts["name"], _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
             sections = (cfg.sections or facts["task"].sections) if facts["dims"] == 2 else ()
-            block = max(facts["size_multiple"], cfg.block // facts["size_multiple"] * facts["size_multiple"])
+            block = cfg.block
+            if facts["task"].cube_blocks and facts["cube"]:   # outputs defined per training cube (Task.cube_blocks)
+                block = min(block, int(facts["cube"]))
+            block = max(facts["size_multiple"], block // facts["size_multiple"] * facts["size_multiple"])
             return make_tiling(source.shape, block, cfg.overlap, max_edge=edge, align=facts["size_multiple"],
                                sections=sections), facts
         plan, facts = rank0_first(comm, plan_on_rank0)

@@ -94,6 +94,8 @@ class Task:
     smooth_labels: tuple[str, ...] = ()     # continuous labels: interpolated linearly by augmentation
     transform: str | None = None            # "module:function"(arrays, rng) -> arrays, on every training and
                                             # validation cube after augmentation (e.g. building the inputs)
+    cube_blocks: bool = False               # outputs are defined per training cube (e.g. RGT scaled per cube):
+                                            # predict caps its block edge at the checkpoint's training cube
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]

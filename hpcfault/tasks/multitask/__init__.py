@@ -66,6 +66,7 @@ MULTITASK = Task(
     scaled_labels=("dhr",),
     smooth_labels=("rgt", "dhr"),
     transform="hpcfault.tasks.multitask.data:prepare",
+    cube_blocks=True,
 )
 
 MULTITASK_REFINE = Task(
@@ -80,4 +81,5 @@ MULTITASK_REFINE = Task(
     scaled_labels=("dhr",),
     smooth_labels=("rgt", "dhr"),
     transform="hpcfault.tasks.multitask.data:corrupt",
+    cube_blocks=True,
 )
