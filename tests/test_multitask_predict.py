@@ -121,8 +121,9 @@ def test_one_block_equals_the_chain_in_process(files, tmp_path):
 def test_evaluate_horizons_export_and_pngs_take_the_prediction(files, tmp_path):
     """Also: with no --block, the blocks are the checkpoint's training cube (Task.cube_blocks)."""
     out = tmp_path / "p.h5"
-    run_cli("predict", files / "s.sgy", "-m", files / "mtl.pt", "-o", out, *OPTS[2:], "--segy-out", tmp_path / "p.sgy",
-            "--png", tmp_path / "png")
+    proc = run_cli("predict", files / "s.sgy", "-m", files / "mtl.pt", "-o", out, *OPTS[2:], "--segy-out",
+                   tmp_path / "p.sgy", "--png", tmp_path / "png")
+    assert proc.stdout.startswith(f"wrote {out}: multitask outputs fault, fault_dip, fault_strike, rgt, dhr, 32 x 48")
     with h5py.File(out, "r") as f:
         assert json.loads(f.attrs["plan"])["block"] == 32
     for name in OUTPUTS:

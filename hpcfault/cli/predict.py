@@ -149,8 +149,10 @@ def report_text(summary: dict) -> str:
     t = summary["times_s"]
     shape = " x ".join(map(str, summary["plan"]["shape"]))
     stages = t["statistics_s"] + t["predict_s"] + t["merge_s"] + t["outputs_s"]
+    task = summary.get("task", "fault")
+    what = "fault probability" if task == "fault" else f"{task} outputs {', '.join(summary['outputs_written'])}"
     lines = [
-        f"wrote {summary['output']}: fault probability, {shape} ({mvox(summary['voxels'])}), "
+        f"wrote {summary['output']}: {what}, {shape} ({mvox(summary['voxels'])}), "
         f"{plural(summary['blocks'], 'block')} ({summary['blocks_computed']} computed, {summary['blocks_reused']} "
         f"from the ledger) on {plural(summary['ranks'], 'rank')}",
         f"  time {duration(t['total_s'])}: start-up {duration(t['total_s'] - stages)}, statistics "
