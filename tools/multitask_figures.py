@@ -8,8 +8,10 @@ the training cube: Task.cube_blocks) and scored with `hpcfault evaluate --json`.
 it also measures what the engine must guarantee:
 
 - RGT of the merged file: the share of vertical steps that go back in time (monotonic on every
-  trace means 0), and the largest jump across a block border (the planes where one block's read
-  region starts or ends) vs the largest inside the blocks, along each axis;
+  trace means 0), the largest jump across a block border (the planes where one block's read
+  region starts or ends) vs the largest inside the blocks, and the change across each overlap zone
+  (where the taper blends two blocks, so a level difference becomes a ramp) vs the change over the
+  same span inside blocks, along each axis;
 - every output against one forward of the whole survey (no blocks; instance statistics are running
   averages in inference, so a voxel depends only on its receptive field): the largest and mean
   differences (dip and strike on every voxel, and where the whole-volume fault probability is >= 0.5). RGT is
@@ -82,7 +84,25 @@ def rgt_checks(pred: Path) -> dict:
         at = np.zeros(n - 1, bool)
         at[[c - 1 for c in cuts]] = True
         take = lambda m: np.moveaxis(d, axis, 0)[m]         # noqa: E731
-        rep[name] = {"borders": cuts, "max_jump_at_borders": float(take(at).max()) if at.any() else 0.0,
+        # the change across each overlap zone (where two blocks are blended) vs over the same span inside blocks
+        starts = sorted({plan.block(k).read.offset[axis] for k in range(len(plan))} - {0})
+        ends = sorted({plan.block(k).read.offset[axis] + plan.block(k).read.shape[axis] for k in range(len(plan))} - {n})
+        zones = list(zip(starts, ends))
+        a = np.moveaxis(rgt, axis, 0)
+        across, inside = [], []
+        for zs, ze in zones:
+            span = ze - zs + 1
+            across.append(np.abs(a[ze] - a[zs - 1]).ravel())
+            free = [q for q in range(n - span) if all(q + span < z0 or q > z1 for z0, z1 in zones)]
+            inside += [np.abs(a[q + span] - a[q]).ravel() for q in free]
+        zone_rep = {}
+        if zones and inside:
+            across_v, inside_v = np.concatenate(across), np.concatenate(inside)
+            zone_rep = {"overlap_zones": zones, "mean_change_across_zones": float(across_v.mean()),
+                        "mean_change_same_span_inside": float(inside_v.mean()),
+                        "p99_change_across_zones": float(np.percentile(across_v, 99)),
+                        "p99_change_same_span_inside": float(np.percentile(inside_v, 99))}
+        rep[name] = {**zone_rep, "borders": cuts, "max_jump_at_borders": float(take(at).max()) if at.any() else 0.0,
                      "max_jump_inside": float(take(~at).max()),
                      "p99_jump_at_borders": float(np.percentile(take(at), 99)) if at.any() else 0.0,
                      "p99_jump_inside": float(np.percentile(take(~at), 99))}
