@@ -36,6 +36,21 @@ def test_python_dash_m_and_version():
     assert out.returncode == 0 and out.stdout.startswith("hpcfault ")
 
 
+@pytest.mark.parametrize("given,expect", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_unless_the_user_says_otherwise(given, expect):
+    """The command sets OMP_WAIT_POLICY before torch (and its OpenMP runtime) is loaded: spinning
+    threads collapse on a shared node; a user's own setting wins."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import os, sys\nfrom hpcfault.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n"
+            "    pass\nprint('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-2:] == ["False", expect]
+
+
 def test_config_subcommand_prints_resolved(tmp_path):
     for cfg in sorted((REPO / "configs").glob("*.yaml")):
         proc = run_cli("config", cfg)

@@ -64,6 +64,7 @@ def test_published_faultnet_block_matches_the_whole_forward(torch_one_thread):
     Beyond the receptive field (168 voxels from the cut faces) the survey-grid block equals the whole
     forward; 64-127 voxels away it is several times closer than block-local resampling."""
     from hpcfault.data.synth import synthesize
+    from hpcfault.data.synth_config import synth_config
     from hpcfault.models.fuse import prepare_for_inference
     from hpcfault.models.published import import_published
     from hpcfault.normalize import normalizer_from, stats_of
@@ -71,7 +72,7 @@ def test_published_faultnet_block_matches_the_whole_forward(torch_one_thread):
     torch.set_num_threads(2)
     model, *_ = import_published(shared_path("weights", "FaultNet_Gamma0.7.pt"), check_shape=None)
     model = prepare_for_inference(model)
-    vol = synthesize((256, 256, 256), 5)[0]
+    vol = synthesize((256, 256, 256), 5, synth_config("classic"))[0]
     x = torch.from_numpy(normalizer_from(stats_of(vol)).apply(vol))[None, None]
     x = x.contiguous(memory_format=torch.channels_last_3d)
     corner = x[..., :192, :192, :192].contiguous(memory_format=torch.channels_last_3d)

@@ -151,6 +151,7 @@ def test_catalog_lists_every_model_with_its_counted_figures():
         assert gflop_per_block(model) == pytest.approx(facts.gflop_128, rel=5e-4), name
         assert MODELS[name].summary == facts.summary
         assert (MODELS[name].tasks, MODELS[name].dims) == (facts.tasks, facts.dims), name
+        assert facts.dims == getattr(model, "dims", 3), name
 
 
 def test_models_listing_does_not_import_torch():

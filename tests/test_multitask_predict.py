@@ -123,7 +123,7 @@ def test_evaluate_horizons_export_and_pngs_take_the_prediction(files, tmp_path):
     out = tmp_path / "p.h5"
     proc = run_cli("predict", files / "s.sgy", "-m", files / "mtl.pt", "-o", out, *OPTS[2:], "--segy-out",
                    tmp_path / "p.sgy", "--png", tmp_path / "png")
-    assert proc.stdout.startswith(f"wrote {out}: multitask outputs fault, fault_dip, fault_strike, rgt, dhr, 32 x 48")
+    assert proc.stdout.startswith(f"wrote {out}: multitask (fault, fault_dip, fault_strike, rgt, dhr), 32 x 48")
     with h5py.File(out, "r") as f:
         assert json.loads(f.attrs["plan"])["block"] == 32
     for name in OUTPUTS:
@@ -136,3 +136,29 @@ def test_evaluate_horizons_export_and_pngs_take_the_prediction(files, tmp_path):
     run_cli("horizons", out, "--values", "0.3", "0.6", "-o", tmp_path / "hz")
     with h5py.File(tmp_path / "hz" / "horizons.h5", "r") as f:
         assert f["time"].shape == (2, 48, 56)
+
+
+
+def test_the_block_chooser_and_block_stay_within_the_training_cube(files, tmp_path, monkeypatch):
+    """Task.cube_blocks caps both an asked --block and predict's own timed choice at the
+    checkpoint's training cube: 48 here, where the same model without a recorded cube gets 56."""
+    import re
+
+    from hpcfault.models import build_model, save_checkpoint
+
+    monkeypatch.setenv("HPCFAULT_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    model = build_model("mtl", **SMALL)
+    for name, prov in (("cube48", {"cube": 48}), ("nocube", {})):
+        save_checkpoint(tmp_path / f"{name}.pt", model, "mtl", task="multitask", provenance=prov)
+
+    def edge(name: str, *extra) -> tuple[int, list[int]]:
+        out = run_cli("predict", files / "s.h5", "-m", tmp_path / f"{name}.pt", "-o", tmp_path / f"{name}.h5",
+                      "--dry-run", "--no-progress", "--threads", "1", *extra).stdout
+        timed = [int(e) for e in re.findall(r"^ *(?:->)? +block +(\d+) \(input", out, re.M)]
+        return int(re.search(r"^block edge +(\d+)", out, re.M).group(1)), timed
+
+    chosen, timed = edge("cube48")
+    assert chosen == 48 and timed and max(timed) <= 48
+    assert edge("cube48", "--block", "128")[0] == 48
+    assert edge("nocube")[0] > 48          # the whole survey's width (56) in one block

@@ -2,7 +2,7 @@
 
 synth --segy -> import-weights -> mpiexec -n 2 predict SURVEY.sgy (tiled, merged) -> scores against
 the synthetic labels (hpcfault.metrics): IoU and Tol-IoU@2 = F1/(2 - F1) at a 2-voxel tolerance.
-Measured here (seed 5, 128^3, blocks of 64, 2 ranks): see the README's predict section.
+Measured here (classic family, seed 5, 128^3, blocks of 64, 2 ranks): see the README's predict section.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_published_weights_recover_synthetic_faults(tmp_path):
     weights = shared_path("weights", "FaultNet_Gamma0.7.pt")
     run_cli("import-weights", weights, "-o", tmp_path / "g07.pt")
     run_cli("synth", tmp_path / "survey.h5", "--shape", "128", "128", "128", "--seed", "5",
-            "--segy", tmp_path / "survey.sgy", "--no-progress")
+            "--family", "classic", "--segy", tmp_path / "survey.sgy", "--no-progress")
     out = tmp_path / "faults.h5"
     run_cli("predict", tmp_path / "survey.sgy", "-m", tmp_path / "g07.pt", "-o", out, "--block", "64",
             "--segy-out", tmp_path / "faults.sgy", "--png", tmp_path / "png", "--no-progress", ranks=2)

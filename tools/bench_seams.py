@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 24])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--family", default="classic", help="synthetic family (hpcfault synth --family; default classic)")
     p.add_argument("--memory", default="64GiB", help="memory per rank for the block planner (default: no cap)")
     args = p.parse_args(argv)
 
@@ -48,7 +49,9 @@ def main(argv=None) -> int:
     _, threads = pick_device(RankEnv(), args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         survey = Path(tmp) / "survey.h5"
-        write_synthetic(survey, args.shape, args.seed)
+        from hpcfault.data.synth_config import synth_config
+
+        write_synthetic(survey, args.shape, args.seed, config=synth_config(args.family))
         with h5py.File(survey, "r") as f:
             vol = f["data"][...]
         x = normalizer_from(stats_of(vol)).apply(vol)
@@ -58,7 +61,7 @@ def main(argv=None) -> int:
         print(f"survey {tuple(args.shape)}, whole-volume forward {time.perf_counter() - t:.1f} s, "
               f"{threads} thread(s)")
         print(f"{'block':>6} {'overlap':>8} {'overlaps':>12} {'blocks':>7} {'max_abs':>9} {'p99.9':>9} "
-              f"{'mean_abs':>9} {'>0.02':>8} {'seam':>6}")
+              f"{'mean_abs':>9} {'>0.02':>8} {'flip@0.5':>9} {'seam':>6}")
         for block, ov in [(b, o) for b in args.blocks for o in args.overlaps if 2 * o < b]:
             out = Path(tmp) / f"tiled-{block}-{ov}.h5"
             cfg = PredictConfig(model=args.model, block=block, overlap=ov, threads=threads, progress=False,
@@ -70,6 +73,7 @@ def main(argv=None) -> int:
             eff = "/".join(a.overlap_text for a in make_plan(args.shape, block, ov).axes)
             print(f"{block:>6} {ov:>8} {eff:>12} {summary['blocks']:>7} {d.max():>9.2e} "
                   f"{np.percentile(d, 99.9):>9.2e} {d.mean():>9.2e} {(d > 0.02).mean():>8.2%} "
+                  f"{((tiled >= 0.5) != (whole >= 0.5)).mean():>9.3%} "
                   f"{seam_ratio(tiled, whole, args.shape, block, ov):>6.2f}")
             out.unlink()
             sys.stdout.flush()

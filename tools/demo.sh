@@ -108,3 +108,27 @@ step +2 objects hpcfault show "$out/survey.h5" --faults-ids "$out/fault-objects/
 line +2 show "fault objects in colour, sticks in white (fault-objects.png)" "$took"
 row "fault-objects/" "fault-ids.h5, thinned.h5, faults.csv/.json, points/, sticks/ (OpendTect, Charisma)"
 row "fault-objects.png" "the fault objects on three slices"
+
+# ------------------------------------------------------------------------------------------------
+# Salt (issue 14): a synthetic salt survey predicted section by section - every inline and every
+# crossline, averaged - by the embedded salt model (predict --task salt: a quarter-width
+# U-Net-ResNet-18), scored against its salt labels and drawn. DEMO_SALT=0 skips it.
+if [ "${DEMO_SALT:-1}" != 0 ]; then
+    echo
+    echo "hpcfault demo, salt: a ${shape// /x} synthetic salt survey, predicted section by section"
+    step S1/4 salt-synth hpcfault synth "$out/salt.h5" --family salt --seed 11 --shape $shape salt.none_prob=0
+    bodies=$(grep -o '[0-9]* salt bod[a-z]* ([a-z, ]*)' "$logs/salt-synth.log" | head -1)
+    line S1/4 synth "salt survey with $bodies and its salt labels (salt.h5)" "$took"
+    step S2/4 salt-predict mpiexec -n "$ranks" hpcfault predict "$out/salt.h5" --task salt \
+        -o "$out/salt-pred.h5" --png "$out/salt-png" --restart
+    line S2/4 predict "inline and crossline sections of the embedded salt model, averaged (salt-pred.h5)" "$took"
+    step S3/4 salt-evaluate hpcfault evaluate "$out/salt-pred.h5" "$out/salt.h5" --json "$out/salt-scores.json"
+    text=$(fig "$out/salt-scores.json" "f\"IoU {d['scores']['iou']:.2f}, Dice {d['scores']['dice']:.2f}, TGS metric \
+{d['scores']['tgs']:.2f} against the salt labels\"")
+    line S3/4 evaluate "$text" "$took"
+    step S4/4 salt-show hpcfault show "$out/salt.h5" --faults "$out/salt-pred.h5" --faults-dataset salt \
+        --labels "$out/salt.h5" --labels-dataset salt -o "$out/salt-labels-vs-prediction.png"
+    line S4/4 show "salt labels | prediction on three slices (salt-labels-vs-prediction.png)" "$took"
+    row "salt-pred.h5, salt-png/" "the salt probability (inline and crossline sections averaged) and its pictures"
+    row "salt-labels-vs-prediction.png" "salt labels | prediction"
+fi

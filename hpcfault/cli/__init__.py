@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("hpcfault.cli.show", "PNG of seismic slices with fault probabilities overlaid"),
     "faults": ("hpcfault.cli.faults", "fault objects, dip/strike, sticks for OpendTect/Petrel"),
     "horizons": ("hpcfault.cli.horizons", "iso-RGT horizons of a multitask prediction (HDF5, ASCII)"),
+    "salt-tiles": ("hpcfault.cli.salt_tiles", "cut survey sections into TGS-layout tiles (PNG, RLE train.csv)"),
+    "predict-tiles": ("hpcfault.cli.predict_tiles", "predict a TGS tile folder with a 2D model; submission CSV"),
 }
 
 
@@ -83,7 +85,19 @@ def subcommand_parser(name: str) -> tuple[Any, argparse.ArgumentParser]:
     return module, parser
 
 
+def quiet_thread_waits() -> None:
+    """Let idle OpenMP threads sleep instead of spinning, unless the user chose otherwise.
+
+    torch's OpenMP threads spin while they wait for work; on a node that other jobs share (or a
+    hyperthreaded allocation) a spinning thread takes the core from the one the others wait for.
+    Measured: a 2-thread predict beside other jobs (load 10 on 2 cores) took 72-85 s spinning and
+    16-18 s passive (docs/performance.md#busy-nodes). It takes effect only before torch is imported.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_thread_waits()
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = _count_verbose(argv)
     setup_logging(verbose)

@@ -11,8 +11,13 @@ of the tolerance F1, where a predicted voxel counts as correct when a label voxe
 voxels (Euclidean) and a label voxel as found when a predicted voxel does. The best threshold is
 the one of 0.05, 0.10, ..., 0.95 with the highest IoU.
 
+Salt predictions (a volume of the salt task, a submission CSV or a folder of mask PNGs) get the
+salt task's scores instead: pixel IoU, Dice, precision, recall and the TGS metric
+(hpcfault/tasks/salt/scoring.py).
+
 Examples:
   hpcfault evaluate pred.h5 survey.h5
+  hpcfault evaluate submission.csv tiles/          (predict-tiles' CSV against a TGS-layout folder)
   hpcfault evaluate pred.h5 labelled.h5 --mask --threshold 0.4 --json scores.json
 """
 from __future__ import annotations
@@ -28,8 +33,10 @@ ROWS = [("IoU", "iou"), ("precision", "precision"), ("recall", "recall"), ("F1",
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("prediction", metavar="PRED.h5", help="volume file of fault probabilities")
-    p.add_argument("labels", metavar="LABELS.h5", help="volume file with 'labels' (or labels in 'data')")
+    p.add_argument("prediction", metavar="PRED.h5", help="volume file of fault (or salt) probabilities; salt tiles: "
+                                                      "a submission CSV or a folder of masks")
+    p.add_argument("labels", metavar="LABELS.h5", help="volume file with 'labels' (or labels in 'data'; salt: 'salt'); "
+                                                       "salt tiles: a TGS-layout folder")
     p.add_argument("--mask", action="store_true", help="score only voxels where LABELS.h5's 'mask' is 1")
     p.add_argument("--threshold", type=float, default=0.5, help="fault if probability >= this (0.5)")
     p.add_argument("--radius", type=float, default=2.0, help="tolerance matching radius in voxels (2)")
@@ -38,16 +45,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def paths(args: argparse.Namespace) -> tuple[list, list]:
+    import os
+
     from hpcfault.io.paths import arg
 
-    return [arg("PRED.h5", args.prediction), arg("LABELS.h5", args.labels)], [arg("--json", args.json)]
+    # salt tiles: a folder of mask PNGs against a TGS-layout folder
+    return ([arg("PRED.h5", args.prediction, folder=os.path.isdir(args.prediction)),
+             arg("LABELS.h5", args.labels, folder=os.path.isdir(args.labels))], [arg("--json", args.json)])
 
 
 def report_text(rep: dict) -> str:
     """The terminal table: one line per score, labels in a 16-character column: the fault scores
     (when the report has them) and the task's own rows."""
-    lines = _fault_lines(rep) if "scores" in rep else [("prediction", rep.get("prediction", ""))]
-    lines += [(str(label), str(value)) for label, value in rep.get("rows", [])]
+    rows = [(str(label), str(value)) for label, value in rep.get("rows", [])]
+    if "radius" in rep and "scores" in rep:  # fault scores (hpcfault.metrics.evaluate_files)
+        lines = _fault_lines(rep)
+    elif rows and rows[0][0] == "prediction":    # a task whose rows say it all (salt)
+        lines = []
+    else:
+        lines = [("prediction", rep.get("prediction", ""))]
+    lines += rows
     return "\n".join(f"{label:<16}{value}" for label, value in lines)
 
 
@@ -69,18 +86,27 @@ def _fault_lines(rep: dict) -> list[tuple[str, str]]:
 
 
 def task_metrics(pred_path: str):
-    """The scoring function of the task that made `pred_path` (its `task` attribute; none: fault)."""
+    """The scoring function of the task that made `pred_path` (its `task` attribute; none: fault).
+    Salt tile predictions (a submission CSV or a folder of mask PNGs from predict-tiles) and volumes
+    with a 'salt' dataset and no 'data' or task attribute are the salt task's."""
     import importlib
+    from pathlib import Path
 
     import h5py
 
     from hpcfault.tasks import task_spec
 
-    try:
-        with h5py.File(pred_path, "r") as f:
-            name = f.attrs.get("task", None)
-    except OSError:
-        name = None          # open_volume in the scoring function says what is wrong with the file
+    p = Path(pred_path)
+    if p.is_dir() or p.suffix.lower() == ".csv":
+        name = "salt"
+    else:
+        try:
+            with h5py.File(pred_path, "r") as f:
+                name = f.attrs.get("task", None)
+                if name is None and "salt" in f and "data" not in f:
+                    name = "salt"
+        except OSError:
+            name = None      # open_volume in the scoring function says what is wrong with the file
     module, _, func = task_spec(None if name is None else str(name)).metrics.partition(":")
     return getattr(importlib.import_module(module), func)
 

@@ -29,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slab", type=int, default=32, metavar="N", help="inlines read at a time (default 32)")
 
 
+def paths(args: argparse.Namespace) -> tuple[list, list]:
+    from hpcfault.io.paths import arg
+
+    return [arg("PRED.h5", args.volume)], [arg("-o", args.output, folder=True)]
+
+
 def run(args: argparse.Namespace) -> int:
     from hpcfault.tasks.multitask.horizons import extract
 

@@ -1,4 +1,5 @@
-"""Draw a training run's curves: training loss, and validation IoU, precision, recall, Tol-IoU@2.
+"""Draw a training run's curves: training loss, and validation IoU, precision, recall, Tol-IoU@2
+(salt runs: IoU, precision, recall, Dice, TGS metric).
 
   hpcfault plot-metrics RUN_DIR [-o curves.png]
 
@@ -10,7 +11,8 @@ import argparse
 from pathlib import Path
 
 HELP = "draw a training run's metric curves"
-VAL_KEYS = (("iou", "IoU@0.5"), ("precision", "precision"), ("recall", "recall"), ("tol_iou", "Tol-IoU@2"))
+VAL_KEYS = (("iou", "IoU@0.5"), ("precision", "precision"), ("recall", "recall"), ("tol_iou", "Tol-IoU@2"),
+            ("dice", "Dice"), ("tgs", "TGS metric"))            # the last two: salt (2D section models)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -149,8 +149,12 @@ def report_text(summary: dict) -> str:
     t = summary["times_s"]
     shape = " x ".join(map(str, summary["plan"]["shape"]))
     stages = t["statistics_s"] + t["predict_s"] + t["merge_s"] + t["outputs_s"]
-    task = summary.get("task", "fault")
-    what = "fault probability" if task == "fault" else f"{task} outputs {', '.join(summary['outputs_written'])}"
+    names = summary.get("outputs_written", ["data"])
+    what = "fault probability" if names == ["data"] else f"{summary.get('task')} ({', '.join(names)})"
+    plan = summary["plan"]
+    views = [v["sections"] for v in plan.get("views", [plan]) if "sections" in v]
+    if views:
+        what += f" from {' and '.join(views)} sections" + (", averaged" if len(views) > 1 else "")
     lines = [
         f"wrote {summary['output']}: {what}, {shape} ({mvox(summary['voxels'])}), "
         f"{plural(summary['blocks'], 'block')} ({summary['blocks_computed']} computed, {summary['blocks_reused']} "

@@ -3,7 +3,8 @@
 Every axis of variation (wavelet, reflectivity, structure, faults, noise, amplitude) is drawn
 per survey from the ranges of a family (hpcfault/data/synth_config.py; `--family`, default
 "train", the ranges the default model trains on), updated by a YAML file (`--config`, keys as in
-SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic), `labels` (uint8 0/1 fault voxels),
+SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` (float32 seismic),
+`labels` (uint8 0/1 fault voxels), `salt` (uint8 0/1 salt voxels; all 0 outside the salt family),
 `fault_ids` (uint8, which fault; 0 = none), `fault_dip` and `fault_strike` (float32 degrees on
 fault voxels: dip from horizontal; strike = azimuth of the fault trace from the inline-number axis
 towards the crossline-number axis, modulo 180), the multi-task targets `rgt` (relative geologic
@@ -17,6 +18,8 @@ Examples:
   hpcfault synth big.h5 --shape 512 512 512 --seed 1 --block 128
   hpcfault synth quiet.h5 --family fault-free --seed 3
   hpcfault synth mt.h5 --family multitask --shape 128 128 128 --seed 5
+  hpcfault synth salt.h5 --family salt --seed 3           (domes, diapirs, sheets; labels in 'salt')
+  hpcfault synth salt.h5 --salt --seed 3                  (the same: --salt is --family salt)
   hpcfault synth noisy.h5 --seed 4 noise.snr_db=[0,3] faults.count=[2,2] wavelet.kinds=[ormsby]
 """
 from __future__ import annotations
@@ -36,7 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="edge of the blocks rendered one at a time; memory grows with its cube (default 128)")
     p.add_argument("--family", default="train",
                    help="generator family: train (default), fault-free, classic, heldout-wavelet, heldout-noise, "
-                        "heldout-faults, heldout-thin, multitask (see hpcfault/data/synth_config.py)")
+                        "heldout-faults, heldout-thin, multitask, salt, salt-free (see hpcfault/data/synth_config.py)")
+    p.add_argument("--salt", dest="family", action="store_const", const="salt",
+                   help="salt bodies in the survey: the same as --family salt")
     p.add_argument("--config", metavar="FILE.yaml", help="generator ranges over the family's (keys of SynthConfig)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="generator ranges, e.g. faults.count=[0,3]")
     p.add_argument("--no-progress", action="store_true",
@@ -66,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
         snr += (f", input degraded: lateral blur sigma {dg.blur_sigma:.1f} traces, {dg.kind} noise of "
                 f"{100 * dg.level:.0f} % of the maximum") if dg.level else f", input blurred (sigma {dg.blur_sigma:.1f} traces)"
     n = len(faults)
+    salt = ""
+    if config.salt.count[1] > 0:
+        bodies = (model.params["salt"] or {}).get("bodies", [])
+        salt = f", {len(bodies)} salt bod{'y' if len(bodies) == 1 else 'ies'}" + (
+            f" ({', '.join(b['kind'] for b in bodies)})" if bodies else "")
     print(f"wrote {args.out}: shape {tuple(model.shape)} (time, inline, xline), family {args.family}, seed {model.seed}, "
-          f"{n} fault{'s' if n != 1 else ''}, {model.wavelet_kind} wavelet at {model.peak_hz:.1f} Hz, {snr}")
+          f"{n} fault{'s' if n != 1 else ''}{salt}, {model.wavelet_kind} wavelet at {model.peak_hz:.1f} Hz, {snr}")
     for f in faults:
         print(f"  fault {f['id']}: {f['kind']:<7} {f['style']:<16} dip {f['dip']:5.1f} strike {f['strike']:6.1f} "
               f"throw {f['throw']:5.1f} samples")

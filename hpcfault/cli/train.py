@@ -1,4 +1,4 @@
-"""Train a fault segmentation model from sparse slice labels (DDP; resumable; Slurm-ready).
+"""Train a model: faults from sparse slice labels, or a task such as salt (DDP; resumable; Slurm-ready).
 
   hpcfault train CONFIG [key=value ...] [--run-dir DIR]
 
@@ -9,6 +9,7 @@ may grow). SIGUSR1 / SIGTERM checkpoint after the current step, then requeue a S
 
 Examples:
   hpcfault train configs/train-cpu-small.yaml --run-dir runs/small
+  hpcfault train configs/train-salt-improved.yaml --run-dir runs/salt --init resnet34.pth model.name=unet-resnet34
   torchrun --nproc_per_node 4 -m hpcfault train configs/train-paper.yaml --run-dir runs/paper
   hpcfault train configs/train-paper.yaml --run-dir runs/paper --submit slurm --nodes 2 \\
       --gpus-per-node 4 --partition gpu --time 24:00:00
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="training config (YAML, kind: train); see configs/train-*.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted-key overrides, e.g. steps=500 optim.lr=3e-4")
     p.add_argument("--run-dir", help="run directory (default: the config's run_dir); an existing one is resumed")
+    p.add_argument("--init", metavar="FILE", help="initial weights: any state dict or checkpoint whose tensors fit by "
+                                                  "name (e.g. a ResNet for the encoder); same as init=FILE")
     from hpcfault.cluster.submit import add_submit_arguments
 
     add_submit_arguments(p)  # --submit slurm|local, --nodes, --gpus-per-node, ..., --dry-run
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from hpcfault.config import load_config
     from hpcfault.train.rundir import resolve_run_dir
 
-    cfg = load_config(args.config, args.overrides, cls=_config_class(args.config))
+    overrides = list(args.overrides) + ([f"init={args.init}"] if args.init else [])
+    cfg = load_config(args.config, overrides, cls=_config_class(args.config))
     if args.submit:
         from hpcfault.cluster.submit import submit_from_args
 

@@ -53,6 +53,7 @@ from hpcfault.data.degrade import Degradation
 from hpcfault.data.faults import Fault, draw_faults, undo_faults
 from hpcfault.data.noise import NoiseModel
 from hpcfault.data.reflectivity import Channels, Facies, Lateral, Unconformity, layered_series, sample
+from hpcfault.data.salt import SaltModel
 from hpcfault.data.synth_config import DEFAULT, SynthConfig
 from hpcfault.data.wavelet import minimum_phase, ormsby, ricker, rotate_phase
 from hpcfault.errors import HpcfaultError
@@ -64,6 +65,7 @@ DT_MS = 4.0
 POWER_TRACES = 6                       # signal power is measured on a POWER_TRACES^2 grid of traces
 MAX_SYNTH_VOXELS = 2 ** 40             # refuse absurd shapes before any work
 VERSION = "hpcfault-synth/2"
+SALT_STREAM = 0x5A17                   # salt bodies draw from their own stream: volumes without salt are unchanged
 
 
 def _box(s: slice, n: int, axis: str) -> tuple[int, int]:
@@ -145,9 +147,11 @@ class SynthModel:
         self._thicken = (thick * np.cos(b) / max(ni, 1), thick * np.sin(b) / max(nx, 1))
         self._lateral = Lateral.draw(rng, rc)
         self._unconformity = Unconformity.draw(rng, self.shape, rc) if rng.random() < rc.unconformity_prob else None
-        # reflectivity on an integer tau grid wide enough for every fold, thickening and fault shift
+        self._salt = (SaltModel.draw(np.random.default_rng([self.seed, SALT_STREAM]), self.shape, config.salt)
+                      if config.salt.count[1] > 0 else None)
+        # reflectivity on an integer tau grid wide enough for every fold, thickening, fault shift and salt drag
         total_throw = sum(f.throw for f in self._faults)
-        reach = self._halo + total_throw + 2
+        reach = self._halo + total_throw + 2 + (int(np.ceil(self._salt.max_lift)) if self._salt else 0)
         fold_max = 1.5 * (nt + reach) / nt * np.abs(amp).sum()
         shear_max = np.abs(self._shear).sum() * (max(ni, nx) / 2.0 + total_throw + 1)
         tilt_max = self._unconformity.reach(self.shape) if self._unconformity else 0.0
@@ -158,6 +162,10 @@ class SynthModel:
         n = nt + 2 * margin
         self._refl = layered_series(rng, n, rc)
         self._refl_old = layered_series(rng, n, rc) if self._unconformity else None
+        # salt: top/base reflections scale with the sediments' interfaces, the chaos inside with their mean power
+        refl64 = self._refl.astype(np.float64)
+        self._refl_rms = (float(np.sqrt(np.mean(refl64[refl64 != 0] ** 2))) if refl64.any() else 1.0,
+                          float(np.sqrt(np.mean(refl64 ** 2))) or 1.0)
         # facies, channels and the mute draw from a stream of their own: volumes without them are as before
         extra = np.random.default_rng([self.seed, 0x5EED])
         self._facies = Facies.draw(extra, rc) if extra.random() < rc.facies_prob else None
@@ -218,6 +226,7 @@ class SynthModel:
             "amplitude": {"gain_exponent": r(self.gain), "clip_x_rms": r(self.clip), "quantize_bits": self.bits},
             "degrade": self.degrade.describe(),
             "rgt": {"hiatus": r(self._hiatus), "tau_min": r(self._age_lo), "tau_span": r(self._age_span)},
+            "salt": None if self._salt is None else self._salt.describe(),
         }
 
     # -- rendering --------------------------------------------------------------------------
@@ -267,6 +276,8 @@ class SynthModel:
                  np.broadcast_to(np.arange(i0, i0 + full[1], dtype=np.float32)[None, :, None], full).copy(),
                  np.broadcast_to(np.arange(nx, dtype=np.float32)[None, None, :], full).copy()]
             undo_faults(self._faults, q)
+            if self._salt is not None:                  # sediments dragged up by salt, as in _clean
+                q[0] += self._salt.lift(np.array([0, nt - 1]), np.arange(i0, i0 + full[1]), np.arange(nx))
             age = self._reflectivity(q)[2]
             lo, hi = min(lo, float(age[0].min())), max(hi, float(age[1].max()))
         return lo, max(hi - lo, 1e-6)
@@ -290,7 +301,7 @@ class SynthModel:
 
     def _clean(self, t0: int, t1: int, i_idx: np.ndarray, x_idx: np.ndarray) -> dict:
         """Noise-free seismic ("clean", input band), "dhr" (target band), fault ids, dip and strike,
-        tau and rgt for times [t0, t1) at the traces i_idx x x_idx.
+        salt (uint8 0/1), tau and rgt for times [t0, t1) at the traces i_idx x x_idx.
 
         Fault ids need each trace's neighbours: pass consecutive indices with one extra on each side
         and drop the outer traces (render_components does)."""
@@ -300,21 +311,32 @@ class SynthModel:
              np.broadcast_to(np.asarray(i_idx, np.float32)[None, :, None], full).copy(),
              np.broadcast_to(np.asarray(x_idx, np.float32)[None, None, :], full).copy()]
         ids, dip, strike = undo_faults(self._faults, q, orientation=True)
+        if self._salt is not None:
+            tv = np.arange(t0 - h - 1, t1 + h)                 # one sample more above: salt edges along t
+            q[0] += self._salt.lift(tv[1:], i_idx, x_idx)
         refl, tau, age = self._reflectivity(q)
         del q
+        if self._salt is not None:
+            frac = self._salt.fraction(tv, i_idx, x_idx)
+            refl = self._salt.apply(refl, frac, tv[1:], i_idx, x_idx, self._refl_rms)
+            salt = (frac[1:] >= 0.5).astype(np.uint8)
+            for a in (ids, dip, strike):
+                a[salt > 0] = 0                                # faults end at the salt
+        else:
+            salt = np.zeros(ids.shape, np.uint8)
         inner = slice(h, h + t1 - t0)
         rgt = age[inner] - np.float32(self._age_lo)
         rgt *= np.float32(1.0 / self._age_span)
         return {"clean": self._convolve(refl, t0)[inner], "dhr": self._convolve(refl, t0, self._dhr_wavelets)[inner],
-                "fault_ids": ids[inner], "fault_dip": dip[inner], "fault_strike": strike[inner], "tau": tau[inner],
-                "rgt": rgt}
+                "fault_ids": ids[inner], "fault_dip": dip[inner], "fault_strike": strike[inner], "salt": salt[inner],
+                "tau": tau[inner], "rgt": rgt}
 
     def render_components(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
         """Every part of a sub-box: clean (the input's noise-free image, blurred when the volume's
         degradation says so) and additive noise (both in the clean signal's units), dhr (the target
         image, same units), fault_ids, fault_dip and fault_strike (degrees on labelled voxels, 0
-        elsewhere; see faults.undo_faults), tau (folded time of each voxel's unfaulted position) and
-        rgt (relative geologic time, see the module doc)."""
+        elsewhere; see faults.undo_faults), salt (uint8 0/1), tau (folded time of each voxel's
+        unfaulted position) and rgt (relative geologic time, see the module doc)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         r = self.degrade.blur_halo                       # traces of context for the lateral blur
@@ -355,8 +377,9 @@ class SynthModel:
 
     def render_volumes(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
         """The box [t, i, x] as named volumes: seismic (float32, as recorded), labels (uint8 0/1),
-        fault_ids (uint8), fault_dip and fault_strike (float32 degrees on labelled voxels), rgt
-        (float32 in [0, 1]) and dhr (float32, the clean higher-band image in the seismic's units)."""
+        fault_ids (uint8), fault_dip and fault_strike (float32 degrees on labelled voxels), salt
+        (uint8 0/1), rgt (float32 in [0, 1]) and dhr (float32, the clean higher-band image in the
+        seismic's units)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         parts = self.render_components(t, i, x)
@@ -369,7 +392,8 @@ class SynthModel:
         dhr *= np.float32(1.0 / self._signal_rms)
         ids = parts["fault_ids"]
         return {"seismic": seis, "labels": (ids > 0).astype(np.uint8), "fault_ids": ids,
-                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"], "rgt": parts["rgt"], "dhr": dhr}
+                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"], "salt": parts["salt"],
+                "rgt": parts["rgt"], "dhr": dhr}
 
     def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
         """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""
@@ -446,7 +470,7 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
                     block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
                     family: str = "") -> SynthModel:
     """Write a synthetic survey as a volume file (data, labels, fault_ids, fault_dip, fault_strike,
-    rgt, dhr; attributes faults, seed, synth, synth_config, synth_family), block by block so memory stays at
+    salt, rgt, dhr; attributes faults, seed, synth, synth_config, synth_family), block by block so memory stays at
     a few blocks; optionally also as SEG-Y. Atomic."""
     import h5py
 
@@ -468,7 +492,7 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
     attrs = {"faults": json.dumps(model.faults), "seed": model.seed, "synth": json.dumps(model.params),
              "synth_config": json.dumps(to_mapping(config)), "synth_family": family}
     extra = {"labels": "uint8", "fault_ids": "uint8", "fault_dip": "float32", "fault_strike": "float32",
-             "rgt": "float32", "dhr": "float32"}
+             "salt": "uint8", "rgt": "float32", "dhr": "float32"}
     with create_volume(path, shape, "float32", geometry=geom, extra=extra, attrs=attrs) as f:
         for box in boxes:
             v = model.render_volumes(*box)

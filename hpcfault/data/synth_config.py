@@ -31,6 +31,10 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
                   maximum (uniform, normal or exponential, half the volumes smoothed), while the
                   targets rgt and dhr (the clean image with a wavelet of wavelet.dhr_band = 1.25 x
                   the input's peak frequency) stay clean (hpcfault/data/synth.py)
+    salt          none by default; the "salt" family draws 1-3 bodies per volume (domes, diapirs
+                  with stems, sheets/canopies; a mother salt layer on request), sediments dragged up
+                  against them, strong top/base-salt reflections (2-5 x the RMS of the
+                  sediments' interfaces, random polarity), weak chaotic reflectivity inside (hpcfault/data/salt.py)
 
 `FAMILIES` holds named variants (`hpcfault synth --family NAME`), among them the held-out
 families of tools/bench_generalization.py whose settings lie outside the training ranges.
@@ -45,6 +49,7 @@ from typing import Any, Mapping, Sequence
 from hpcfault.errors import HpcfaultError
 
 WAVELET_KINDS = ("ricker", "ormsby", "minphase")
+SALT_KINDS = ("dome", "diapir", "sheet")
 NOISE_KINDS = ("white", "trace", "lateral", "coherent", "footprint")
 
 
@@ -150,6 +155,27 @@ class DegradeRanges:
 
 
 @dataclass(frozen=True)
+class SaltRanges:
+    count: tuple[int, int] = (0, 0)                  # salt bodies per volume, inclusive (0: no salt at all)
+    none_prob: float = 0.0                           # extra share of salt-free volumes
+    kinds: tuple[str, ...] = ("dome", "diapir", "sheet")   # drawn with equal probability
+    radius: tuple[float, float] = (0.12, 0.3)        # lateral radius, of the larger lateral size
+    top: tuple[float, float] = (0.2, 0.55)           # top of a dome or diapir head, of the volume height
+    thickness: tuple[float, float] = (0.1, 0.25)     # vertical semi-axis of a dome / head, of the height
+    stem: tuple[float, float] = (0.3, 0.6)           # diapir stem radius, of the head's radius
+    sheet_top: tuple[float, float] = (0.1, 0.35)     # top of a sheet, of the height
+    sheet_thickness: tuple[float, float] = (0.05, 0.12)   # of the height
+    feeder_prob: float = 0.5                         # a sheet fed by a stem from below
+    layer_prob: float = 0.0                          # a mother salt layer at the bottom (an option: see salt.py)
+    layer_top: tuple[float, float] = (0.6, 0.92)     # its top, of the height
+    roughness: tuple[float, float] = (0.05, 0.3)     # relative undulation of the lateral radius
+    reflection: tuple[float, float] = (2.0, 5.0)     # top/base-salt reflection, x the RMS of the sediments' interfaces
+    interior: tuple[float, float] = (0.03, 0.2)      # chaotic reflectivity inside salt, x their RMS per sample
+    drag: tuple[float, float] = (0.15, 0.6)          # uplift of the layers at a body, of its height
+    drag_width: tuple[float, float] = (0.04, 0.12)   # lateral reach of the drag, of the larger lateral size
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     wavelet: WaveletRanges = field(default_factory=WaveletRanges)
     reflectivity: ReflectivityRanges = field(default_factory=ReflectivityRanges)
@@ -158,6 +184,7 @@ class SynthConfig:
     noise: NoiseRanges = field(default_factory=NoiseRanges)
     amplitude: AmplitudeRanges = field(default_factory=AmplitudeRanges)
     degrade: DegradeRanges = field(default_factory=DegradeRanges)
+    salt: SaltRanges = field(default_factory=SaltRanges)
 
     def __post_init__(self) -> None:
         check(self)
@@ -177,9 +204,10 @@ def check(cfg: SynthConfig) -> None:
     for key, value in _walk(cfg):
         name = key.rsplit(".", 1)[-1]
         if name in ("kinds", "noise_kinds"):
-            valid = {"wavelet.kinds": WAVELET_KINDS, "noise.kinds": NOISE_KINDS}.get(key, DEGRADE_NOISE_KINDS)
+            valid = {"wavelet.kinds": WAVELET_KINDS, "noise.kinds": NOISE_KINDS,
+                     "salt.kinds": SALT_KINDS}.get(key, DEGRADE_NOISE_KINDS)
             bad = [k for k in value if k not in valid]
-            if not value and not key.startswith("noise.") or bad:
+            if not value and key != "noise.kinds" or bad:
                 raise HpcfaultError(f"synth config: {key} lists unknown or no kinds (got {list(value)}); "
                                     f"valid kinds: {', '.join(valid)}")
         elif name.endswith("_prob"):
@@ -244,6 +272,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
                   "noise": {"clean_prob": 1.0},
                   "amplitude": {"gain_prob": 0.0, "clip_prob": 0.0, "quantize_prob": 0.0, "mute_prob": 0.0},
                   "degrade": {"blur_prob": 1.0, "noise_prob": 1.0}},
+    # salt surveys: 1-3 bodies (10 % of the volumes without), few faults; "salt-free" is the same
+    # sediments without salt (what a salt model must leave alone)
+    "salt": {"salt": {"count": [1, 3], "none_prob": 0.1}, "faults": {"count": [0, 4], "none_prob": 0.4}},
+    "salt-free": {"salt": {"count": [0, 0]}, "faults": {"count": [0, 4], "none_prob": 0.4}},
 }
 
 

@@ -11,7 +11,8 @@ from hpcfault.errors import HpcfaultError
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_MODEL = str(ASSETS / "faultnet-default.pt")
 
-DEFAULT_BLOCK = 528          # paper anchor: 528^3 fp32 fits in 16 GB with Fault-Net
+DEFAULT_BLOCK = 528          # paper anchor: 528^3 fp32 fits in 16 GB with Fault-Net (the largest candidate)
+SECTION_BLOCK = 256          # 2D section models without --block: 256 sections x 256^2 pixel windows
 OVERLAP_DIVISOR = 8          # default overlap = block edge / 8 (see tools/bench_seams.py and the README)
 SIZE_MULTIPLE = 16           # Fault-Net downsamples 16x: block edges and the tiling grid use it
 
@@ -22,7 +23,8 @@ class PredictConfig:
 
     model: str | None = None                 # checkpoint path; None = the task's embedded default model
     task: str | None = None                  # with no model: whose default model (None = fault); with one: a check
-    block: int = DEFAULT_BLOCK               # block edge in voxels (multiple of 16), capped by survey and memory
+    block: int | None = None                 # block edge (multiple of 16); None = the fastest measured candidate
+                                             # that fits in memory (hpcfault/infer/autoblock.py)
     overlap: int | None = None               # voxels shared by neighbours (>=, stride on the 16-grid); None = edge/8
     dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
     out_dtype: Literal["float16", "float32"] = "float32"
@@ -40,12 +42,14 @@ class PredictConfig:
 
 def check_config(cfg: PredictConfig) -> PredictConfig:
     """Raise a one-line error for values no plan can use."""
-    if cfg.block < SIZE_MULTIPLE or cfg.block % SIZE_MULTIPLE:
+    if cfg.block is not None and (cfg.block < SIZE_MULTIPLE or cfg.block % SIZE_MULTIPLE):
         raise HpcfaultError(f"block edge must be a positive multiple of {SIZE_MULTIPLE} (got {cfg.block}); "
                             f"e.g. --block 256")
-    if cfg.overlap is not None and (cfg.overlap < 0 or 2 * cfg.overlap >= cfg.block):
+    if cfg.overlap is not None and cfg.block is not None and (cfg.overlap < 0 or 2 * cfg.overlap >= cfg.block):
         raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap "
                             f"{cfg.overlap} with block {cfg.block}); e.g. --overlap {cfg.block // 4}")
+    if cfg.overlap is not None and cfg.overlap < 0:
+        raise HpcfaultError(f"overlap must be >= 0 (got {cfg.overlap}); leave it out for the model's own")
     if cfg.threads < 0:
         raise HpcfaultError(f"threads must be >= 0 (got {cfg.threads}); 0 picks cores / ranks on the node")
     if cfg.merge_tile < 16:

@@ -41,9 +41,13 @@ VIEW_TAGS = {1: "il", 2: "xl"}
 SECTION_AXES = {"inline": 1, "xline": 2}
 
 
-def auto_overlap(edge: int) -> int:
-    """The default overlap for a block edge: edge / 8 (at least 8, below edge / 2)."""
-    return min(max(8, edge // OVERLAP_DIVISOR), (edge - 1) // 2)
+def auto_overlap(edge: int, model_overlap: int | None = None) -> int:
+    """The default overlap for a block edge: the model's own (measured: the smallest overlap that
+    keeps a tiled prediction equal to a whole-volume one, see models/catalog.py) up to a quarter of
+    the edge, so that a block still owns at least half its edge per axis; else edge / 8; at least 8
+    and below edge / 2."""
+    want = edge // OVERLAP_DIVISOR if model_overlap is None else min(int(model_overlap), edge // 4)
+    return min(max(8, want), (edge - 1) // 2)
 
 
 def round_up(n: int, m: int = ALIGN) -> int:
@@ -189,10 +193,11 @@ class Plan:
 
 
 def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,
-              align: int = ALIGN, section_axis: int | None = None, slab: int | None = None) -> Plan:
+              align: int = ALIGN, section_axis: int | None = None, slab: int | None = None,
+              default_overlap: int | None = None) -> Plan:
     """The plan for a survey of `shape`: edge = `block` capped by `max_edge` (memory) and the survey.
 
-    `overlap` None picks auto_overlap(edge). `align` is the model's size multiple. With a
+    `overlap` None picks auto_overlap(edge, default_overlap). `align` is the model's size multiple. With a
     `section_axis` (2D section models) that axis is cut into slabs of `slab` sections (default the
     block edge) without overlap."""
     shape = check_shape3(shape, "survey")
@@ -206,7 +211,7 @@ def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: i
         edge = min(edge, capped)
     edge = min(edge, round_up(max(n for a, n in enumerate(shape) if a != section_axis), align))
     if overlap is None:
-        overlap = auto_overlap(edge)
+        overlap = auto_overlap(edge, default_overlap)
     if overlap < 0 or 2 * overlap >= edge:
         raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap {overlap} "
                             f"with block edge {edge}); lower --overlap or raise --block")
@@ -273,16 +278,17 @@ class Tiling:
 
 
 def make_tiling(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,
-                align: int = ALIGN, sections: Sequence[str] = (), slab: int | None = None) -> Tiling:
+                align: int = ALIGN, sections: Sequence[str] = (), slab: int | None = None,
+                default_overlap: int | None = None) -> Tiling:
     """One view for a 3D model (`sections` empty); one per direction for a 2D section model."""
     if not sections:
-        return Tiling((make_plan(shape, block, overlap, max_edge, align=align),))
+        return Tiling((make_plan(shape, block, overlap, max_edge, align=align, default_overlap=default_overlap),))
     bad = [s for s in sections if s not in SECTION_AXES]
     if bad or len(set(sections)) != len(sections):
         raise HpcfaultError(f"section directions must be inline and/or xline, each once (got {list(sections)}); "
                             "e.g. --axes-2d inline,xline")
     return Tiling(tuple(make_plan(shape, block, overlap, max_edge, align=align, section_axis=SECTION_AXES[s],
-                                  slab=slab) for s in sections))
+                                  slab=slab, default_overlap=default_overlap) for s in sections))
 
 
 def merge_tiles(shape: Sequence[int], tile: int) -> list[Roi]:

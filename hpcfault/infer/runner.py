@@ -21,7 +21,7 @@ import numpy as np
 from hpcfault.errors import HpcfaultError
 from hpcfault.infer import ledger as ledg
 from hpcfault.infer.alloc import release_free_memory
-from hpcfault.infer.config import PredictConfig, check_config, resolve_model
+from hpcfault.infer.config import SECTION_BLOCK, PredictConfig, check_config, resolve_model
 from hpcfault.infer.outputs import segy_paths, write_extras
 from hpcfault.infer.plan import Plan, Tiling, make_tiling, merge_tiles, share
 from hpcfault.infer.report import Progress, peak_rss, plan_text, write_summary
@@ -102,16 +102,76 @@ def check_task(checkpoint: Path, task: str | None) -> None:
 
 def model_facts(checkpoint: Path) -> dict:
     """What planning needs to know of a checkpoint without loading its weights: registry name,
-    task, dimensionality (3: volumes, 2: sections) and size multiple."""
+    task, dimensionality (3: volumes, 2: sections), size multiple, the catalog's default overlap and
+    the edge of the cubes it was trained on (provenance `cube`; None if not recorded)."""
     from hpcfault.models import build_model, read_checkpoint
+    from hpcfault.models.catalog import CATALOG
     from hpcfault.tasks import task_spec
 
     payload = read_checkpoint(checkpoint)
     model = build_model(payload["model"], **payload["config"])
     cube = payload["provenance"].get("cube")
+    facts = CATALOG.get(str(payload["model"]))
     return {"name": str(payload["model"]), "task": task_spec(payload["task"]),
             "dims": int(getattr(model, "dims", 3)), "size_multiple": int(getattr(model, "size_multiple", 16)),
-            "cube": min(cube) if isinstance(cube, list) else cube}
+            "overlap": None if facts is None else facts.overlap, "cube": min(cube) if isinstance(cube, list) else cube}
+
+
+def auto_block(job: PredictJob, cfg: PredictConfig, checkpoint: Path, facts: dict, shape: tuple, max_edge: int | None,
+               device: str, threads: int, cap: int | None = None) -> dict:
+    """Rank 0: the candidate block with the smallest predicted compute time for this survey, from
+    cached timings or timed here (one forward per candidate shape, smallest first, until the
+    prediction has grown twice in a row), none larger than `cap` (which is a candidate itself); a
+    work dir keeps its earlier choice. Returns
+    {"edge", "key", "candidates" (Candidate list, timed), "chosen" (Candidate or None), "cube" (the cap)}."""
+    from hpcfault.infer import autoblock as ab
+    from hpcfault.infer.plan import auto_overlap
+
+    key = ab.cache_key(ledg.sha256_file(checkpoint), device, cfg.dtype, threads)
+    if not job.restart and (edge := ab.recorded(job.work, key)) is not None:
+        return {"edge": edge, "key": key, "candidates": [], "chosen": None}
+    align = facts["size_multiple"]
+
+    def overlap_of(edge: int) -> int:
+        return cfg.overlap if cfg.overlap is not None else auto_overlap(edge, facts["overlap"])
+
+    edges = ab.EDGES
+    if cap is not None:
+        edges = tuple(e for e in edges if e < cap) + (cap,)
+        max_edge = cap if max_edge is None else min(max_edge, cap)
+    cands = ab.candidate_plans(shape, max_edge, align, overlap_of, edges)
+    if not cands and cap is not None:      # a training cube below the smallest block the chooser times
+        return {"edge": cap, "key": key, "candidates": [], "chosen": None, "cube": cap}
+    path = ab.cache_path()
+    cache = ab.load_cache(path)
+    times = dict(cache.get(key, {}))
+    model, rising, best = None, 0, None
+    for c in cands:
+        k = ab.shape_key(c.input_shape)
+        if k not in times:
+            if model is None:
+                from hpcfault.infer.forward import BlockModel
+
+                model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic)
+            times[k] = round(ab.measure(model, c.input_shape), 6)
+        predicted = c.blocks * times[k]
+        rising = rising + 1 if best is not None and predicted > best else 0
+        best = predicted if best is None else min(best, predicted)
+        if rising >= 2:
+            break
+    if model is not None:
+        cache[key] = times
+        ab.save_cache(path, cache)
+
+    def memory_of(shape_in: tuple) -> int:
+        from hpcfault.models.memory import has_formula, peak_bytes
+
+        vox = shape_in[0] * shape_in[1] * shape_in[2]
+        return (int(peak_bytes(facts["name"], shape_in, cfg.dtype)) if has_formula(facts["name"]) else 0) + 24 * vox
+
+    cands = ab.timed(cands, times, memory_of)
+    chosen = ab.choose(cands)
+    return {"edge": chosen.edge, "key": key, "candidates": cands, "chosen": chosen, "cube": cap}
 
 
 def _trained_clip(checkpoint: Path) -> float | None:
@@ -320,12 +380,19 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
             facts = model_facts(checkpoint)
             edge = _max_edge(facts["name"], _memory_budget(cfg, device, env.local_world_size), cfg.dtype, device)
             sections = (cfg.sections or facts["task"].sections) if facts["dims"] == 2 else ()
-            block = cfg.block
-            if facts["task"].cube_blocks and facts["cube"]:   # outputs defined per training cube (Task.cube_blocks)
-                block = min(block, int(facts["cube"]))
-            block = max(facts["size_multiple"], block // facts["size_multiple"] * facts["size_multiple"])
-            return make_tiling(source.shape, block, cfg.overlap, max_edge=edge, align=facts["size_multiple"],
-                               sections=sections), facts
+            align = facts["size_multiple"]
+            cap = None       # outputs defined per training cube (Task.cube_blocks): blocks no larger than it
+            if facts["task"].cube_blocks and facts["cube"]:
+                cap = max(align, int(facts["cube"]) // align * align)
+            if cfg.block is not None:
+                block = max(align, min(cfg.block, cap or cfg.block) // align * align)
+            elif facts["dims"] == 2:
+                block = SECTION_BLOCK
+            else:   # the fastest block that fits, measured (autoblock.py)
+                facts["autoblock"] = auto_block(job, cfg, checkpoint, facts, source.shape, edge, device, threads, cap)
+                block = facts["autoblock"]["edge"]
+            return make_tiling(source.shape, block, cfg.overlap, max_edge=edge, align=align, sections=sections,
+                               default_overlap=facts["overlap"]), facts
         plan, facts = rank0_first(comm, plan_on_rank0)
         if cfg.section_batch == 0:
             from dataclasses import replace
@@ -365,6 +432,10 @@ def _stages(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, chec
     def prepare() -> dict:
         if job.restart:
             ledg.clear(job.work)
+        if facts.get("autoblock", {}).get("chosen") is not None:
+            from hpcfault.infer.autoblock import record
+
+            record(job.work, facts["autoblock"]["chosen"], facts["autoblock"]["key"])
         fp = _fingerprint(job, checkpoint, plan, cfg, task)
         ledg.check_fingerprint(job.work, fp, job.restart)
         return fp
@@ -518,6 +589,22 @@ def _dry_run(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, che
     model(x, None, view.section_axis)
     seconds = (time.perf_counter() - t) * np.prod(view.input_shape) / np.prod(box)
     print(plan_text(view, comm.size, todo, mem, seconds, device, threads))
+    auto = facts.get("autoblock")
+    if auto:
+        from hpcfault.infer.autoblock import cache_path, describe
+
+        vox = plan.shape[0] * plan.shape[1] * plan.shape[2]
+        if auto["candidates"]:
+            print(f"block choice the fastest for this survey, timed with {threads} thread(s) on {device} "
+                  f"(cached in {cache_path()}):")
+            for c in auto["candidates"]:
+                print("  " + describe(c, vox, c == auto["chosen"]))
+            if auto.get("cube"):
+                print(f"  (edges up to {auto['cube']}, the model's training cube: its task's outputs are defined per cube)")
+        elif auto.get("cube"):
+            print(f"block choice {auto['edge']}, the model's training cube (its task's outputs are defined per cube)")
+        else:
+            print(f"block choice {auto['edge']}, as this work dir's earlier run chose it")
     views = [{1: "inline", 2: "xline"}.get(v.section_axis, "3D") for v in plan.views]
     print(f"task         {task.name}: outputs {', '.join(task.output_names)}; model {facts['name']}"
           + (f", 2D sections along {' and '.join(views)} ({len(plan)} blocks in all, averaged)"

@@ -26,11 +26,22 @@ _PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
     "Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
     "MCFBlock": (("expansion_conv", "bn"),),
     "FaultNet": (("conv1_1", "bn1_1"),),
+    "BasicBlock2d": (("conv1", "bn1"), ("conv2", "bn2")),     # the 2D ResNet encoder (resnet.py)
+    "ResNetEncoder": (("conv1", "bn1"),),
 }
+_CONV_BN = ((nn.Conv2d, nn.BatchNorm2d), (nn.Conv3d, nn.BatchNorm3d))
+
+
+def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
+    """A conv followed by a BatchNorm of its dimension, or by an InstanceNorm3d that tracks running
+    statistics (in eval mode it normalises by those, as BatchNorm does)."""
+    if any(type(conv) is c and type(norm) is b for c, b in _CONV_BN):
+        return True
+    return type(conv) is nn.Conv3d and type(norm) is nn.InstanceNorm3d and norm.track_running_stats
 
 
 @torch.no_grad()
-def fold_bn(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> None:
+def fold_bn(conv: nn.Conv3d | nn.Conv2d, bn: nn.BatchNorm3d | nn.BatchNorm2d) -> None:
     """Fold an eval-mode BatchNorm into `conv` in place (conv gains a bias if it had none)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("BatchNorm without running statistics cannot be folded")
@@ -63,9 +74,7 @@ def fold_all_bn(model: nn.Module) -> int:
         if isinstance(module, nn.Sequential):
             for k in range(len(module) - 1):
                 conv, bn = module[k], module[k + 1]
-                if (isinstance(conv, nn.Conv3d) and (isinstance(bn, nn.BatchNorm3d) or (
-                        isinstance(bn, nn.InstanceNorm3d) and bn.track_running_stats))) or \
-                        (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+                if _foldable(conv, bn):
                     fold_bn(conv, bn)
                     module[k + 1] = nn.Identity()
                     count += 1

@@ -39,6 +39,23 @@ reference 16/32/64). Plain instance normalization (the reference's `norm: instan
 normalization left unfolded, adds 3 w1 (its outputs beside the convolutions'): the reference
 network needs 240 channels, 960 B/voxel in fp32 (a 256^3 block: 15 GiB).
 
+2D section models take a batch of sections: their `shape` is (sections, H, W) and a "voxel" is a
+pixel of a section.
+
+UNet2D (f = filters) peaks in its last level: the input (1), that level's input (f1/4), the skip
+(f0), the concatenation (f0 + f1) and two convolution/BatchNorm outputs (2 f0):
+s * (1 + f1/4 + f1 + 4 f0) = 105 s (BN folded or not).
+
+U-Net-ResNet (w = width, d = decoder channels) peaks in the last decoder block (full resolution):
+the input (1), the encoder maps kept for the skips (w/4 + w/16 + w/32 + w/64 + w/128), the block's
+input (d3/4), its x2 upsampled copy (d3) and the full-resolution outputs of its convolutions alive
+at once: 2 d4 with BN folded (prepare_for_inference), 3 d4 without (a BN output beside its
+input): 1 + 23.5 + 8 + 32 + 32 = 96.5 channels (112.5 unfolded) with the defaults, for ResNet-18
+and -34 alike (the encoder's depth adds weights, not peak activations).
+Flip TTA keeps the first prediction and the mirrored input (1 + C more for C output channels);
+sections whose sizes are not multiples of 32 are padded first (their pixels count at the padded
+size).
+
 The dtype is that of the model and its activations (model.to(dtype), input cast); under autocast
 some tensors stay fp32 and the peak is higher than the fp16 figure.
 
@@ -65,7 +82,11 @@ _DEFAULTS = {
     "unet3d": {"filters": (16, 32, 64, 128)},
     "mtl": {"widths": (16, 32, 64), "bottleneck": 256, "depths": (3, 2, 3), "norm": "instance"},
     "mtl-refine": {"widths": (16, 32, 64), "bottleneck": 256, "depths": (3, 2, 3), "norm": "instance"},
+    "unet2d": {"filters": (16, 32, 64, 128)},
+    "unet-resnet18": {"width": 64, "decoder": (256, 128, 64, 32, 16), "flip_tta": False, "head": ("sigmoid",)},
+    "unet-resnet34": {"width": 64, "decoder": (256, 128, 64, 32, 16), "flip_tta": False, "head": ("sigmoid",)},
 }
+SECTION_MULTIPLE = 32      # U-Net-ResNet pads sections to multiples of 32
 
 
 def has_formula(name: str) -> bool:
@@ -104,6 +125,13 @@ def channels_at_peak(name: str, config: dict[str, Any] | None = None, folded: bo
         else:
             tail = 1 + w0 / 8 + 3 * w0
         return max(head, tail)
+    if name == "unet2d":
+        f0, f1 = cfg["filters"][0], cfg["filters"][1]
+        return 1 + f1 / 4 + f1 + 4 * f0
+    if name.startswith("unet-resnet"):
+        w, d = cfg["width"], cfg["decoder"]
+        peak = 1 + w * (1 / 4 + 1 / 16 + 1 / 32 + 1 / 64 + 1 / 128) + d[3] / 4 + d[3] + (2 if folded else 3) * d[4]
+        return peak + (1 + len(cfg["head"]) if cfg["flip_tta"] else 0)
     f0, f1 = cfg["filters"][0], cfg["filters"][1]
     return 1 + f1 / 8 + 2 * (f0 + f1)
 
@@ -119,6 +147,18 @@ def bytes_per_voxel(name: str, dtype: str = "fp32", config: dict[str, Any] | Non
                     folded: bool = True, shape: Sequence[int] = REFERENCE_SHAPE) -> float:
     """Peak bytes per input voxel of one forward pass on a block of `shape` (formula)."""
     return channels_at_peak(name, config, folded, shape) * dtype_bytes(dtype)
+
+
+def sections_that_fit(name: str, mem_bytes: int, section: Sequence[int], dtype: str = "fp32", *,
+                      config: dict[str, Any] | None = None, reserve_bytes: int = 0) -> int:
+    """How many sections of `section` (H, W) pixels a 2D model's forward pass takes at once within
+    `mem_bytes` (minus `reserve_bytes`); 0 when not even one fits."""
+    h, w = (int(v) for v in section)
+    if name.startswith("unet-resnet"):
+        h, w = -(-h // SECTION_MULTIPLE) * SECTION_MULTIPLE, -(-w // SECTION_MULTIPLE) * SECTION_MULTIPLE
+    one = peak_bytes(name, (1, h, w), dtype, config)
+    budget = mem_bytes - reserve_bytes
+    return int(budget // one) if one > 0 and budget > 0 else 0
 
 
 def parse_bytes(text: str) -> int:
@@ -159,7 +199,8 @@ def largest_block(name: str, mem_bytes: int, dtype: str = "fp32", *, config: dic
 
 
 def measure_peak_bytes(model, shape, dtype: str = "fp32", device: str = "cpu") -> int:
-    """Measured peak bytes of one forward pass of `model` on a random input of `shape` (T, I, X).
+    """Measured peak bytes of one forward pass of `model` on a random input of `shape` (T, I, X; a
+    2D model: (sections, H, W)).
 
     The input is created inside the measured region, so it counts as in the formula. CPU: the
     profiler's allocator events (an op's own allocations at its start, its own frees at its end, which
@@ -168,7 +209,8 @@ def measure_peak_bytes(model, shape, dtype: str = "fp32", device: str = "cpu") -
     import torch
 
     tdtype = {2: torch.bfloat16 if dtype.startswith("b") else torch.float16, 4: torch.float32}[dtype_bytes(dtype)]
-    size = (1, getattr(model, "in_channels", 1), *shape)
+    channels = getattr(model, "in_channels", 1)
+    size = (shape[0], channels, *shape[1:]) if getattr(model, "dims", 3) == 2 else (1, channels, *shape)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -12,10 +12,11 @@ from hpcfault.errors import HpcfaultError
 from hpcfault.tasks.fault import FAULT
 from hpcfault.tasks.fault_strike import FAULT_STRIKE
 from hpcfault.tasks.multitask import MULTITASK, MULTITASK_REFINE
+from hpcfault.tasks.salt import SALT
 from hpcfault.tasks.spec import Output, Target, Task
 
 DEFAULT_TASK = "fault"
-TASKS: dict[str, Task] = {t.name: t for t in (FAULT, FAULT_STRIKE, MULTITASK, MULTITASK_REFINE)}
+TASKS: dict[str, Task] = {t.name: t for t in (FAULT, FAULT_STRIKE, SALT, MULTITASK, MULTITASK_REFINE)}
 
 
 def task_spec(name: str | None) -> Task:

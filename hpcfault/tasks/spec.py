@@ -14,7 +14,7 @@ from typing import Any
 
 KINDS = ("probability", "value", "angle", "label")
 MERGES = ("mean", "angle", "affine", "owner")
-LOSSES = ("md", "dice", "bce", "l1", "mse", "ssim-l1", "angle-l1")
+LOSSES = ("md", "dice", "bce", "lovasz", "l1", "mse", "ssim-l1", "angle-l1")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hpcfault.data.augment2d import Augment2DConfig
 from hpcfault.errors import HpcfaultError
 
 
@@ -24,7 +25,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    name: Literal["md", "bce", "dice"] = "md"
+    name: Literal["md", "bce", "dice", "lovasz"] = "md"
     gamma: float = 0.7                          # md only
     balanced: bool = True                       # bce only (lambda-BCE)
     # md and dice: + bce_weight x plain (unbalanced) masked BCE. A Dice-type loss is constant on a
@@ -34,7 +35,17 @@ class LossConfig:
 
     def options(self) -> dict[str, Any]:
         extra = {"bce_weight": self.bce_weight, "pos_weight": self.pos_weight} if self.bce_weight else {}
-        return {"md": {"gamma": self.gamma, **extra}, "bce": {"balanced": self.balanced}, "dice": extra}[self.name]
+        return {"md": {"gamma": self.gamma, **extra}, "bce": {"balanced": self.balanced}, "dice": extra,
+                "lovasz": {}}[self.name]
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One phase of a loss schedule: `steps` optimizer steps with `loss` (the last phase goes on to
+    the end of the run), e.g. the seed's BCE for 20 epochs, then Dice for 20."""
+
+    steps: int = 1
+    loss: LossConfig = field(default_factory=LossConfig)
 
 
 @dataclass(frozen=True)
@@ -59,12 +70,14 @@ class SourceConfig:
     synthetic-survey  `count` synthetic surveys of `shape` (seeds seed, seed+1, ...) made once in
                       RUN_DIR/data/, labelled on every `label_every`-th `label_axis` slice only,
                       with a fraction `drop_faults` of the faults removed there (false negatives);
-    volume            a volume file `path` with datasets data, labels and mask.
+    volume            a volume file `path` with datasets data, labels and mask (2D models: data and
+                      the task's labels, mask optional);
+    tgs               (2D models) the tiles of a TGS-layout folder `path`, its `split`.
     """
 
-    kind: Literal["synthetic", "synthetic-survey", "volume"] = "synthetic"
+    kind: Literal["synthetic", "synthetic-survey", "volume", "tgs"] = "synthetic"
     weight: float = 1.0                         # relative share of the cubes (paper Table II)
-    path: str = ""                              # volume: the file
+    path: str = ""                              # volume: the file; tgs: the folder
     family: str = "train"                       # synthetic*: generator family (hpcfault.data.synth_config.FAMILIES)
     synth: dict[str, Any] = field(default_factory=dict)   # synthetic*: generator ranges over the family's, e.g. {faults: {count: [0, 4]}}
     shape: tuple[int, int, int] | None = None   # synthetic: survey size (None = the cube); synthetic-survey: required
@@ -73,6 +86,7 @@ class SourceConfig:
     label_every: int = 30                       # synthetic-survey: keep labels on every k-th slice (1 = all)
     label_axis: Literal["time", "inline", "xline"] = "inline"
     drop_faults: float = 0.0                    # synthetic-survey: fraction of faults dropped from the labels
+    split: Literal["train", "val", "test", "all"] = "train"   # tgs: which part (the seed's 3420/380/200 split)
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,10 @@ class DataConfig:
     cube: int | tuple[int, int, int] = 128      # cube edge, or (time, inline, xline) sizes; multiples of 16
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
+    # 2D section models: tiles (time, lateral) cut from sections, TGS tiles fitted to them
+    tile: tuple[int, int] = (128, 128)
+    fit: Literal["pad", "resize"] = "pad"       # TGS tiles of another size: reflect-pad (loss on the tile) or resize
+    augment2d: Augment2DConfig = field(default_factory=Augment2DConfig)
     mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
 
     @property
@@ -96,8 +114,14 @@ class ValidationConfig:
     synthetic_shape: tuple[int, int, int] = (128, 128, 128)
     synthetic_family: str = "train"             # generator family of the synthetic held-out surveys
     threshold: float = 0.5
+    search_threshold: bool = True               # 2D models: record the best threshold on validation (else `threshold`)
     radius: int = 2                             # Tol-IoU matching radius in voxels
     block: int = 0                              # prediction block edge; 0 = the whole volume
+    # 2D section models: every k-th section of each held-out volume along the task's directions,
+    # scored as pixels and, for the TGS metric, as `tile`-pixel tiles; `tgs`: a folder's val split
+    section_every: int = 4
+    tile: int = 101
+    tgs: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,7 @@ class TrainConfig:
     micro_batch: int = 0                        # cubes per forward pass; 0 = the per-process batch
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)   # the loss of the task's first target
+    phases: tuple[PhaseConfig, ...] = ()        # a loss schedule instead of `loss` (e.g. BCE, then Dice)
     init: str = ""                              # initial weights: any state dict that fits by name (--init)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -141,9 +166,11 @@ def check(cfg: TrainConfig) -> None:
         if not ok:
             raise HpcfaultError(f"train config: {what} (got {got!r}); {fix}")
 
+    from hpcfault.models.catalog import model_dims
     from hpcfault.tasks import task_spec
 
     task_spec(cfg.task)
+    dims = model_dims(cfg.model.name)
 
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
     need(0 <= cfg.stop_at <= cfg.steps, "stop_at must lie in [0, steps]", cfg.stop_at, "0 = run all the steps")
@@ -166,13 +193,36 @@ def check(cfg: TrainConfig) -> None:
         if s.kind == "synthetic-survey":
             need(s.shape is not None and s.count >= 1, f"data.sources[{k}] of kind synthetic-survey needs a "
                  "shape and count >= 1", (s.shape, s.count), "e.g. shape: [128, 128, 128], count: 4")
-        if s.kind != "volume":
+        if s.kind in ("synthetic", "synthetic-survey"):
             from hpcfault.data.synth_config import synth_config
 
             synth_config(s.family, mapping=s.synth, source=f"train config data.sources[{k}]")
-        if s.kind != "volume" and s.shape is not None:
+        if s.kind in ("synthetic", "synthetic-survey") and s.shape is not None and dims == 3:
             need(all(a >= c for a, c in zip(s.shape, cfg.data.cube_shape)), f"data.sources[{k}].shape is smaller than the cube "
                  f"({cfg.data.cube})", s.shape, "use a larger shape or a smaller data.cube")
+    for k, s in enumerate(cfg.data.sources):
+        need(s.kind != "tgs" or bool(s.path), f"data.sources[{k}] of kind tgs needs a path", s.path,
+             "set path: to a TGS-layout folder (train/images, train/masks or train.csv)")
+        need(dims == 2 or s.kind != "tgs", f"data.sources[{k}]: TGS tiles train 2D section models only", cfg.model.name,
+             "use model unet-resnet18, unet-resnet34 or unet2d")
+        need(dims == 3 or s.kind != "synthetic-survey" or (s.label_every == 1 and s.drop_faults == 0),
+             f"data.sources[{k}]: a 2D model's synthetic surveys are labelled densely",
+             (s.label_every, s.drop_faults), "set label_every: 1 and drop_faults: 0 on that source")
+    need(len(cfg.data.tile) == 2 and min(cfg.data.tile) >= 1, "data.tile must be two positive sizes", cfg.data.tile,
+         "e.g. data.tile=[128, 128]")
+    if cfg.model.name.startswith("unet-resnet") and min(cfg.micro_batch or cfg.batch, cfg.batch) == 1:
+        cells = -(-cfg.data.tile[0] // 32) * -(-cfg.data.tile[1] // 32)
+        need(cells >= 2, "tiles this small leave one value per channel at the ResNet's 1/32 resolution, which "
+             "BatchNorm cannot train on one tile at a time", cfg.data.tile, "use data.tile of at least [64, 32]")
+    need(dims == 2 or not cfg.validation.tgs, "validation.tgs validates 2D section models only", cfg.model.name,
+         "leave validation.tgs empty")
+    need(cfg.validation.section_every >= 1 and cfg.validation.tile >= 1, "validation.section_every and "
+         "validation.tile must be >= 1", (cfg.validation.section_every, cfg.validation.tile), "e.g. 4 and 101")
+    for k, ph in enumerate(cfg.phases):
+        need(ph.steps >= 1, f"phases[{k}].steps must be >= 1", ph.steps, "e.g. steps: 2140 (20 epochs of 3420 tiles)")
+        need(ph.loss.bce_weight >= 0 and (ph.loss.bce_weight == 0 or ph.loss.name in ("md", "dice")),
+             f"phases[{k}].loss.bce_weight must be >= 0 and is for md or dice", (ph.loss.name, ph.loss.bce_weight),
+             "e.g. loss: {name: dice, bce_weight: 1.0}")
     need(cfg.optim.lr > 0, "optim.lr must be > 0", cfg.optim.lr, "the paper uses 1e-3")
     need(0 <= cfg.optim.lr_final <= cfg.optim.lr and cfg.optim.warmup >= 0, "optim.lr_final must lie in [0, lr] "
          "and optim.warmup be >= 0", (cfg.optim.lr_final, cfg.optim.warmup), "e.g. lr_final: 1.0e-5, warmup: 50")
@@ -206,6 +256,29 @@ def per_rank_batch(cfg: TrainConfig, world_size: int) -> int:
             f"micro_batch must divide the per-process batch (got micro_batch={cfg.micro_batch}, "
             f"per-process batch {local}); use a divisor of {local} or 0")
     return local
+
+
+def with_defaults(stored: dict) -> dict:
+    """A stored config mapping with the keys added since it was written filled with their
+    defaults (so a run started before them resumes); the mapping as is if it no longer loads."""
+    from hpcfault.config import from_mapping, to_mapping
+
+    try:
+        return to_mapping(from_mapping(TrainConfig, stored, "stored config"))
+    except HpcfaultError:
+        return stored
+
+
+def loss_at(cfg: TrainConfig, step: int) -> tuple[int, LossConfig]:
+    """(phase index, loss) of optimizer step `step` (0-based); without phases (-1, cfg.loss)."""
+    if not cfg.phases:
+        return -1, cfg.loss
+    end = 0
+    for k, ph in enumerate(cfg.phases):
+        end += ph.steps
+        if step < end:
+            return k, ph.loss
+    return len(cfg.phases) - 1, cfg.phases[-1].loss
 
 
 def config_differences(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:

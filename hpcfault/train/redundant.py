@@ -10,7 +10,7 @@ function and makes runs reproducible across process counts.
 Found numerically, for any architecture: one float64 forward/backward in training mode on a small
 random batch (its own generator: the global RNG is untouched); parameters whose gradient is below
 1e-9 of the largest are redundant. Fault-Net has three (the stem's first conv bias and the two MCF
-expansion conv biases); UNet3D none.
+expansion conv biases); UNet3D and the 2D U-Nets none (their convolutions before BatchNorm have no bias).
 """
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ RELATIVE = 1e-9
 def zero_gradient_parameters(model: torch.nn.Module, size: int = 32) -> list[str]:
     probe = copy.deepcopy(model).to("cpu", torch.float64).train()
     gen = torch.Generator().manual_seed(12345)
-    x = torch.rand(2, getattr(model, "in_channels", 1), size, size, size, generator=gen, dtype=torch.float64)
+    dims = getattr(model, "dims", 3)                  # a section model takes (N, C, H, W)
+    channels = getattr(model, "in_channels", 1)
+    shape = (2, channels, 2 * size, 2 * size) if dims == 2 else (2, channels, size, size, size)
+    x = torch.rand(*shape, generator=gen, dtype=torch.float64)
     y = probe(x)
     (y * torch.rand(y.shape, generator=gen, dtype=torch.float64)).sum().backward()
     grads = {n: (p.grad.abs().max().item() if p.grad is not None else 0.0) for n, p in probe.named_parameters()}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hpcfault.config import dump_config, read_yaml, to_mapping
 from hpcfault.errors import HpcfaultError
-from hpcfault.train.config import RESUMABLE_KEYS, TrainConfig, config_differences
+from hpcfault.train.config import RESUMABLE_KEYS, TrainConfig, config_differences, with_defaults
 
 CONFIG = "config.yaml"
 
@@ -68,7 +68,7 @@ def prepare(cfg: TrainConfig, run_dir: Path) -> bool:
     if stored.is_file():
         old = read_yaml(stored)
         old.pop("kind", None)
-        diffs = config_differences(old, mapping, defaults=to_mapping(TrainConfig()))
+        diffs = config_differences(with_defaults(old), mapping, defaults=to_mapping(TrainConfig()))
         if diffs:
             raise HpcfaultError(
                 f"{run_dir} holds a run with a different config (got {len(diffs)} difference(s): "

@@ -13,6 +13,12 @@ Source kinds (TrainConfig.data.sources):
   hpcfault.data.synth.write_synthetic and `hpcfault labels sparsify` (the task's other label
   volumes, e.g. rgt and dhr, copied alongside); sampled as volume files;
 - volume: a volume file with data, labels and mask (VolumeSource), e.g. a converted real survey.
+
+2D section models draw (H, W) tiles instead (hpcfault/data/tiles.py: TileSampler), cut from the
+sections of synthetic surveys (synthetic: a fresh survey of `shape`, default 128^3, per tile;
+synthetic-survey: `count` surveys made once in RUN_DIR/data/ with every label, densely - much
+cheaper per tile) and of volume files along the task's directions, or taken from a TGS-layout
+folder (tgs); same numbering, sharding and state as cubes.
 """
 from __future__ import annotations
 
@@ -41,12 +47,15 @@ def survey_files(src: SourceConfig, data_dir: Path) -> list[Path]:
 
 
 def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
-    """Generate the synthetic-survey sources' files that are not there yet (call on rank 0)."""
+    """Generate the synthetic-survey sources' files that are not there yet (call on rank 0). For a
+    2D section model they keep every label volume of the generator, densely (no mask)."""
     from hpcfault.cli.labels import sparsify
     from hpcfault.data.synth import write_synthetic
     from hpcfault.data.synth_config import synth_config
+    from hpcfault.models.catalog import model_dims
     from hpcfault.tasks import task_spec
 
+    dense_only = model_dims(cfg.model.name) == 2
     for src in cfg.data.sources:
         if src.kind != "synthetic-survey":
             continue
@@ -54,6 +63,11 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
             if path.is_file():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
+            if dense_only:
+                write_synthetic(path, src.shape, src.seed + k, family=src.family,
+                                config=synth_config(src.family, mapping=src.synth))
+                log.info("made training survey %s", path)
+                continue
             dense = path.with_name(f".dense-{path.name}")
             write_synthetic(dense, src.shape, src.seed + k, config=synth_config(src.family, mapping=src.synth),
                             family=src.family)
@@ -112,6 +126,10 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
     from hpcfault.tasks import task_spec
 
     task = task_spec(cfg.task)
+    from hpcfault.models.catalog import model_dims
+
+    if model_dims(cfg.model.name) == 2:
+        return CubeStream(build_tile_sampler(cfg, task, rank, world, run_dir), per_step)
     sources, weights = [], []
     for k, src in enumerate(cfg.data.sources):
         if src.kind == "synthetic":
@@ -137,3 +155,36 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
                           labels=task.labels, azimuths=azimuths, scaled=task.scaled_labels,
                           smooth=task.smooth_labels, transform=resolve(task.transform) if task.transform else None)
     return CubeStream(sampler, per_step)
+
+
+def build_tile_sampler(cfg: TrainConfig, task, rank: int, world: int, run_dir: Path):
+    """The TileSampler of a 2D section model's run (see hpcfault/data/tiles.py)."""
+    from hpcfault.data.synth_config import synth_config
+    from hpcfault.data.tiles import SyntheticSections, TgsTiles, TileSampler, VolumeSections
+
+    sources, weights = [], []
+    for k, src in enumerate(cfg.data.sources):
+        if src.kind != "synthetic-survey":
+            weights.append(src.weight)
+        if src.kind == "synthetic":
+            shape = src.shape or (max(cfg.data.tile[0], 128),) + (max(cfg.data.tile[1], 128),) * 2
+            sources.append(SyntheticSections(shape, seed=src.seed, name=f"synthetic[{k}]", sections=task.sections,
+                                             config=synth_config(src.family, mapping=src.synth)))
+        elif src.kind == "volume":
+            if not Path(src.path).is_file():
+                raise HpcfaultError(f"data.sources[{k}]: volume file not found (got {src.path!r}); "
+                                    "edit the path in the config")
+            sources.append(VolumeSections(src.path, task.labels, task.sections))
+        elif src.kind == "synthetic-survey":
+            files = survey_files(src, run_dir / "data")
+            sources += [VolumeSections(p, task.labels, task.sections) for p in files]
+            weights += [src.weight / len(files)] * len(files)
+            continue
+        else:
+            if not Path(src.path).is_dir():
+                raise HpcfaultError(f"data.sources[{k}]: TGS folder not found (got {src.path!r}); give a folder with "
+                                    "train/images and train/masks or train.csv (e.g. made by 'hpcfault salt-tiles')")
+            sources.append(TgsTiles(src.path, src.split, cfg.data.fit))
+    return TileSampler(sources, weights, tile=cfg.data.tile,
+                       min_label_pixels=cfg.data.min_fault_voxels, seed=cfg.seed, rank=rank, world_size=world,
+                       augment=cfg.data.augment2d if cfg.data.augment else None, labels=task.labels)

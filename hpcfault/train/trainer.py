@@ -37,8 +37,9 @@ from hpcfault.config import to_mapping
 from hpcfault.errors import HpcfaultError
 from hpcfault.train import ddp, rundir
 from hpcfault.train.checkpoint import load_state, plain, rng_state, save_state, set_rng_state
-from hpcfault.train.config import TrainConfig, config_differences, per_rank_batch
+from hpcfault.train.config import TrainConfig, config_differences, loss_at, per_rank_batch, with_defaults
 from hpcfault.train.metrics_log import MetricsLog
+from hpcfault.train.objective import objective
 from hpcfault.train.signals import StopFlag, after_checkpoint
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,12 @@ class Trainer:
                                           weight_decay=o.weight_decay)
         self.scaler = torch.amp.GradScaler(d.device.type, enabled=self.amp == torch.float16)
         self.task = task_spec(cfg.task)
-        self.objective = objective(cfg, self.task)
+        from hpcfault.models.catalog import model_dims
+
+        self.dims = model_dims(cfg.model.name)
+        self._objectives: dict[int, list] = {}
+        self.objective = self.objective_at(0)
+        self.last_val: dict[str, Any] = {}
         seed_everything(cfg.seed * 7919 + d.rank)  # per-rank streams of anything random in the loop
         self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir)
         self.metrics = MetricsLog(run_dir, enabled=d.is_main)
@@ -162,6 +168,13 @@ class Trainer:
             self._save_model(rundir.model_path(self.run_dir), {})
         ddp.barrier(self.d)
 
+    def objective_at(self, step: int) -> list:
+        """The objective of optimizer step `step`: the config's loss, or its phase's."""
+        k, loss = loss_at(self.cfg, step)
+        if k not in self._objectives:
+            self._objectives[k] = objective(self.cfg, self.task, loss)
+        return self._objectives[k]
+
     def _save_model(self, path: Path, extra: dict[str, Any]) -> None:
         from hpcfault.data.cube_sources import TRAIN_CLIP_PERCENTILE
         from hpcfault.models import save_checkpoint
@@ -170,12 +183,20 @@ class Trainer:
                 "input_clip_percentile": TRAIN_CLIP_PERCENTILE, "cube": self.cfg.data.cube,
                 "loss": self.cfg.loss.name, **({"gamma": self.cfg.loss.gamma} if self.cfg.loss.name == "md" else {}),
                 **extra}
+        if self.cfg.phases:
+            prov["loss"] = [f"{ph.loss.name} x {ph.steps}" for ph in self.cfg.phases]
         if self.cfg.init:
             prov["init"] = self.cfg.init
+        if self.dims == 2:
+            # what predict-tiles needs to feed tiles as in training, and the threshold validation chose
+            val = extra.get("val") or self.last_val
+            v = self.cfg.validation
+            prov.update({"tile": list(self.cfg.data.tile), "fit": self.cfg.data.fit,
+                         "threshold": float(val.get("best_threshold", v.threshold) if v.search_threshold else v.threshold)})
         model = self.model
         if isinstance(model, torch.nn.SyncBatchNorm) or any(isinstance(m, torch.nn.SyncBatchNorm)
                                                             for m in model.modules()):
-            model = _unsync(model)
+            model = _unsync(model, self.dims)
         from hpcfault.models.registry import task_config
 
         save_checkpoint(path, model, self.cfg.model.name, task_config(self.cfg.model.name, self.cfg.task,
@@ -184,7 +205,17 @@ class Trainer:
 
     # ---------------------------------------------------------------- validation
     def validate(self) -> None:
-        from hpcfault.train.validate import load_held_out, validate
+        if self.dims == 2:
+            import functools
+
+            from hpcfault.train.validate2d import load_held_sections, validate_sections as validate
+
+            sections = functools.partial(load_held_sections, fit=(self.cfg.data.fit, self.cfg.data.tile))
+
+            def load_held_out(v, rank, world, task):
+                return sections(v, rank, world, task.labels)
+        else:
+            from hpcfault.train.validate import load_held_out, validate
 
         v = self.cfg.validation
         ddp.average_batchnorm_stats(self.d, self.model)
@@ -194,8 +225,14 @@ class Trainer:
         s = validate(self.model, self._held, v, self.d, self.amp, self.task)
         s = {k: (round(x, 6) if isinstance(x, float) else x) for k, x in s.items()}
         self.metrics.write(self.step, "val", **s, seconds=round(time.perf_counter() - t0, 2))
-        self.info("step %d validation: IoU %.4f  precision %.4f  recall %.4f  Tol-IoU@%d %.4f", self.step,
-                 s["iou"], s["precision"], s["recall"], v.radius, s["tol_iou"])
+        self.last_val = s
+        if self.dims == 2:
+            self.info("step %d validation: IoU %.4f  Dice %.4f  precision %.4f  recall %.4f  TGS %.4f  (best threshold "
+                      "%.2f: TGS %.4f, IoU %.4f)", self.step, s["iou"], s["dice"], s["precision"], s["recall"],
+                      s["tgs"], s["best_threshold"], s["best_tgs"], s["best_iou"])
+        else:
+            self.info("step %d validation: IoU %.4f  precision %.4f  recall %.4f  Tol-IoU@%d %.4f", self.step,
+                      s["iou"], s["precision"], s["recall"], v.radius, s["tol_iou"])
         if s["iou"] > self.best["iou"]:
             self.best = {"iou": s["iou"], "step": self.step}
             if self.d.is_main:
@@ -227,6 +264,7 @@ class Trainer:
         return total
 
     def train_step(self) -> float:
+        self.objective = self.objective_at(self.step)
         batch = self.stream.next_batch()
         dev = self.d.device
         for group in self.optimizer.param_groups:
@@ -261,7 +299,8 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
     def fit(self, flag: StopFlag) -> str:
         cfg, d = self.cfg, self.d
-        val_on = cfg.validation.every > 0 and (cfg.validation.volumes or cfg.validation.synthetic_seeds)
+        val_on = cfg.validation.every > 0 and bool(cfg.validation.volumes or cfg.validation.synthetic_seeds
+                                                   or cfg.validation.tgs)
         if val_on and self.step == 0:
             self.validate()  # the untrained network: the baseline of the curves
         window, t_window = 0.0, time.perf_counter()
@@ -281,9 +320,11 @@ class Trainer:
             if self.step % cfg.log_every == 0 or stop or self.step == last:
                 mean = float(ddp.all_sum(d, torch.tensor([window / n_window], dtype=torch.float64))[0]) / d.world
                 dt = time.perf_counter() - t_window
+                phase = {"phase": loss_at(cfg, self.step - 1)[0]} if cfg.phases else {}
                 self.metrics.write(self.step, "train", loss=mean, lr=self.optimizer.param_groups[0]["lr"],
-                                   cubes_per_s=round(n_window * cfg.batch / dt, 4))
-                self.info("step %d/%d  loss %.5f  %.2f cubes/s", self.step, cfg.steps, mean, n_window * cfg.batch / dt)
+                                   cubes_per_s=round(n_window * cfg.batch / dt, 4), **phase)
+                self.info("step %d/%d  loss %.5f  %.2f %s/s", self.step, cfg.steps, mean, n_window * cfg.batch / dt,
+                          "tiles" if self.dims == 2 else "cubes")
                 window, n_window, t_window = 0.0, 0, time.perf_counter()
             if val_on and self.step % cfg.validation.every == 0:
                 self.validate()
@@ -294,32 +335,17 @@ class Trainer:
         return "done"
 
 
-def objective(cfg: TrainConfig, task: Any) -> list[tuple[Any, slice, Any]]:
-    """(target, model channels, loss function) for each of the task's targets. The first target's
-    loss is the config's `loss` (for the fault task: MD, BCE or Dice, as always); the others come
-    from the task."""
-    from hpcfault.losses import build_loss, target_loss
-
-    slices = task.channel_slices()
-    out = []
-    for k, t in enumerate(task.targets):
-        if k == 0:
-            fn = build_loss(cfg.loss.name, **cfg.loss.options())
-        else:
-            fn = target_loss(t.loss, task.output(t.output).period, **dict(t.options))
-        out.append((t, slices[t.output], fn))
-    return out
-
-
-def _unsync(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `model` with SyncBatchNorm layers turned back into BatchNorm3d (for saving)."""
+def _unsync(model: torch.nn.Module, dims: int = 3) -> torch.nn.Module:
+    """A copy of `model` with SyncBatchNorm layers turned back into BatchNorm3d, or BatchNorm2d for
+    a 2D model (for saving)."""
     import copy
 
     model = copy.deepcopy(model)
+    norm = torch.nn.BatchNorm2d if dims == 2 else torch.nn.BatchNorm3d
 
     def swap(module: torch.nn.Module) -> torch.nn.Module:
         if isinstance(module, torch.nn.SyncBatchNorm):
-            bn = torch.nn.BatchNorm3d(module.num_features, module.eps, module.momentum, module.affine,
+            bn = norm(module.num_features, module.eps, module.momentum, module.affine,
                                       module.track_running_stats)
             bn.load_state_dict(module.state_dict())
             return bn
@@ -354,7 +380,7 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
     state_file = rundir.last_state(path)
     if resuming and state_file.is_file():
         state = load_state(state_file)
-        diffs = config_differences(state["config"], to_mapping(cfg), defaults=to_mapping(TrainConfig()))
+        diffs = config_differences(with_defaults(state["config"]), to_mapping(cfg), defaults=to_mapping(TrainConfig()))
         if diffs:
             raise HpcfaultError(f"{state_file} was written with another config (got {'; '.join(diffs[:6])}); "
                                 "use a new run_dir")
