@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # TORCH_INDEX=https://mirror/whl/cpu`; `TORCH_INDEX=` never adds it.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: venv system-deps demo test test-fast clean
+.PHONY: venv system-deps demo demo-multitask test test-fast clean
 
 $(STAMP): setup.py requirements-cpu.txt
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ system-deps:
 
 demo: $(STAMP)
 	@PATH=$(abspath $(BIN)):$$PATH bash tools/demo.sh $(DEMO_OUT)
+
+# Multi-task interpretation (docs/multitask.md) with the embedded MTI + MTR models.
+demo-multitask: $(STAMP)
+	@PATH=$(abspath $(BIN)):$$PATH bash tools/demo_multitask.sh $(DEMO_OUT)/multitask
 
 test: $(STAMP) system-deps
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)

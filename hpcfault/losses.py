@@ -214,9 +214,58 @@ def angle_l1_loss(pred: Any, degrees: Any, mask: Any = None, period: float = 180
     return masked_mean(per_voxel, mask)
 
 
+SSIM_SIGMA = 1.5       # gaussian window of SSIM (as in Wang et al. 2004), truncated at SSIM_RADIUS
+SSIM_RADIUS = 5
+SSIM_K = (0.01, 0.03)
+
+
+def ssim_window(sigma: float = SSIM_SIGMA, radius: int = SSIM_RADIUS):
+    """The normalized 1D gaussian of the SSIM window (numpy, float64)."""
+    import numpy as np
+
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (x / sigma) ** 2)
+    return w / w.sum()
+
+
+def ssim_map(pred: Any, target: Any, data_range: float = 1.0) -> Any:
+    """Local SSIM of two (N, 1, T, I, X) tensors with the separable gaussian window, on the voxels
+    whose whole window lies inside (each size shrinks by 2 * SSIM_RADIUS)."""
+    import torch
+    import torch.nn.functional as F
+
+    w = torch.as_tensor(ssim_window(), dtype=pred.dtype, device=pred.device)
+    k = w.numel()
+    stack = torch.cat([pred, target, pred * pred, target * target, pred * target], 1)
+    for axis in range(3):
+        shape = [1, 1, 1]
+        shape[axis] = k
+        stack = F.conv3d(stack, w.view(1, 1, *shape).expand(5, 1, *shape), groups=5)
+    mx, my, mxx, myy, mxy = stack.unbind(1)
+    c1, c2 = (SSIM_K[0] * data_range) ** 2, (SSIM_K[1] * data_range) ** 2
+    sxx, syy, sxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    out = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return out[:, None]
+
+
+def ssim_l1_loss(pred: Any, target: Any, mask: Any = None, data_range: float = 1.0) -> Any:
+    """(1 - SSIM) + L1 (the RGT loss of Gao 2024, there weighed 5): the SSIM map's mean over the
+    voxels whose window lies inside the cube (and inside the mask at its centre), plus the masked L1."""
+    _check(pred, target, mask)
+    pred = _as_float32(pred)
+    target = target.to(pred.dtype)
+    if min(pred.shape[2:]) <= 2 * SSIM_RADIUS:
+        raise HpcfaultError(f"ssim-l1 needs cubes larger than {2 * SSIM_RADIUS} voxels (got {tuple(pred.shape[2:])}); "
+                            "use a larger data.cube")
+    r = SSIM_RADIUS
+    inner = None if mask is None else mask[:, :, r:-r, r:-r, r:-r]
+    return 1.0 - masked_mean(ssim_map(pred, target, data_range), inner) + l1_loss(pred, target, mask)
+
+
 def target_loss(name: str, period: float = 0.0, **options: Any) -> Callable[..., Any]:
     """The loss `name` of a task target as `loss(pred_channels, label, mask)`; probability losses
-    (md, dice, bce) take their options, angle-l1 the angle's period."""
+    (md, dice, bce) take their options, angle-l1 the angle's period; ssim-l1 is (1 - 3D SSIM) + L1
+    for values in [0, 1] (RGT)."""
     if name in ("md", "dice", "bce", "lovasz"):
         return build_loss(name, **options)
     if options:
@@ -227,4 +276,6 @@ def target_loss(name: str, period: float = 0.0, **options: Any) -> Callable[...,
         return mse_loss
     if name == "angle-l1":
         return lambda pred, target, mask=None: angle_l1_loss(pred, target, mask, period)
-    raise HpcfaultError(f"unknown target loss (got {name!r}); valid: md, dice, bce, l1, mse, angle-l1")
+    if name == "ssim-l1":
+        return ssim_l1_loss
+    raise HpcfaultError(f"unknown target loss (got {name!r}); valid: md, dice, bce, l1, mse, ssim-l1, angle-l1")

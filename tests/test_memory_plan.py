@@ -92,7 +92,8 @@ def test_plan_cli():
     assert row[0] == "faultnet" and row[1] == "fp16" and row[3] == "1024"
     out = run_cli("models", "--plan", "--mem", "16GiB").stdout
     edges = {line.split()[0]: line.split()[3] for line in out.splitlines()[1:]}
-    assert [edges[m] for m in ("faultnet", "faultnet-nomcf", "unet3d")] == ["800", "1024", "336"]
+    assert [edges[m] for m in ("faultnet", "faultnet-nomcf", "unet3d", "mtl", "mtl-refine")] == \
+        ["800", "1024", "336", "256", "256"]
     assert [edges[m] for m in ("unet2d", "unet-resnet18", "unet-resnet34")] == ["336", "352", "352"]
     proc = run_cli("models", "--plan", "--mem", "lots", check=False)
     assert proc.returncode == 2 and "cannot read the memory size" in proc.stderr

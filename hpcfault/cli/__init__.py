@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("hpcfault.cli.evaluate", "IoU, precision, recall, Tol-IoU@2 of a prediction"),
     "show": ("hpcfault.cli.show", "PNG of seismic slices with fault probabilities overlaid"),
     "faults": ("hpcfault.cli.faults", "fault objects, dip/strike, sticks for OpendTect/Petrel"),
+    "horizons": ("hpcfault.cli.horizons", "iso-RGT horizons of a multitask prediction (HDF5, ASCII)"),
     "salt-tiles": ("hpcfault.cli.salt_tiles", "cut survey sections into TGS-layout tiles (PNG, RLE train.csv)"),
     "predict-tiles": ("hpcfault.cli.predict_tiles", "predict a TGS tile folder with a 2D model; submission CSV"),
 }

@@ -45,9 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def paths(args: argparse.Namespace) -> tuple[list, list]:
-    from hpcfault.io.paths import arg
-
     import os
+
+    from hpcfault.io.paths import arg
 
     # salt tiles: a folder of mask PNGs against a TGS-layout folder
     return ([arg("PRED.h5", args.prediction, folder=os.path.isdir(args.prediction)),
@@ -58,7 +58,7 @@ def report_text(rep: dict) -> str:
     """The terminal table: one line per score, labels in a 16-character column: the fault scores
     (when the report has them) and the task's own rows."""
     rows = [(str(label), str(value)) for label, value in rep.get("rows", [])]
-    if "radius" in rep:                      # fault scores (hpcfault.metrics.evaluate_files)
+    if "radius" in rep and "scores" in rep:  # fault scores (hpcfault.metrics.evaluate_files)
         lines = _fault_lines(rep)
     elif rows and rows[0][0] == "prediction":    # a task whose rows say it all (salt)
         lines = []

@@ -40,7 +40,8 @@ def gflop_per_block(model, edge: int = 128) -> float:
 
     meta = copy.deepcopy(model).to("meta").eval()
     counter = FlopCounterMode(display=False)
-    shape = (edge, 1, edge, edge) if getattr(model, "dims", 3) == 2 else (1, 1, edge, edge, edge)
+    cin = getattr(model, "in_channels", 1)
+    shape = (edge, cin, edge, edge) if getattr(model, "dims", 3) == 2 else (1, cin, edge, edge, edge)
     with torch.no_grad(), counter:
         meta(torch.empty(*shape, device="meta"))
     return counter.get_total_flops() / 1e9

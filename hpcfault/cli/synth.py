@@ -7,7 +7,9 @@ SynthConfig) and KEY=VALUE overrides. Writes a volume file with datasets `data` 
 `labels` (uint8 0/1 fault voxels), `salt` (uint8 0/1 salt voxels; all 0 outside the salt family),
 `fault_ids` (uint8, which fault; 0 = none), `fault_dip` and `fault_strike` (float32 degrees on
 fault voxels: dip from horizontal; strike = azimuth of the fault trace from the inline-number axis
-towards the crossline-number axis, modulo 180), root attributes `faults` (JSON list of the fault
+towards the crossline-number axis, modulo 180), the multi-task targets `rgt` (relative geologic
+time in [0, 1], increasing with depth) and `dhr` (the clean image at 1.25 x the band, in the units
+of `data`; family multitask: `data` is then a blurred, noisy version of the lower band), root attributes `faults` (JSON list of the fault
 parameters), `synth` (JSON of the other parameters) and `seed`. The same seed and shape always
 give the same survey, whatever --block is.
 
@@ -15,6 +17,7 @@ Examples:
   hpcfault synth survey.h5 --shape 128 128 128 --seed 7 --segy survey.sgy
   hpcfault synth big.h5 --shape 512 512 512 --seed 1 --block 128
   hpcfault synth quiet.h5 --family fault-free --seed 3
+  hpcfault synth mt.h5 --family multitask --shape 128 128 128 --seed 5
   hpcfault synth salt.h5 --family salt --seed 3           (domes, diapirs, sheets; labels in 'salt')
   hpcfault synth salt.h5 --salt --seed 3                  (the same: --salt is --family salt)
   hpcfault synth noisy.h5 --seed 4 noise.snr_db=[0,3] faults.count=[2,2] wavelet.kinds=[ormsby]
@@ -36,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="edge of the blocks rendered one at a time; memory grows with its cube (default 128)")
     p.add_argument("--family", default="train",
                    help="generator family: train (default), fault-free, classic, heldout-wavelet, heldout-noise, "
-                        "heldout-faults, heldout-thin, salt, salt-free (see hpcfault/data/synth_config.py)")
+                        "heldout-faults, heldout-thin, multitask, salt, salt-free (see hpcfault/data/synth_config.py)")
     p.add_argument("--salt", dest="family", action="store_const", const="salt",
                    help="salt bodies in the survey: the same as --family salt")
     p.add_argument("--config", metavar="FILE.yaml", help="generator ranges over the family's (keys of SynthConfig)")
@@ -63,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.no_progress, config=config, family=args.family)
     faults = model.faults
     snr = "clean" if model.snr_db is None else f"SNR {model.snr_db:.1f} dB"
+    dg = model.degrade
+    if dg.blur_sigma or dg.level:
+        snr += (f", input degraded: lateral blur sigma {dg.blur_sigma:.1f} traces, {dg.kind} noise of "
+                f"{100 * dg.level:.0f} % of the maximum") if dg.level else f", input blurred (sigma {dg.blur_sigma:.1f} traces)"
     n = len(faults)
     salt = ""
     if config.salt.count[1] > 0:

@@ -4,7 +4,9 @@ Geometric transforms (rotations about the time axis, flips) move all three array
 labels and mask are resampled with nearest neighbour so they stay 0/1. Voxels an arbitrary-angle
 rotation brings in from outside the cube get mask 0 (and label 0), so the loss ignores them.
 Amplitude transforms (scaling about mid-grey, added noise) touch the seismic only, which is in
-[0, 1] and is clipped back to it.
+[0, 1] and is clipped back to it. Continuous labels (`smooth`, e.g. relative geologic time) are
+interpolated linearly like the seismic; labels in the seismic's amplitude units (`follow`, e.g. a
+clean target image) also get its contrast change (not its noise, and no clipping).
 """
 from __future__ import annotations
 
@@ -45,14 +47,17 @@ def rotate_about_time(arrays: tuple[np.ndarray, np.ndarray, np.ndarray], angle: 
 
 
 def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, config: AugmentConfig = DEFAULT,
-                   azimuths: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+                   azimuths: dict[str, float] | None = None, smooth: tuple[str, ...] = (),
+                   follow: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Random transforms drawn from `rng`, the same geometric ones for every (T, I, X) array.
 
     `arrays` holds "seismic" (interpolated linearly, amplitude transforms) and any labels and masks
     (nearest neighbour; voxels brought in from outside by a rotation get 0, so "mask" drops them).
     `azimuths` names arrays of angles in the (inline, xline) plane with their period (e.g. fault
     strike, 180): their values turn with the cube (a rotation by r adds r, a quarter turn adds 90,
-    a lateral flip maps a to -a). Returns contiguous float32 arrays; seismic stays in [0, 1]."""
+    a lateral flip maps a to -a). `smooth` names continuous labels (interpolated linearly), `follow`
+    labels in the seismic's units (linear, and the same contrast change). Returns contiguous float32
+    arrays; seismic stays in [0, 1]."""
     azimuths = azimuths or {}
     out = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
     turn, mirror = 0.0, False
@@ -68,7 +73,8 @@ def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, conf
         turn += 90.0 * k
     if config.rotate_prob > 0 and rng.random() < config.rotate_prob:
         angle = float(rng.uniform(-config.max_angle, config.max_angle))
-        each(lambda name, a: _rotate(a, angle, name == "seismic"))
+        linear = {"seismic", *smooth, *follow}
+        each(lambda name, a: _rotate(a, angle, name in linear))
         turn += angle
     for axis, enabled in ((1, config.flip_lateral), (2, config.flip_lateral), (0, config.flip_time)):
         if enabled and rng.random() < 0.5:
@@ -93,6 +99,8 @@ def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, conf
     if hi > lo or lo != 1.0:
         s = np.float32(rng.uniform(lo, hi))
         seis = (seis - np.float32(0.5)) * s + np.float32(0.5)
+        for name in follow:
+            out[name] = (out[name] - np.float32(0.5)) * s + np.float32(0.5)
     if config.noise_prob > 0 and rng.random() < config.noise_prob:
         sigma = np.float32(rng.uniform(0.0, config.noise_max))
         seis = seis + sigma * rng.standard_normal(seis.shape, dtype=np.float32)

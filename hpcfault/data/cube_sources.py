@@ -2,8 +2,10 @@
 
 A source has `name`, `check(cube, min_fault_voxels)` (raises a clear HpcfaultError when it cannot
 serve such cubes), `draw(rng, cube, labels) -> {"seismic", *labels, "mask"}` raw arrays (labels:
-the names of the label volumes a task trains on, "labels" first), and `scale(seismic)` to
-[0, 1]. Draws use only the generator they are given, so they are reproducible.
+the names of the label volumes a task trains on, "labels" first), `normalizer(seismic)` (the
+Normalizer of that input) and `scale(seismic)` to [0, 1]. Draws use only the generator they are
+given, so they are reproducible. `scale_like` puts labels in the input's units (e.g. a clean
+target image) through the same linear map, unclipped.
 """
 from __future__ import annotations
 
@@ -33,6 +35,14 @@ def training_normalizer(values: np.ndarray) -> Normalizer:
 def scale_training_input(x: np.ndarray) -> np.ndarray:
     """Scale an array to [0, 1] over its own statistics, as training cubes and held-out volumes are."""
     return training_normalizer(x).apply(x)
+
+
+def scale_like(values: np.ndarray, normalizer: Normalizer) -> np.ndarray:
+    """`values` in the units of an input scaled by `normalizer`: (v - lo) / (hi - lo), not clipped."""
+    if normalizer.constant:
+        return np.full(np.shape(values), 0.5, np.float32)
+    lo, hi = float(normalizer.lo), float(normalizer.hi)
+    return ((np.asarray(values, np.float64) - lo) * (1.0 / (hi - lo))).astype(np.float32)
 
 
 class SyntheticSource:
@@ -72,6 +82,9 @@ class SyntheticSource:
             raise HpcfaultError(f"{self.name}: the synthetic generator makes no {missing} (got {sorted(v)}); "
                                 "train this task from volume files that hold them")
         return {"seismic": v["seismic"], **{k: v[k] for k in labels}, "mask": np.ones(cube, np.uint8)}
+
+    def normalizer(self, seis: np.ndarray) -> Normalizer:
+        return training_normalizer(seis)
 
     def scale(self, seis: np.ndarray) -> np.ndarray:
         return scale_training_input(seis)
@@ -125,7 +138,7 @@ class VolumeSource:
                 pts = pts[:: -(-len(pts) // MAX_FAULT_POINTS)]
             self.fault_points = pts
             step = max(1, int(np.ceil((np.prod(shape) / SUBSAMPLE_VOXELS) ** (1 / 3))))
-            self.normalizer = training_normalizer(f["data"][::step, ::step, ::step])
+            self._normalizer = training_normalizer(f["data"][::step, ::step, ::step])
 
     def __getstate__(self):   # picklable for DataLoader workers: reopen the file in each process
         state = dict(self.__dict__)
@@ -157,5 +170,8 @@ class VolumeSource:
         f = self._file()
         return {"seismic": f["data"][box], **{k: f[k][box] for k in labels}, "mask": f["mask"][box]}
 
+    def normalizer(self, seis: np.ndarray) -> Normalizer:
+        return self._normalizer
+
     def scale(self, seis: np.ndarray) -> np.ndarray:
-        return self.normalizer.apply(seis)
+        return self._normalizer.apply(seis)

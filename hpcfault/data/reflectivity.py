@@ -91,6 +91,13 @@ class Unconformity:
     def tilt(self, i: np.ndarray, x: np.ndarray) -> np.ndarray:
         return np.float32(self.tilt_i) * i + np.float32(self.tilt_x) * x
 
+    def hiatus(self, shape, margin: float = 0.0) -> float:
+        """The smallest constant h >= 0 with tau_old + h >= tau at the surface everywhere in the
+        survey grown by `margin` traces (unfaulted positions reach beyond the grid): added to the
+        older sequence's coordinate, it makes every older voxel older than the younger above."""
+        corners = [(i, x) for i in (-margin, shape[1] - 1 + margin) for x in (-margin, shape[2] - 1 + margin)]
+        return max(0.0, -min(self.tilt_i * i + self.tilt_x * x for i, x in corners))
+
     def reach(self, shape) -> float:
         """Largest |tilt| over the survey (how far the older sequence's tau reaches beyond the grid)."""
         return abs(self.tilt_i) * shape[1] + abs(self.tilt_x) * shape[2]

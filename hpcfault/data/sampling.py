@@ -39,7 +39,9 @@ class CubeSampler:
     """Endless iterator of {"seismic", *labels, "mask"} float32 (T, I, X) cubes; `last` tells
     where the latest one came from ({"source", "index", "fault_voxels"}). `labels` are the label
     volumes of the task ("labels" - the fault labels - first); `azimuths` those holding angles in
-    the (inline, xline) plane with their period (augmentation turns their values).
+    the (inline, xline) plane with their period (augmentation turns their values); `scaled` those
+    in the input's amplitude units (scaled like the seismic), `smooth` the continuous ones
+    (interpolated linearly by augmentation); `transform(arrays, rng)` is applied to every cube last.
 
     sources: SyntheticSource / VolumeSource objects (or paths of volume files);
     weights: relative draw probability of each source (default equal);
@@ -50,12 +52,14 @@ class CubeSampler:
     def __init__(self, sources: Sequence, weights: Sequence[float] | None = None, cube: int | Sequence[int] = 128,
                  min_fault_voxels: int = 128, seed: int = 0, rank: int = 0, world_size: int = 1,
                  augment: bool | AugmentConfig = True, max_tries: int = 50, labels: Sequence[str] = ("labels",),
-                 azimuths: dict[str, float] | None = None):
+                 azimuths: dict[str, float] | None = None, scaled: Sequence[str] = (), smooth: Sequence[str] = (),
+                 transform=None):
         if not sources:
             raise HpcfaultError("the sampler needs at least one source (got none); "
                                 "give synthetic and/or volume sources")
         self.labels = tuple(labels)
         self.azimuths = dict(azimuths or {})
+        self.scaled, self.smooth, self.transform = tuple(scaled), tuple(smooth), transform
         self.sources = [VolumeSource(s, labels=self.labels) if isinstance(s, (str, os.PathLike)) else s for s in sources]
         w = np.ones(len(self.sources)) if weights is None else np.asarray(weights, np.float64)
         if w.shape != (len(self.sources),) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
@@ -102,10 +106,17 @@ class CubeSampler:
             arrays = src.draw(rng, self.cube, self.labels)
             found = int(np.count_nonzero((arrays[self.labels[0]] > 0) & (arrays["mask"] > 0)))
             if found >= self.min_fault_voxels:
-                arrays["seismic"] = src.scale(arrays["seismic"])
+                from hpcfault.data.cube_sources import scale_like
+
+                norm = src.normalizer(arrays["seismic"])
+                arrays["seismic"] = norm.apply(arrays["seismic"])
+                for name in self.scaled:
+                    arrays[name] = scale_like(arrays[name], norm)
                 arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
                 if self.augment is not None:
-                    arrays = augment_arrays(arrays, rng, self.augment, self.azimuths)
+                    arrays = augment_arrays(arrays, rng, self.augment, self.azimuths, self.smooth, self.scaled)
+                if self.transform is not None:
+                    arrays = self.transform(arrays, rng)
                 self.last = {"source": src.name, "index": int(g), "fault_voxels": found}
                 return arrays
             tried.append(found)

@@ -16,7 +16,23 @@ A volume is a set of analytic fields whose parameters its seed draws from a `Syn
    top, middle and bottom are blended linearly in time);
 5. noise (noise.py): a mix of white, trace-independent, laterally correlated and coherent noise at
    0-30 dB SNR, spikes, dead and noisy traces, footprint;
-6. recording: a time gain, clipping and integer quantization (int8-int16).
+6. recording: a time gain, clipping and integer quantization (int8-int16);
+7. for multi-task learning (degrade.py, the "multitask" family): the input blurred laterally and
+   with strong noise added, while the targets stay clean.
+
+Besides the seismic and the fault labels (ids, dip, strike) every render yields two multi-task targets:
+
+- `dhr`: the same reflectivity convolved with the wavelet(s) at `wavelet.dhr_band` (1.25) x the
+  input's frequencies, without blur, noise or recording artefacts, scaled like the seismic (both
+  divided by the clean input's RMS, so a reflector has about the same amplitude in both);
+- `rgt`: relative geologic time in [0, 1], increasing with depth: the folded depositional
+  coordinate tau of each voxel's unfaulted position (so faults offset it like the reflectors).
+  Below an unconformity the older sequence's own coordinate tau_old = tau + tilt is used, shifted
+  by a survey-wide constant (the hiatus) so that every older voxel is older than the younger
+  sequence above it: RGT steps up across the unconformity and stays monotonic down each trace.
+  It is scaled to [0, 1] by its minimum on the top and maximum on the bottom time slice. With
+  reverse faults (which repeat a section) RGT steps back where a trace crosses one, and values may
+  leave [0, 1] slightly; the "multitask" family draws normal faults only.
 
 A voxel's value depends only on its global coordinates and the seed: the reflectivity, structure
 and faults are evaluated at the voxel, convolutions are computed with halos, and noise values are
@@ -33,6 +49,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hpcfault.data.degrade import Degradation
 from hpcfault.data.faults import Fault, draw_faults, undo_faults
 from hpcfault.data.noise import NoiseModel
 from hpcfault.data.reflectivity import Channels, Facies, Lateral, Unconformity, layered_series, sample
@@ -111,7 +128,8 @@ class SynthModel:
         self.decay = _u(rng, wc.decay) if rng.random() < wc.decay_prob else 0.0
         peaks = [self.peak_hz] if self.decay == 0 else [self.peak_hz * (1 - self.decay * k / 2) for k in range(3)]
         self._wavelets = [make_wavelet(self.wavelet_kind, f, width, self.phase) for f in peaks]
-        self._halo = max(len(w) for w in self._wavelets) // 2
+        self._dhr_wavelets = [make_wavelet(self.wavelet_kind, f * wc.dhr_band, width, self.phase) for f in peaks]
+        self._halo = max(len(w) for w in self._wavelets + self._dhr_wavelets) // 2
         # structure: gaussian bumps (sum of |amplitudes| <= 0.4 T keeps tau increasing in t), planar dip
         sc = config.structure
         nb = int(rng.integers(sc.folds[0], sc.folds[1] + 1))
@@ -139,6 +157,8 @@ class SynthModel:
         tilt_max = self._unconformity.reach(self.shape) if self._unconformity else 0.0
         margin = int(np.ceil((reach + fold_max + shear_max) * (1 + thick) + tilt_max)) + 4
         self._tau0 = -margin
+        self._hiatus = self._unconformity.hiatus(self.shape, margin) if self._unconformity else 0.0
+        self._age_lo, self._age_span = 0.0, 1.0       # RGT's scaling, set at the end
         n = nt + 2 * margin
         self._refl = layered_series(rng, n, rc)
         self._refl_old = layered_series(rng, n, rc) if self._unconformity else None
@@ -165,9 +185,13 @@ class SynthModel:
         self._gain_norm = float(np.sqrt(np.mean(tg ** (2 * self.gain))))
         ti = np.linspace(0, ni - 1, POWER_TRACES).round().astype(int)
         tx = np.linspace(0, nx - 1, POWER_TRACES).round().astype(int)
-        clean, _, _ = self._clean(0, nt, ti, tx)
+        clean = self._clean(0, nt, ti, tx)["clean"]
         self._signal_rms = float(np.sqrt(np.mean(clean.astype(np.float64) ** 2))) or 1.0
         self._recorded_rms = self._signal_rms * float(np.sqrt(1.0 + self.noise.scale ** 2))
+        # drawn last, so that every other parameter of a seed is what it was before this existed
+        self.degrade = Degradation.draw(rng, config.degrade)
+        self._clean_peak = float(np.abs(clean).max()) or 1.0
+        self._age_lo, self._age_span = self._age_bounds()
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -200,6 +224,8 @@ class SynthModel:
             "mute_depth": None if self._mute is None else r(self._mute[0]),
             "noise": self.noise.describe(),
             "amplitude": {"gain_exponent": r(self.gain), "clip_x_rms": r(self.clip), "quantize_bits": self.bits},
+            "degrade": self.degrade.describe(),
+            "rgt": {"hiatus": r(self._hiatus), "tau_min": r(self._age_lo), "tau_span": r(self._age_span)},
             "salt": None if self._salt is None else self._salt.describe(),
         }
 
@@ -218,15 +244,18 @@ class SynthModel:
         mid = np.float32(nt / 2)
         return mid + (tau - mid) / (np.float32(1.0) + ramp)
 
-    def _reflectivity(self, q: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(reflectivity, tau) at unfaulted coordinates q; tau is the position in the series."""
+    def _reflectivity(self, q: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reflectivity, tau, age) at unfaulted coordinates q; tau is the position in the series,
+        age the depositional coordinate (tau, or tau_old + hiatus below an unconformity)."""
         tau = self._tau(q)
         refl = sample(self._refl, self._tau0, tau)
+        age = tau
         if self._unconformity is not None:
             older = tau > self._unconformity.surface(q[1], q[2])
             if older.any():
                 tau_old = tau + self._unconformity.tilt(q[1], q[2])
                 refl = np.where(older, sample(self._refl_old, self._tau0, tau_old), refl)
+                age = np.where(older, tau_old + np.float32(self._hiatus), tau)
         if self._facies is not None:
             w = self._facies(tau, q[1], q[2])
             refl = refl * (np.float32(1.0) - w) + sample(self._refl_facies, self._tau0, tau) * w
@@ -235,26 +264,44 @@ class SynthModel:
             if inside.any():
                 refl = np.where(inside, sample(self._refl_fill, self._tau0, tau), refl)
         refl *= self._lateral(tau, q[1], q[2])
-        return refl, tau
+        return refl, tau, age
 
-    def _convolve(self, refl: np.ndarray, t0: int) -> np.ndarray:
-        """Convolve along time with the wavelet(s); `refl` starts at global time t0 - halo."""
+    def _age_bounds(self, rows: int = 64) -> tuple[float, float]:
+        """(min of age on the top time slice, max on the bottom one - that min): RGT's scaling."""
+        nt, ni, nx = self.shape
+        lo, hi = np.inf, -np.inf
+        for i0 in range(0, ni, rows):
+            full = (2, min(ni, i0 + rows) - i0, nx)
+            q = [np.broadcast_to(np.array([0, nt - 1], np.float32)[:, None, None], full).copy(),
+                 np.broadcast_to(np.arange(i0, i0 + full[1], dtype=np.float32)[None, :, None], full).copy(),
+                 np.broadcast_to(np.arange(nx, dtype=np.float32)[None, None, :], full).copy()]
+            undo_faults(self._faults, q)
+            if self._salt is not None:                  # sediments dragged up by salt, as in _clean
+                q[0] += self._salt.lift(np.array([0, nt - 1]), np.arange(i0, i0 + full[1]), np.arange(nx))
+            age = self._reflectivity(q)[2]
+            lo, hi = min(lo, float(age[0].min())), max(hi, float(age[1].max()))
+        return lo, max(hi - lo, 1e-6)
+
+    def _convolve(self, refl: np.ndarray, t0: int, wavelets: list[np.ndarray] | None = None) -> np.ndarray:
+        """Convolve along time with the wavelet(s) (default: the input's); `refl` starts at global
+        time t0 - halo."""
         from scipy.ndimage import convolve1d
 
-        out = convolve1d(refl, self._wavelets[0], axis=0, mode="constant")
-        if len(self._wavelets) > 1:
+        wavelets = self._wavelets if wavelets is None else wavelets
+        out = convolve1d(refl, wavelets[0], axis=0, mode="constant")
+        if len(wavelets) > 1:
             nt = self.shape[0]
             t = (np.arange(refl.shape[0], dtype=np.float32) + np.float32(t0 - self._halo)) * np.float32(2.0 / max(nt - 1, 1))
             t = np.clip(t, 0.0, 2.0)[:, None, None]
             w_mid = np.float32(1.0) - np.abs(t - np.float32(1.0))
             out *= np.clip(np.float32(1.0) - t, 0.0, None)
-            out += w_mid * convolve1d(refl, self._wavelets[1], axis=0, mode="constant")
-            out += np.clip(t - np.float32(1.0), 0.0, None) * convolve1d(refl, self._wavelets[2], axis=0, mode="constant")
+            out += w_mid * convolve1d(refl, wavelets[1], axis=0, mode="constant")
+            out += np.clip(t - np.float32(1.0), 0.0, None) * convolve1d(refl, wavelets[2], axis=0, mode="constant")
         return out
 
-    def _clean(self, t0: int, t1: int, i_idx: np.ndarray, x_idx: np.ndarray):
-        """Noise-free seismic, (fault ids, dip, strike, salt) and tau for times [t0, t1) at the traces
-        i_idx x x_idx.
+    def _clean(self, t0: int, t1: int, i_idx: np.ndarray, x_idx: np.ndarray) -> dict:
+        """Noise-free seismic ("clean", input band), "dhr" (target band), fault ids, dip and strike,
+        salt (uint8 0/1), tau and rgt for times [t0, t1) at the traces i_idx x x_idx.
 
         Fault ids need each trace's neighbours: pass consecutive indices with one extra on each side
         and drop the outer traces (render_components does)."""
@@ -267,7 +314,7 @@ class SynthModel:
         if self._salt is not None:
             tv = np.arange(t0 - h - 1, t1 + h)                 # one sample more above: salt edges along t
             q[0] += self._salt.lift(tv[1:], i_idx, x_idx)
-        refl, tau = self._reflectivity(q)
+        refl, tau, age = self._reflectivity(q)
         del q
         if self._salt is not None:
             frac = self._salt.fraction(tv, i_idx, x_idx)
@@ -277,23 +324,32 @@ class SynthModel:
                 a[salt > 0] = 0                                # faults end at the salt
         else:
             salt = np.zeros(ids.shape, np.uint8)
-        seis = self._convolve(refl, t0)
         inner = slice(h, h + t1 - t0)
-        return seis[inner], (ids[inner], dip[inner], strike[inner], salt[inner]), tau[inner]
+        rgt = age[inner] - np.float32(self._age_lo)
+        rgt *= np.float32(1.0 / self._age_span)
+        return {"clean": self._convolve(refl, t0)[inner], "dhr": self._convolve(refl, t0, self._dhr_wavelets)[inner],
+                "fault_ids": ids[inner], "fault_dip": dip[inner], "fault_strike": strike[inner], "salt": salt[inner],
+                "tau": tau[inner], "rgt": rgt}
 
     def render_components(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
-        """Every part of a sub-box: clean and additive noise (in the clean signal's units), fault_ids,
-        fault_dip and fault_strike (degrees on labelled voxels, 0 elsewhere; see faults.undo_faults),
-        salt (uint8 0/1), tau (folded time of each voxel's unfaulted position)."""
+        """Every part of a sub-box: clean (the input's noise-free image, blurred when the volume's
+        degradation says so) and additive noise (both in the clean signal's units), dhr (the target
+        image, same units), fault_ids, fault_dip and fault_strike (degrees on labelled voxels, 0
+        elsewhere; see faults.undo_faults), salt (uint8 0/1), tau (folded time of each voxel's
+        unfaulted position) and rgt (relative geologic time, see the module doc)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
-        clean, (ids, dip, strike, salt), tau = self._clean(tb[0], tb[1], np.arange(ib[0] - 1, ib[1] + 1),
-                                                     np.arange(xb[0] - 1, xb[1] + 1))
-        inner = (slice(None), slice(1, -1), slice(1, -1))
+        r = self.degrade.blur_halo                       # traces of context for the lateral blur
+        parts = self._clean(tb[0], tb[1], np.arange(ib[0] - 1 - r, ib[1] + 1 + r),
+                            np.arange(xb[0] - 1 - r, xb[1] + 1 + r))
+        inner = (slice(None), slice(1 + r, -1 - r), slice(1 + r, -1 - r))
+        out = {k: v[inner] for k, v in parts.items()}
+        out["clean"] = self.degrade.blur(parts["clean"][:, 1:-1, 1:-1])
         noise = self.noise.additive(tb, ib, xb, self._wavelets[0])
         noise *= np.float32(self._signal_rms)
-        return {"clean": clean[inner], "noise": noise, "fault_ids": ids[inner], "fault_dip": dip[inner],
-                "fault_strike": strike[inner], "salt": salt[inner], "tau": tau[inner]}
+        noise += self.degrade.noise(tb, ib, xb, self._clean_peak)
+        out["noise"] = noise
+        return out
 
     def _record(self, data: np.ndarray, tb: tuple[int, int], ib: tuple[int, int] = (0, 0),
                 xb: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -322,7 +378,8 @@ class SynthModel:
     def render_volumes(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)) -> dict:
         """The box [t, i, x] as named volumes: seismic (float32, as recorded), labels (uint8 0/1),
         fault_ids (uint8), fault_dip and fault_strike (float32 degrees on labelled voxels), salt
-        (uint8 0/1)."""
+        (uint8 0/1), rgt (float32 in [0, 1]) and dhr (float32, the clean higher-band image in the
+        seismic's units)."""
         nt, ni, nx = self.shape
         tb, ib, xb = _box(t, nt, "time"), _box(i, ni, "inline"), _box(x, nx, "xline")
         parts = self.render_components(t, i, x)
@@ -331,9 +388,12 @@ class SynthModel:
         self.noise.artefacts(seis, tb, ib, xb, self._signal_rms)
         self._record(seis, tb, ib, xb)
         seis *= np.float32(1.0 / self._signal_rms)
+        dhr = parts["dhr"]
+        dhr *= np.float32(1.0 / self._signal_rms)
         ids = parts["fault_ids"]
         return {"seismic": seis, "labels": (ids > 0).astype(np.uint8), "fault_ids": ids,
-                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"], "salt": parts["salt"]}
+                "fault_dip": parts["fault_dip"], "fault_strike": parts["fault_strike"], "salt": parts["salt"],
+                "rgt": parts["rgt"], "dhr": dhr}
 
     def render(self, t: slice = slice(None), i: slice = slice(None), x: slice = slice(None)):
         """(seismic float32, labels uint8 0/1, fault_ids uint8) for the box [t, i, x] of the survey."""
@@ -409,8 +469,8 @@ def check_resources(shape: Sequence[int], block: int, path: str | os.PathLike,
 def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *, segy: str | os.PathLike | None = None,
                     block: int = 128, progress: bool = False, config: SynthConfig = DEFAULT,
                     family: str = "") -> SynthModel:
-    """Write a synthetic survey as a volume file (data, labels, fault_ids, fault_dip, fault_strike, salt;
-    attributes faults, seed, synth, synth_config, synth_family), block by block so memory stays at
+    """Write a synthetic survey as a volume file (data, labels, fault_ids, fault_dip, fault_strike,
+    salt, rgt, dhr; attributes faults, seed, synth, synth_config, synth_family), block by block so memory stays at
     a few blocks; optionally also as SEG-Y. Atomic."""
     import h5py
 
@@ -432,7 +492,7 @@ def write_synthetic(path: str | os.PathLike, shape: Sequence[int], seed: int, *,
     attrs = {"faults": json.dumps(model.faults), "seed": model.seed, "synth": json.dumps(model.params),
              "synth_config": json.dumps(to_mapping(config)), "synth_family": family}
     extra = {"labels": "uint8", "fault_ids": "uint8", "fault_dip": "float32", "fault_strike": "float32",
-             "salt": "uint8"}
+             "salt": "uint8", "rgt": "float32", "dhr": "float32"}
     with create_volume(path, shape, "float32", geometry=geom, extra=extra, attrs=attrs) as f:
         for box in boxes:
             v = model.render_volumes(*box)

@@ -26,6 +26,11 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
     amplitude     a time gain t**g (|g| <= 1.5, half the volumes), clipping at 1.5-4 x RMS (30 %),
                   integer quantization to 8-16 bits as in int8/int16 SEG-Y (30 %), a top mute
                   (zeros down to 3-25 % of the height, 20 %)
+    degrade       off by default; the "multitask" family turns it on: the input is blurred laterally
+                  (gaussian, sigma 1.5-3 traces) and gets noise of 0-50 % of the clean image's
+                  maximum (uniform, normal or exponential, half the volumes smoothed), while the
+                  targets rgt and dhr (the clean image with a wavelet of wavelet.dhr_band = 1.25 x
+                  the input's peak frequency) stay clean (hpcfault/data/synth.py)
     salt          none by default; the "salt" family draws 1-3 bodies per volume (domes, diapirs
                   with stems, sheets/canopies; a mother salt layer on request), sediments dragged up
                   against them, strong top/base-salt reflections (2-5 x the RMS of the
@@ -57,6 +62,7 @@ class WaveletRanges:
     phase_deg: tuple[float, float] = (-90.0, 90.0)
     decay_prob: float = 0.5                          # share of volumes whose frequency falls with time
     decay: tuple[float, float] = (0.0, 0.4)          # relative fall of the peak frequency, top to bottom
+    dhr_band: float = 1.25                           # the dhr target's wavelet: this x the input's frequencies
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,23 @@ class AmplitudeRanges:
     mute_depth: tuple[float, float] = (0.03, 0.25)   # of the volume height
 
 
+DEGRADE_NOISE_KINDS = ("uniform", "normal", "exponential")
+
+
+@dataclass(frozen=True)
+class DegradeRanges:
+    """The multi-task input: a blurred, noisy version of the image whose clean twin is the target."""
+
+    blur_prob: float = 0.0                           # share of volumes whose input is blurred laterally
+    blur_sigma: tuple[float, float] = (1.5, 3.0)     # gaussian sigma in traces (inline and xline)
+    noise_prob: float = 0.0                          # share of volumes with this noise
+    noise_level: tuple[float, float] = (0.0, 0.5)    # x the clean image's maximum |amplitude|: uniform noise
+                                                     # spans +-level x max, normal and exponential have its std
+    noise_kinds: tuple[str, ...] = DEGRADE_NOISE_KINDS   # one drawn per volume
+    smooth_prob: float = 0.5                         # share of noisy volumes whose noise is smoothed
+    smooth_sigma: tuple[float, float] = (0.5, 1.5)   # gaussian sigma of that smoothing, samples (all 3 axes)
+
+
 @dataclass(frozen=True)
 class SaltRanges:
     count: tuple[int, int] = (0, 0)                  # salt bodies per volume, inclusive (0: no salt at all)
@@ -160,6 +183,7 @@ class SynthConfig:
     faults: FaultRanges = field(default_factory=FaultRanges)
     noise: NoiseRanges = field(default_factory=NoiseRanges)
     amplitude: AmplitudeRanges = field(default_factory=AmplitudeRanges)
+    degrade: DegradeRanges = field(default_factory=DegradeRanges)
     salt: SaltRanges = field(default_factory=SaltRanges)
 
     def __post_init__(self) -> None:
@@ -179,10 +203,11 @@ def check(cfg: SynthConfig) -> None:
     """One-line errors for ranges that are reversed, probabilities outside [0, 1], unknown kinds."""
     for key, value in _walk(cfg):
         name = key.rsplit(".", 1)[-1]
-        if name == "kinds":
-            valid = {"wavelet": WAVELET_KINDS, "salt": SALT_KINDS}.get(key.split(".")[0], NOISE_KINDS)
+        if name in ("kinds", "noise_kinds"):
+            valid = {"wavelet.kinds": WAVELET_KINDS, "noise.kinds": NOISE_KINDS,
+                     "salt.kinds": SALT_KINDS}.get(key, DEGRADE_NOISE_KINDS)
             bad = [k for k in value if k not in valid]
-            if not value and not key.startswith("noise") or bad:
+            if not value and key != "noise.kinds" or bad:
                 raise HpcfaultError(f"synth config: {key} lists unknown or no kinds (got {list(value)}); "
                                     f"valid kinds: {', '.join(valid)}")
         elif name.endswith("_prob"):
@@ -202,6 +227,13 @@ def check(cfg: SynthConfig) -> None:
     if cfg.wavelet.peak_hz[0] <= 0 or cfg.wavelet.peak_hz[1] > 100:
         raise HpcfaultError(f"synth config: wavelet.peak_hz must lie in (0, 100] Hz at 4 ms samples "
                             f"(got {list(cfg.wavelet.peak_hz)}); e.g. wavelet.peak_hz=[15, 40]")
+    if not 1.0 <= cfg.wavelet.dhr_band <= 2.0:
+        raise HpcfaultError(f"synth config: wavelet.dhr_band must lie in [1, 2] (got {cfg.wavelet.dhr_band}); "
+                            "the reference uses 1.25")
+    if cfg.degrade.blur_sigma[1] > 8 or cfg.degrade.smooth_sigma[1] > 4:
+        raise HpcfaultError(f"synth config: degrade.blur_sigma must stay <= 8 traces and degrade.smooth_sigma "
+                            f"<= 4 samples (got {list(cfg.degrade.blur_sigma)}, {list(cfg.degrade.smooth_sigma)}); "
+                            "e.g. degrade.blur_sigma=[1.5, 3]")
     if cfg.reflectivity.layer_mean[0] < 0.5:
         raise HpcfaultError(f"synth config: reflectivity.layer_mean must be >= 0.5 samples "
                             f"(got {list(cfg.reflectivity.layer_mean)}); e.g. [1.5, 8]")
@@ -231,6 +263,15 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "heldout-faults": {"faults": {"count": [3, 8], "none_prob": 0.0, "arcuate_prob": 1.0, "listric_prob": 0.5,
                                   "small_throw_prob": 0.0}},
     "heldout-thin": {"reflectivity": {"layer_mean": [0.7, 1.3]}, "wavelet": {"peak_hz": [30, 60]}},
+    # multi-task interpretation (Gao 2024): the input is the lower band blurred laterally with strong
+    # noise, the targets (rgt, dhr at 1.25 x the band, faults with dip and strike) are clean. Only
+    # normal faults reaching through the volume (no reverse faults, which repeat a section, and no
+    # tipped ones, whose slip gradient can overturn the hanging wall), so that RGT increases down the traces.
+    "multitask": {"faults": {"reverse_prob": 0.0, "tip_prob": 0.0},
+                  "reflectivity": {"facies_prob": 0.0, "channel_prob": 0.0},   # as the reference's data
+                  "noise": {"clean_prob": 1.0},
+                  "amplitude": {"gain_prob": 0.0, "clip_prob": 0.0, "quantize_prob": 0.0, "mute_prob": 0.0},
+                  "degrade": {"blur_prob": 1.0, "noise_prob": 1.0}},
     # salt surveys: 1-3 bodies (10 % of the volumes without), few faults; "salt-free" is the same
     # sediments without salt (what a salt model must leave alone)
     "salt": {"salt": {"count": [1, 3], "none_prob": 0.1}, "faults": {"count": [0, 4], "none_prob": 0.4}},

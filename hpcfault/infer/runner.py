@@ -102,26 +102,28 @@ def check_task(checkpoint: Path, task: str | None) -> None:
 
 def model_facts(checkpoint: Path) -> dict:
     """What planning needs to know of a checkpoint without loading its weights: registry name,
-    task, dimensionality (3: volumes, 2: sections) and size multiple."""
+    task, dimensionality (3: volumes, 2: sections), size multiple, the catalog's default overlap and
+    the edge of the cubes it was trained on (provenance `cube`; None if not recorded)."""
     from hpcfault.models import build_model, read_checkpoint
-    from hpcfault.tasks import task_spec
-
     from hpcfault.models.catalog import CATALOG
+    from hpcfault.tasks import task_spec
 
     payload = read_checkpoint(checkpoint)
     model = build_model(payload["model"], **payload["config"])
+    cube = payload["provenance"].get("cube")
     facts = CATALOG.get(str(payload["model"]))
     return {"name": str(payload["model"]), "task": task_spec(payload["task"]),
             "dims": int(getattr(model, "dims", 3)), "size_multiple": int(getattr(model, "size_multiple", 16)),
-            "overlap": None if facts is None else facts.overlap}
+            "overlap": None if facts is None else facts.overlap, "cube": min(cube) if isinstance(cube, list) else cube}
 
 
 def auto_block(job: PredictJob, cfg: PredictConfig, checkpoint: Path, facts: dict, shape: tuple, max_edge: int | None,
-               device: str, threads: int) -> dict:
+               device: str, threads: int, cap: int | None = None) -> dict:
     """Rank 0: the candidate block with the smallest predicted compute time for this survey, from
     cached timings or timed here (one forward per candidate shape, smallest first, until the
-    prediction has grown twice in a row); a work dir keeps its earlier choice. Returns
-    {"edge", "key", "candidates" (Candidate list, timed), "chosen" (Candidate or None)}."""
+    prediction has grown twice in a row), none larger than `cap` (which is a candidate itself); a
+    work dir keeps its earlier choice. Returns
+    {"edge", "key", "candidates" (Candidate list, timed), "chosen" (Candidate or None), "cube" (the cap)}."""
     from hpcfault.infer import autoblock as ab
     from hpcfault.infer.plan import auto_overlap
 
@@ -133,7 +135,13 @@ def auto_block(job: PredictJob, cfg: PredictConfig, checkpoint: Path, facts: dic
     def overlap_of(edge: int) -> int:
         return cfg.overlap if cfg.overlap is not None else auto_overlap(edge, facts["overlap"])
 
-    cands = ab.candidate_plans(shape, max_edge, align, overlap_of)
+    edges = ab.EDGES
+    if cap is not None:
+        edges = tuple(e for e in edges if e < cap) + (cap,)
+        max_edge = cap if max_edge is None else min(max_edge, cap)
+    cands = ab.candidate_plans(shape, max_edge, align, overlap_of, edges)
+    if not cands and cap is not None:      # a training cube below the smallest block the chooser times
+        return {"edge": cap, "key": key, "candidates": [], "chosen": None, "cube": cap}
     path = ab.cache_path()
     cache = ab.load_cache(path)
     times = dict(cache.get(key, {}))
@@ -163,7 +171,7 @@ def auto_block(job: PredictJob, cfg: PredictConfig, checkpoint: Path, facts: dic
 
     cands = ab.timed(cands, times, memory_of)
     chosen = ab.choose(cands)
-    return {"edge": chosen.edge, "key": key, "candidates": cands, "chosen": chosen}
+    return {"edge": chosen.edge, "key": key, "candidates": cands, "chosen": chosen, "cube": cap}
 
 
 def _trained_clip(checkpoint: Path) -> float | None:
@@ -431,12 +439,15 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
             edge = cap_edge(edge, job.work, device)
             sections = (cfg.sections or facts["task"].sections) if facts["dims"] == 2 else ()
             align = facts["size_multiple"]
+            cap = None       # outputs defined per training cube (Task.cube_blocks): blocks no larger than it
+            if facts["task"].cube_blocks and facts["cube"]:
+                cap = max(align, int(facts["cube"]) // align * align)
             if cfg.block is not None:
-                block = max(align, cfg.block // align * align)
+                block = max(align, min(cfg.block, cap or cfg.block) // align * align)
             elif facts["dims"] == 2:
                 block = SECTION_BLOCK
             else:   # the fastest block that fits, measured (autoblock.py)
-                facts["autoblock"] = auto_block(job, cfg, checkpoint, facts, source.shape, edge, device, threads)
+                facts["autoblock"] = auto_block(job, cfg, checkpoint, facts, source.shape, edge, device, threads, cap)
                 block = facts["autoblock"]["edge"]
             return make_tiling(source.shape, block, cfg.overlap, max_edge=edge, align=align, sections=sections,
                                default_overlap=facts["overlap"]), facts
@@ -667,6 +678,10 @@ def _dry_run(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, che
                   f"(cached in {cache_path()}):")
             for c in auto["candidates"]:
                 print("  " + describe(c, vox, c == auto["chosen"]))
+            if auto.get("cube"):
+                print(f"  (edges up to {auto['cube']}, the model's training cube: its task's outputs are defined per cube)")
+        elif auto.get("cube"):
+            print(f"block choice {auto['edge']}, the model's training cube (its task's outputs are defined per cube)")
         else:
             print(f"block choice {auto['edge']}, as this work dir's earlier run chose it")
     views = [{1: "inline", 2: "xline"}.get(v.section_axis, "3D") for v in plan.views]

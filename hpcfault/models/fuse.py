@@ -32,6 +32,14 @@ _PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
 _CONV_BN = ((nn.Conv2d, nn.BatchNorm2d), (nn.Conv3d, nn.BatchNorm3d))
 
 
+def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
+    """A conv followed by a BatchNorm of its dimension, or by an InstanceNorm3d that tracks running
+    statistics (in eval mode it normalises by those, as BatchNorm does)."""
+    if any(type(conv) is c and type(norm) is b for c, b in _CONV_BN):
+        return True
+    return type(conv) is nn.Conv3d and type(norm) is nn.InstanceNorm3d and norm.track_running_stats
+
+
 @torch.no_grad()
 def fold_bn(conv: nn.Conv3d | nn.Conv2d, bn: nn.BatchNorm3d | nn.BatchNorm2d) -> None:
     """Fold an eval-mode BatchNorm into `conv` in place (conv gains a bias if it had none)."""
@@ -66,7 +74,7 @@ def fold_all_bn(model: nn.Module) -> int:
         if isinstance(module, nn.Sequential):
             for k in range(len(module) - 1):
                 conv, bn = module[k], module[k + 1]
-                if any(type(conv) is c and type(bn) is b for c, b in _CONV_BN):
+                if _foldable(conv, bn):
                     fold_bn(conv, bn)
                     module[k + 1] = nn.Identity()
                     count += 1

@@ -27,6 +27,18 @@ UNet3D (f = filters) peaks at the concatenation of its last decoder level: input
 feature (f1/8), its upsampled copy (f1), the skip (f0) and the concatenation (f0 + f1):
 s * (1 + f1/8 + 2*(f0 + f1)) = 101 s.
 
+The multi-task networks (mtl, mtl-refine; w = widths, c = input channels: 1, or 7 for MTR) peak in
+the full-resolution U-block of their last decoder (DHR): alive are the input (c), the first
+encoder stage's output e1 (w1), the six output channels already made (fault 1, dip 2, strike 2,
+RGT 1) and, inside the block, its input (w1 + w2), its input convolution h (w1), the upsampled
+level below (u: 2 w1, or the bottleneck when the block has one level), their concatenation
+(w1 + u) and the convolution's output (w1); plus the half-resolution features (the encoder's and
+the decoder's, w2/8 each) and the quarter-resolution ones (w3/64):
+c + 6 + 5 w1 + w2 + 2 u + w2/4 + w3/64 (99.5 channels for the configuration 8/16/32, 192 for the
+reference 16/32/64). Plain instance normalization (the reference's `norm: instance`), and any
+normalization left unfolded, adds 3 w1 (its outputs beside the convolutions'): the reference
+network needs 240 channels, 960 B/voxel in fp32 (a 256^3 block: 15 GiB).
+
 2D section models take a batch of sections: their `shape` is (sections, H, W) and a "voxel" is a
 pixel of a section.
 
@@ -68,6 +80,8 @@ _DEFAULTS = {
     "faultnet": {"widths": (8, 16, 24)},
     "faultnet-nomcf": {"widths": (8, 16, 24)},
     "unet3d": {"filters": (16, 32, 64, 128)},
+    "mtl": {"widths": (16, 32, 64), "bottleneck": 256, "depths": (3, 2, 3), "norm": "instance"},
+    "mtl-refine": {"widths": (16, 32, 64), "bottleneck": 256, "depths": (3, 2, 3), "norm": "instance"},
     "unet2d": {"filters": (16, 32, 64, 128)},
     "unet-resnet18": {"width": 64, "decoder": (256, 128, 64, 32, 16), "flip_tta": False, "head": ("sigmoid",)},
     "unet-resnet34": {"width": 64, "decoder": (256, 128, 64, 32, 16), "flip_tta": False, "head": ("sigmoid",)},
@@ -93,6 +107,13 @@ def channels_at_peak(name: str, config: dict[str, Any] | None = None, folded: bo
     if name not in _DEFAULTS:
         raise HpcfaultError(f"unknown model (got {name!r}); valid models: {', '.join(_DEFAULTS)}")
     cfg = {**_DEFAULTS[name], **(config or {})}
+    if name.startswith("mtl"):
+        w1, w2, w3 = cfg["widths"]
+        up = 2 * w1 if cfg["depths"][0] >= 2 else cfg["bottleneck"]
+        cin = 7 if name == "mtl-refine" else 1
+        peak = cin + 6 + 5 * w1 + w2 + 2 * up + w2 / 4 + w3 / 64
+        unfolded = cfg["norm"] == "instance" or (not folded and cfg["norm"] != "none")
+        return peak + (3 * w1 if unfolded else 0)
     if name.startswith("faultnet"):
         w0 = cfg["widths"][0]
         if not folded:
@@ -188,7 +209,8 @@ def measure_peak_bytes(model, shape, dtype: str = "fp32", device: str = "cpu") -
     import torch
 
     tdtype = {2: torch.bfloat16 if dtype.startswith("b") else torch.float16, 4: torch.float32}[dtype_bytes(dtype)]
-    size = (shape[0], 1, *shape[1:]) if getattr(model, "dims", 3) == 2 else (1, 1, *shape)
+    channels = getattr(model, "in_channels", 1)
+    size = (shape[0], channels, *shape[1:]) if getattr(model, "dims", 3) == 2 else (1, channels, *shape)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -15,6 +15,7 @@ from torch import nn
 from hpcfault.errors import HpcfaultError
 from hpcfault.models.catalog import CATALOG
 from hpcfault.models.faultnet import FaultNet, FaultNetConfig
+from hpcfault.models.mtl import MTLConfig, MTLNet
 from hpcfault.models.unet2d import UNet2D, UNet2DConfig
 from hpcfault.models.unet3d import UNet3D, UNet3DConfig
 from hpcfault.models.unet_resnet import UNetResNet, UNetResNetConfig
@@ -40,6 +41,8 @@ MODELS: dict[str, ModelSpec] = {
     "faultnet-nomcf": ModelSpec("faultnet-nomcf", FaultNetConfig, FaultNet, (("mcf", False),), tasks=("fault",)),
     "unet3d": ModelSpec("unet3d", UNet3DConfig, UNet3D),
     "unet2d": ModelSpec("unet2d", UNet2DConfig, UNet2D, dims=2),
+    "mtl": ModelSpec("mtl", MTLConfig, MTLNet, (("refine", False),), tasks=("multitask",)),
+    "mtl-refine": ModelSpec("mtl-refine", MTLConfig, MTLNet, (("refine", True),), tasks=("multitask-refine",)),
     "unet-resnet18": ModelSpec("unet-resnet18", UNetResNetConfig, UNetResNet, (("encoder", "resnet18"),), dims=2),
     "unet-resnet34": ModelSpec("unet-resnet34", UNetResNetConfig, UNetResNet, (("encoder", "resnet34"),), dims=2),
 }
@@ -130,6 +133,8 @@ def model_name_of(model: nn.Module) -> str:
         return "unet3d"
     if isinstance(model, UNet2D):
         return "unet2d"
+    if isinstance(model, MTLNet):
+        return "mtl-refine" if model.config.refine else "mtl"
     if isinstance(model, UNetResNet):
         return f"unet-{model.config.encoder}"
     raise HpcfaultError(f"not a model of the registry (got {type(model).__name__}); valid models: {', '.join(MODELS)}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 from hpcfault.errors import HpcfaultError
 from hpcfault.tasks.fault import FAULT
 from hpcfault.tasks.fault_strike import FAULT_STRIKE
+from hpcfault.tasks.multitask import MULTITASK, MULTITASK_REFINE
 from hpcfault.tasks.salt import SALT
 from hpcfault.tasks.spec import Output, Target, Task
 
 DEFAULT_TASK = "fault"
-TASKS: dict[str, Task] = {t.name: t for t in (FAULT, FAULT_STRIKE, SALT)}
+TASKS: dict[str, Task] = {t.name: t for t in (FAULT, FAULT_STRIKE, SALT, MULTITASK, MULTITASK_REFINE)}
 
 
 def task_spec(name: str | None) -> Task:
@@ -26,4 +27,15 @@ def task_spec(name: str | None) -> Task:
     return TASKS[key]
 
 
-__all__ = ["DEFAULT_TASK", "TASKS", "Output", "Target", "Task", "task_spec"]
+def resolve(ref: str):
+    """The function named "module:function" (a task's metrics or transform)."""
+    import importlib
+
+    module, _, name = str(ref).partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise HpcfaultError(f"cannot load {ref!r} ({exc}); a task names functions as 'module:function'") from None
+
+
+__all__ = ["DEFAULT_TASK", "TASKS", "Output", "Target", "Task", "resolve", "task_spec"]

@@ -90,6 +90,12 @@ class Task:
     angle_labels: tuple[str, ...] = field(default=())  # label names holding azimuths (rotate with augmentation)
     default_model: str = ""                           # embedded checkpoint in hpcfault/assets/ ("" = none)
     default_refine: tuple[str, ...] = ()              # embedded refinement checkpoints applied by default
+    scaled_labels: tuple[str, ...] = ()     # labels in the input's amplitude units: scaled like the seismic
+    smooth_labels: tuple[str, ...] = ()     # continuous labels: interpolated linearly by augmentation
+    transform: str | None = None            # "module:function"(arrays, rng) -> arrays, on every training and
+                                            # validation cube after augmentation (e.g. building the inputs)
+    cube_blocks: bool = False               # outputs are defined per training cube (e.g. RGT scaled per cube):
+                                            # predict caps its block edge at the checkpoint's training cube
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]
@@ -101,6 +107,9 @@ class Task:
         for t in self.targets:
             if t.output not in names:
                 raise ValueError(f"task {self.name}: target for unknown output {t.output}")
+        for lab in (*self.scaled_labels, *self.smooth_labels, *self.angle_labels):
+            if lab not in self.labels:
+                raise ValueError(f"task {self.name}: {lab} is not one of its labels {self.labels}")
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -119,6 +128,10 @@ class Task:
     @property
     def activations(self) -> tuple[str, ...]:
         return tuple(a for o in self.outputs for a in o.activations)
+
+    def channel_names(self) -> tuple[str, ...]:
+        """One name per model channel: the output's name, or NAME.cos / NAME.sin for an angle."""
+        return tuple(n for o in self.outputs for n in ((o.name,) if o.channels == 1 else (f"{o.name}.cos", f"{o.name}.sin")))
 
     def channel_slices(self) -> dict[str, slice]:
         """Model channels of each output."""

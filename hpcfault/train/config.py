@@ -54,9 +54,12 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0                 # max global L2 norm of the gradient; 0 = no clipping
-    schedule: Literal["constant", "cosine"] = "constant"   # cosine: lr falls to lr_final at `steps`
-    lr_final: float = 0.0
+    schedule: Literal["constant", "cosine", "plateau"] = "constant"   # cosine: lr falls to lr_final at `steps`
+    lr_final: float = 0.0                       # plateau: the rate never falls below this
     warmup: int = 0                             # steps of linear warm-up from lr / 10
+    plateau_window: int = 100                   # plateau: steps whose mean training loss is compared
+    plateau_patience: int = 3                   # plateau: windows without improvement before the rate falls
+    plateau_factor: float = 0.5                 # plateau: the rate is multiplied by this (train/schedule.py)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DataConfig:
     sources: tuple[SourceConfig, ...] = field(default_factory=lambda: (SourceConfig(),))
-    cube: int = 128                             # cube edge (multiple of 16)
+    cube: int | tuple[int, int, int] = 128      # cube edge, or (time, inline, xline) sizes; multiples of 16
     min_fault_voxels: int = 128                 # labelled fault voxels a cube must hold (paper: 128)
     augment: bool = True
     # 2D section models: tiles (time, lateral) cut from sections, TGS tiles fitted to them
@@ -98,6 +101,10 @@ class DataConfig:
     augment2d: Augment2DConfig = field(default_factory=Augment2DConfig)
     mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
     workers: int = -1                           # processes drawing cubes ahead; -1 = auto (GPU: cores - 1, CPU: 0)
+
+    @property
+    def cube_shape(self) -> tuple[int, int, int]:
+        return (self.cube,) * 3 if isinstance(self.cube, int) else tuple(self.cube)   # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -170,8 +177,8 @@ def check(cfg: TrainConfig) -> None:
     need(0 <= cfg.stop_at <= cfg.steps, "stop_at must lie in [0, steps]", cfg.stop_at, "0 = run all the steps")
     need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")
     need(cfg.micro_batch >= 0, "micro_batch must be 0 (whole batch) or more", cfg.micro_batch, "e.g. micro_batch=1")
-    need(cfg.data.cube >= 16 and cfg.data.cube % 16 == 0, "data.cube must be a positive multiple of 16",
-         cfg.data.cube, "e.g. data.cube=128")
+    need(all(c >= 16 and c % 16 == 0 for c in cfg.data.cube_shape), "data.cube must be a positive multiple of 16 "
+         "(or three)", cfg.data.cube, "e.g. data.cube=128 or data.cube=[352,128,128]")
     need(cfg.data.workers >= -1, "data.workers must be -1 (auto), 0 (none) or more", cfg.data.workers,
          "e.g. data.workers=4")
     need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
@@ -194,7 +201,7 @@ def check(cfg: TrainConfig) -> None:
 
             synth_config(s.family, mapping=s.synth, source=f"train config data.sources[{k}]")
         if s.kind in ("synthetic", "synthetic-survey") and s.shape is not None and dims == 3:
-            need(min(s.shape) >= cfg.data.cube, f"data.sources[{k}].shape is smaller than the cube "
+            need(all(a >= c for a, c in zip(s.shape, cfg.data.cube_shape)), f"data.sources[{k}].shape is smaller than the cube "
                  f"({cfg.data.cube})", s.shape, "use a larger shape or a smaller data.cube")
     for k, s in enumerate(cfg.data.sources):
         need(s.kind != "tgs" or bool(s.path), f"data.sources[{k}] of kind tgs needs a path", s.path,
@@ -227,6 +234,10 @@ def check(cfg: TrainConfig) -> None:
          "e.g. loss: {name: md, gamma: 0.7, bce_weight: 1.0}")
     need(cfg.optim.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0", cfg.optim.clip_grad_norm,
          "0 turns clipping off")
+    o = cfg.optim
+    need(o.plateau_window >= 1 and o.plateau_patience >= 0 and 0 < o.plateau_factor < 1,
+         "optim.plateau_window must be >= 1, plateau_patience >= 0 and plateau_factor in (0, 1)",
+         (o.plateau_window, o.plateau_patience, o.plateau_factor), "e.g. plateau_window: 100, plateau_factor: 0.5")
     need(cfg.validation.every >= 0, "validation.every must be >= 0", cfg.validation.every, "0 = never")
     need(cfg.validation.block == 0 or cfg.validation.block % 16 == 0, "validation.block must be 0 or a "
          "multiple of 16", cfg.validation.block, "e.g. validation.block=128")
@@ -273,14 +284,19 @@ def loss_at(cfg: TrainConfig, step: int) -> tuple[int, LossConfig]:
     return len(cfg.phases) - 1, cfg.phases[-1].loss
 
 
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two config mappings (RESUMABLE_KEYS excluded)."""
+def config_differences(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Dotted keys whose values differ between two config mappings (RESUMABLE_KEYS excluded). With
+    `defaults` (the mapping of TrainConfig()), a key that `old` lacks and `new` holds at its default
+    is no difference: a run stored before that option existed resumes."""
     diffs = []
     for key in sorted(set(old) | set(new)):
         dotted = prefix + key
         a, b = old.get(key), new.get(key)
+        if defaults is not None and key not in old and key in defaults and b == defaults[key]:
+            continue
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += config_differences(a, b, dotted + ".")
+            sub = defaults.get(key) if isinstance(defaults, dict) and isinstance(defaults.get(key), dict) else None
+            diffs += config_differences(a, b, dotted + ".", sub)
         elif a != b and dotted not in RESUMABLE_KEYS:
             diffs.append(f"{dotted}: {a!r} -> {b!r}")
     return diffs

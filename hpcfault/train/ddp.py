@@ -127,12 +127,13 @@ def barrier(d: Dist) -> None:
 
 
 def average_batchnorm_stats(d: Dist, model: torch.nn.Module) -> None:
-    """Replace every BatchNorm running mean and variance by its average over the ranks (in place,
+    """Replace every BatchNorm (and InstanceNorm with running statistics) running mean and variance
+    by its average over the ranks (in place,
     the same on every rank). Each rank's running statistics follow only its own cubes; without
     this a checkpoint would carry rank 0's alone."""
     if not d.backend:
         return
-    bufs = [b for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    bufs = [b for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._NormBase)
             for b in (m.running_mean, m.running_var) if b is not None]
     if not bufs:
         return

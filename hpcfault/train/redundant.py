@@ -24,8 +24,9 @@ RELATIVE = 1e-9
 def zero_gradient_parameters(model: torch.nn.Module, size: int = 32) -> list[str]:
     probe = copy.deepcopy(model).to("cpu", torch.float64).train()
     gen = torch.Generator().manual_seed(12345)
-    dims = getattr(model, "dims", 3)                  # a section model takes (N, 1, H, W)
-    shape = (2, 1, 2 * size, 2 * size) if dims == 2 else (2, 1, size, size, size)
+    dims = getattr(model, "dims", 3)                  # a section model takes (N, C, H, W)
+    channels = getattr(model, "in_channels", 1)
+    shape = (2, channels, 2 * size, 2 * size) if dims == 2 else (2, channels, size, size, size)
     x = torch.rand(*shape, generator=gen, dtype=torch.float64)
     y = probe(x)
     (y * torch.rand(y.shape, generator=gen, dtype=torch.float64)).sum().backward()

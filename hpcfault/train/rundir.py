@@ -68,7 +68,7 @@ def prepare(cfg: TrainConfig, run_dir: Path) -> bool:
     if stored.is_file():
         old = read_yaml(stored)
         old.pop("kind", None)
-        diffs = config_differences(with_defaults(old), mapping)
+        diffs = config_differences(with_defaults(old), mapping, defaults=to_mapping(TrainConfig()))
         if diffs:
             raise HpcfaultError(
                 f"{run_dir} holds a run with a different config (got {len(diffs)} difference(s): "

@@ -10,7 +10,8 @@ Source kinds (TrainConfig.data.sources):
 - synthetic-survey: `count` fixed synthetic surveys (seeds seed, seed+1, ...) generated once into
   RUN_DIR/data/ and labelled on every `label_every`-th `label_axis` slice only, optionally with a
   fraction `drop_faults` of the faults removed from those slices (false-negative labels), via
-  hpcfault.data.synth.write_synthetic and `hpcfault labels sparsify`; sampled as volume files;
+  hpcfault.data.synth.write_synthetic and `hpcfault labels sparsify` (the task's other label
+  volumes, e.g. rgt and dhr, copied alongside); sampled as volume files;
 - volume: a volume file with data, labels and mask (VolumeSource), e.g. a converted real survey.
 
 2D section models draw (H, W) tiles instead (hpcfault/data/tiles.py: TileSampler), cut from the
@@ -22,6 +23,7 @@ folder (tgs); same numbering, sharding and state as cubes.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
     from hpcfault.data.synth import write_synthetic
     from hpcfault.data.synth_config import synth_config
     from hpcfault.models.catalog import model_dims
+    from hpcfault.tasks import task_spec
 
     dense_only = model_dims(cfg.model.name) == 2
     for src in cfg.data.sources:
@@ -68,14 +71,29 @@ def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
             dense = path.with_name(f".dense-{path.name}")
             write_synthetic(dense, src.shape, src.seed + k, config=synth_config(src.family, mapping=src.synth),
                             family=src.family)
-            sparsify(str(dense), str(path), src.label_every or 1, src.label_axis, drop=src.drop_faults,
+            part = path.with_name(f".part-{path.name}")        # complete only once the labels are copied too
+            sparsify(str(dense), str(part), src.label_every or 1, src.label_axis, drop=src.drop_faults,
                      seed=src.seed + k)
+            _copy_labels(dense, part, task_spec(cfg.task).labels)
+            os.replace(part, path)
             dense.unlink()
             log.info("made training survey %s", path)
 
 
+def _copy_labels(src: Path, dst: Path, names: tuple[str, ...]) -> None:
+    """Copy the task's label volumes that `hpcfault labels sparsify` does not write (e.g. fault_dip,
+    rgt, dhr) from the dense survey; the sparse file's mask still limits training to its slices."""
+    import h5py
+
+    with h5py.File(src, "r") as f, h5py.File(dst, "r+") as g:
+        for name in names:
+            if name not in g and name in f:
+                g.create_dataset(name, data=f[name][...], chunks=f[name].chunks)
+
+
 class CubeStream:
-    """`next_batch()` -> {"seismic", *labels, "mask"} float32 arrays of shape (n, T, I, X).
+    """`next_batch()` -> {"seismic", *labels, "mask", *the task transform's inputs} float32 arrays
+    of shape (n, T, I, X).
 
     With `workers` > 0 the cubes come from worker processes drawing `ahead` steps in advance
     (hpcfault/train/prefetch.py): the same cubes in the same order, the same resumable position."""
@@ -160,9 +178,12 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
             weights += [src.weight / len(files)] * len(files)
     azimuths = {name: task.output(t.output).period for t in task.targets for name in (t.label,)
                 if name in task.angle_labels}
+    from hpcfault.tasks import resolve
+
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
                           seed=cfg.seed, rank=rank, world_size=world, augment=augment_config(cfg),
-                          labels=task.labels, azimuths=azimuths)
+                          labels=task.labels, azimuths=azimuths, scaled=task.scaled_labels,
+                          smooth=task.smooth_labels, transform=resolve(task.transform) if task.transform else None)
     return CubeStream(sampler, per_step, workers)
 
 

@@ -140,6 +140,9 @@ class Trainer:
         self.stream = build_stream(cfg, d.rank, d.world, self.local_batch, run_dir, data_workers(cfg, d.device.type))
         self.pin = d.device.type == "cuda"   # page-locked host copies: the copies to the GPU run asynchronously
         self.metrics = MetricsLog(run_dir, enabled=d.is_main)
+        from hpcfault.train.schedule import Plateau
+
+        self.plateau = Plateau()
         self.step = 0
         self.best = {"iou": -1.0, "step": -1}
         self._held: list | None = None
@@ -156,6 +159,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.best = dict(state["best"])
+        self.plateau.load_state_dict(state.get("schedule", {}))
         set_rng_state(state["rng"][self.d.rank])
         self.stream.load_state_dict(state["data"][self.d.rank])
 
@@ -167,6 +171,7 @@ class Trainer:
             state = {"step": self.step, "world_size": self.d.world, "config": to_mapping(self.cfg),
                      "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "best": dict(self.best),
+                     "schedule": self.plateau.state_dict(),
                      "rng": [e["rng"] for e in every], "data": [e["data"] for e in every]}
             save_state(rundir.last_state(self.run_dir), state)
             self._save_model(rundir.model_path(self.run_dir), {})
@@ -184,7 +189,7 @@ class Trainer:
         from hpcfault.models import save_checkpoint
 
         prov = {"trained_by": "hpcfault train", "run_dir": str(self.run_dir), "step": self.step,
-                "input_clip_percentile": TRAIN_CLIP_PERCENTILE,
+                "input_clip_percentile": TRAIN_CLIP_PERCENTILE, "cube": self.cfg.data.cube,
                 "loss": self.cfg.loss.name, **({"gamma": self.cfg.loss.gamma} if self.cfg.loss.name == "md" else {}),
                 **extra}
         if self.cfg.phases:
@@ -214,14 +219,17 @@ class Trainer:
 
             from hpcfault.train.validate2d import load_held_sections, validate_sections as validate
 
-            load_held_out = functools.partial(load_held_sections, fit=(self.cfg.data.fit, self.cfg.data.tile))
+            sections = functools.partial(load_held_sections, fit=(self.cfg.data.fit, self.cfg.data.tile))
+
+            def load_held_out(v, rank, world, task):
+                return sections(v, rank, world, task.labels)
         else:
             from hpcfault.train.validate import load_held_out, validate
 
         v = self.cfg.validation
         ddp.average_batchnorm_stats(self.d, self.model)
         if self._held is None:
-            self._held = load_held_out(v, self.d.rank, self.d.world, self.task.labels)
+            self._held = load_held_out(v, self.d.rank, self.d.world, self.task)
         t0 = time.perf_counter()
         s = validate(self.model, self._held, v, self.d, self.amp, self.task)
         s = {k: (round(x, 6) if isinstance(x, float) else x) for k, x in s.items()}
@@ -241,12 +249,15 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
     def learning_rate(self, step: int) -> float:
-        """The learning rate of optimizer step `step` (0-based): warm-up, then constant or cosine."""
+        """The learning rate of optimizer step `step` (0-based): warm-up, then constant, cosine or
+        reduced on plateaus (train/schedule.py)."""
         o = self.cfg.optim
         if step < o.warmup:
             return o.lr * (0.1 + 0.9 * step / o.warmup)
         if o.schedule == "constant":
             return o.lr
+        if o.schedule == "plateau":
+            return max(o.lr * self.plateau.scale, o.lr_final)
         span = max(1, self.cfg.steps - o.warmup)
         frac = min(1.0, (step - o.warmup) / span)
         return o.lr_final + 0.5 * (o.lr - o.lr_final) * (1.0 + math.cos(math.pi * frac))
@@ -261,8 +272,9 @@ class Trainer:
             total = term if total is None else total + term
         return total
 
-    def _to_device(self, a: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(a)[:, None]
+    def _to_device(self, a: np.ndarray, channel: bool = True) -> torch.Tensor:
+        """A host array on the device: (n, ...) gains a channel axis unless it has one (`channel`)."""
+        t = torch.from_numpy(a)[:, None] if channel else torch.from_numpy(a)
         return (t.pin_memory() if self.pin else t).to(self.d.device, non_blocking=True)
 
     def train_step(self) -> torch.Tensor:
@@ -278,8 +290,8 @@ class Trainer:
         chunks = range(0, self.local_batch, self.micro)
         for k, start in enumerate(chunks):
             sl = slice(start, start + self.micro)
-            x = self._to_device(batch["seismic"][sl])
-            ys = {name: self._to_device(a[sl]) for name, a in batch.items() if name != "seismic"}
+            x = self._to_device(np.stack([batch[n][sl] for n in self.task.inputs], 1), channel=False)
+            ys = {name: self._to_device(a[sl]) for name, a in batch.items() if name not in self.task.inputs}
             last = k == len(chunks) - 1
             sync = contextlib.nullcontext() if (last or not self.d.backend) else self.net.no_sync()
             with sync:
@@ -310,8 +322,15 @@ class Trainer:
         n_window = 0
         last = cfg.stop_at or cfg.steps
         while self.step < last:
-            window += self.train_step()
+            loss = self.train_step()
+            window += loss
             n_window += 1
+            if cfg.optim.schedule == "plateau":
+                o = cfg.optim
+                mean = float(ddp.all_sum(d, loss.detach().reshape(1).double().cpu())[0]) / d.world
+                if self.plateau.update(mean, o.plateau_window, o.plateau_patience, o.plateau_factor):
+                    self.info("step %d: the mean loss has not fallen for %d windows of %d steps; lr -> %.3g",
+                              self.step, o.plateau_patience + 1, o.plateau_window, self.learning_rate(self.step))
             stop = ddp.any_rank(d, flag.requested)
             if self.step % cfg.log_every == 0 or stop or self.step == last:
                 mean = float(ddp.all_sum(d, (window / n_window).reshape(1).cpu())[0]) / d.world
@@ -376,7 +395,7 @@ def _resume(trainer: Trainer, resuming: bool) -> None:
     state_file = rundir.last_state(path)
     if resuming and state_file.is_file():
         state = load_state(state_file)
-        diffs = config_differences(with_defaults(state["config"]), to_mapping(cfg))
+        diffs = config_differences(with_defaults(state["config"]), to_mapping(cfg), defaults=to_mapping(TrainConfig()))
         if diffs:
             raise HpcfaultError(f"{state_file} was written with another config (got {'; '.join(diffs[:6])}); "
                                 "use a new run_dir")

@@ -8,7 +8,10 @@ scores then count labelled voxels only), and/or synthetic surveys generated once
 result does not depend on the number of ranks.
 
 Seismic is scaled to [0, 1] per volume exactly like the training cubes (min-max after clipping at
-the 0.5 / 99.5 percentiles): the network's predictions at threshold 0.5 depend strongly on it.
+the 0.5 / 99.5 percentiles): the network's predictions at threshold 0.5 depend strongly on it. The
+task's other labels get what training cubes get: those in the input's units scaled alike, and the
+task's transform (e.g. RGT scaled to [0, 1], the refinement network's corrupted inputs; its random
+draws seeded by the volume's place in the list, so every validation sees the same inputs).
 """
 from __future__ import annotations
 
@@ -29,10 +32,33 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, eq=False)
 class HeldOut:
     name: str
-    seismic: np.ndarray           # float32 in [0, 1], (T, I, X)
+    seismic: np.ndarray           # float32 in [0, 1], (T, I, X); or the model's input channels (C, T, I, X)
     labels: np.ndarray            # uint8 0/1 (the fault labels)
     mask: np.ndarray | None       # uint8 1 = labelled; None = all
     extra: dict | None = None     # the task's other label volumes by name (e.g. fault_strike)
+
+
+VALIDATION_SEED = 7301            # seeds the task transform's draws on held-out volumes (with the index)
+
+
+def held_out(name: str, seismic: np.ndarray, labels: dict[str, np.ndarray], mask: np.ndarray | None,
+             task: Any = None, index: int = 0) -> HeldOut:
+    """A held-out volume as validation sees it: raw `seismic` and the task's `labels` by name
+    ("labels" first) -> scaled input (or the transform's input channels) and prepared labels."""
+    from hpcfault.data.cube_sources import scale_like, training_normalizer
+    from hpcfault.tasks import resolve, task_spec
+
+    task = task_spec(None) if task is None else task
+    norm = training_normalizer(seismic)
+    arrays = {"seismic": norm.apply(seismic), **labels}
+    for n in task.scaled_labels:
+        arrays[n] = scale_like(arrays[n], norm)
+    if task.transform:
+        arrays["mask"] = np.ones(seismic.shape, np.uint8) if mask is None else mask
+        arrays = resolve(task.transform)(arrays, np.random.default_rng([VALIDATION_SEED, index]))
+    inputs = arrays["seismic"] if tuple(task.inputs) == ("seismic",) else np.stack([arrays[n] for n in task.inputs])
+    fault = np.asarray(arrays[task.labels[0]])
+    return HeldOut(name, inputs, (fault > 0).astype(np.uint8), mask, {k: arrays[k] for k in task.labels[1:]})
 
 
 def scale01(x: np.ndarray) -> np.ndarray:
@@ -47,27 +73,30 @@ def names(cfg: ValidationConfig) -> list[str]:
     return [f"file:{p}" for p in cfg.volumes] + [f"synthetic:{s}" for s in cfg.synthetic_seeds]
 
 
-def load_held_out(cfg: ValidationConfig, rank: int, world: int, labels: tuple[str, ...] = ("labels",)) -> list[HeldOut]:
-    """The held-out volumes this rank validates on (volume k goes to rank k % world), with the
-    task's label volumes `labels` ("labels" first)."""
+def load_held_out(cfg: ValidationConfig, rank: int, world: int, task: Any = None) -> list[HeldOut]:
+    """The held-out volumes this rank validates on (volume k goes to rank k % world), prepared for
+    `task` (default: the fault task) by `held_out`."""
+    from hpcfault.tasks import task_spec
+
+    task = task_spec(None) if task is None else task
     out = []
     for k, name in enumerate(names(cfg)):
         if k % world != rank:
             continue
         kind, _, ref = name.partition(":")
         if kind == "file":
-            out.append(_from_file(ref, labels))
+            seismic, labels, mask = _from_file(ref, task.labels)
         else:
             from hpcfault.data.synth import SynthModel
             from hpcfault.data.synth_config import synth_config
 
             v = SynthModel(tuple(cfg.synthetic_shape), int(ref), synth_config(cfg.synthetic_family)).render_volumes()
-            out.append(HeldOut(name, scale01(v["seismic"]), (v["labels"] > 0).astype(np.uint8), None,
-                               {k: v[k] for k in labels[1:]}))
+            seismic, labels, mask = v["seismic"], {n: v[n] for n in task.labels}, None
+        out.append(held_out(name, seismic, labels, mask, task, k))
     return out
 
 
-def _from_file(path: str, labels: tuple[str, ...] = ("labels",)) -> HeldOut:
+def _from_file(path: str, labels: tuple[str, ...] = ("labels",)):
     from hpcfault.io.volume import open_volume
 
     with open_volume(path) as f:
@@ -75,10 +104,8 @@ def _from_file(path: str, labels: tuple[str, ...] = ("labels",)) -> HeldOut:
         if missing:
             raise HpcfaultError(f"validation volume {path} has no {missing} dataset (got datasets "
                                 f"{sorted(k for k in f.keys())}); make one with 'hpcfault synth' or add labels")
-        data, fault = f["data"][...], f[labels[0]][...]
         mask = f["mask"][...].astype(np.uint8) if "mask" in f else None
-        extra = {k: f[k][...] for k in labels[1:]}
-    return HeldOut(f"file:{path}", scale01(data), (fault > 0).astype(np.uint8), mask, extra)
+        return f["data"][...], {k: f[k][...] for k in labels}, mask
 
 
 def tiles(n: int, block: int, margin: int) -> list[tuple[int, int, int]]:
@@ -102,21 +129,23 @@ def tiles(n: int, block: int, margin: int) -> list[tuple[int, int, int]]:
 def predict(model: torch.nn.Module, seismic: np.ndarray, device: torch.device,
             amp_dtype: torch.dtype | None, block: int = 0, margin: int = 16, task: Any = None) -> np.ndarray:
     """The task's outputs (K, T, I, X) for a whole volume (the fault task: K = 1, probabilities),
-    padded to multiples of 16, predicted in blocks (no blending: each block writes its middle)."""
+    padded to multiples of 16, predicted in blocks (no blending: each block writes its middle).
+    `seismic` is (T, I, X), or the model's input channels (C, T, I, X)."""
     from hpcfault.tasks import task_spec
     from hpcfault.tasks.decode import decode
 
     task = task_spec(None) if task is None else task
-    shape = seismic.shape
+    x = seismic if seismic.ndim == 4 else seismic[None]
+    shape = x.shape[1:]
     padded = [-(-n // 16) * 16 for n in shape]
-    x = np.pad(seismic, [(0, p - n) for p, n in zip(padded, shape)], mode="edge")
+    x = np.pad(x, [(0, 0)] + [(0, p - n) for p, n in zip(padded, shape)], mode="edge")
     blocks = [min(block, p) if block else p for p in padded]
     out = np.zeros((len(task.outputs), *padded), dtype=np.float32)
     for t0, tlo, thi in tiles(padded[0], blocks[0], margin):
         for i0, ilo, ihi in tiles(padded[1], blocks[1], margin):
             for x0, xlo, xhi in tiles(padded[2], blocks[2], margin):
-                cube = x[t0:t0 + blocks[0], i0:i0 + blocks[1], x0:x0 + blocks[2]]
-                inp = torch.from_numpy(np.ascontiguousarray(cube))[None, None].to(device)
+                cube = x[:, t0:t0 + blocks[0], i0:i0 + blocks[1], x0:x0 + blocks[2]]
+                inp = torch.from_numpy(np.ascontiguousarray(cube))[None].to(device)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     y = decode(task, model(inp).float()[0]).cpu().numpy()
                 out[:, tlo:thi, ilo:ihi, xlo:xhi] = y[:, tlo - t0:thi - t0, ilo - i0:ihi - i0, xlo - x0:xhi - x0]
