@@ -215,11 +215,12 @@ def section_seams(cfg: dict, threads: int, timeout: float, model: Path) -> Secti
                          "--overlaps", *cfg["overlaps"], "--threads", threads], timeout, threads)
     shape = "x".join(map(str, cfg["shape"]))
     pat = (r"^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\d+)\s+([\d.e+-]+)\s+([\d.e+-]+)\s+([\d.e+-]+)\s+([\d.]+)%"
-           r"(?:\s+([\d.]+))?\s*$")
-    for block, ov, eff, _n, mx, _p, mean, frac, seam in re.findall(pat, out, flags=re.M):
+           r"(?:\s+([\d.]+)%)?(?:\s+([\d.]+|nan))?\s*$")
+    for block, ov, eff, _n, mx, _p, mean, frac, flip, seam in re.findall(pat, out, flags=re.M):
         sec.rows.append(Row("seams", f"tiled vs whole forward, {shape}, block {block}, overlap {ov} (eff. {eff})",
                             f"max abs {float(mx):.2e}, mean {float(mean):.1e}" + (f", seam ratio {seam}" if seam else ""),
-                            str(threads), "fp32", f"{frac} % voxels off by > 0.02"))
+                            str(threads), "fp32", f"{frac} % voxels off by > 0.02"
+                            + (f", {flip} % change side of 0.5" if flip else "")))
     if not sec.rows and sec.status == "ok":
         sec.status = "failed: no figures in the output"
     return sec
