@@ -45,9 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine-iterations", dest="refine_iterations", type=int,
                    help="how often each --refine model is applied (default 1)")
     p.add_argument("--config", help="YAML config of kind 'predict' (see configs/predict.yaml)")
-    p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default 528, capped by the "
-                                             "survey and the memory planner)")
-    p.add_argument("--overlap", type=int, help="voxels shared by neighbouring blocks (default: block edge / 8)")
+    p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default: the fastest that fits, "
+                                             "each candidate timed once and cached; --dry-run lists them)")
+    p.add_argument("--overlap", type=int, help="voxels shared by neighbouring blocks (default: the model's own, "
+                                               "at most edge / 4; edge / 8 for models without one)")
     p.add_argument("--workdir", help="shards and ledger (default OUT.h5.work next to the output)")
     p.add_argument("--dtype", choices=("fp32", "tf32", "fp16", "bf16"),
                    help="compute precision (default fp32: float32 kernels, no TF32; tf32: TF32 tensor cores on "
