@@ -224,6 +224,27 @@ def check_score_options(threshold: float, radius: float) -> None:
         raise HpcfaultError(f"--radius must be a finite number of voxels >= 0 (got {radius}); e.g. 2")
 
 
+def scored_datasets(pf: Any, lf: Any, pred_path: Any, labels_path: Any, pname: str, lname: str,
+                    use_mask: bool) -> tuple[Any, Any, Any]:
+    """The prediction's `pname`, the labels' `lname` and (with `use_mask`) their `mask` datasets of
+    two open volume files, checked to be volumes of one shape; the mask is None without `use_mask`."""
+    from hpcfault.io.volume import check_volume
+
+    pds = check_volume(pf, pred_path, pname)
+    lds = check_volume(lf, labels_path, lname)
+    if pds.shape != lds.shape:
+        raise HpcfaultError(
+            f"prediction {pred_path} has shape {pds.shape}, labels {labels_path}:{lname} {lds.shape}; "
+            "score a prediction of the same survey (both (time, inline, xline))")
+    mds = None
+    if use_mask:
+        if "mask" not in lf:
+            raise HpcfaultError(f"{labels_path} has no 'mask' dataset (got {sorted(lf.keys())}); "
+                                "leave out --mask to score every voxel")
+        mds = check_volume(lf, labels_path, "mask")
+    return pds, lds, mds
+
+
 def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
                    radius: float = 2, slab: int | None = None, memory_budget: int = 256 << 20,
                    thresholds: Sequence[float] = DEFAULT_THRESHOLDS, comm: Any = None,
@@ -240,26 +261,15 @@ def evaluate_files(pred_path: str, labels_path: str, *, use_mask: bool = False, 
     import contextlib
 
     from hpcfault.cluster.mpi import allreduce, get_comm
-    from hpcfault.io.volume import check_volume, open_volume
+    from hpcfault.io.volume import open_volume
 
     comm = get_comm() if comm is None else comm
     check_score_options(threshold, radius)
     with contextlib.ExitStack() as stack:
         pf = stack.enter_context(open_volume(pred_path))
         lf = stack.enter_context(open_volume(labels_path))
-        pds = check_volume(pf, pred_path, dataset)
         lname = "labels" if "labels" in lf else "data"
-        lds = check_volume(lf, labels_path, lname)
-        if pds.shape != lds.shape:
-            raise HpcfaultError(
-                f"prediction {pred_path} has shape {pds.shape}, labels {labels_path}:{lname} {lds.shape}; "
-                "score a prediction of the same survey (both (time, inline, xline))")
-        mds = None
-        if use_mask:
-            if "mask" not in lf:
-                raise HpcfaultError(f"{labels_path} has no 'mask' dataset (got {sorted(lf.keys())}); "
-                                    "leave out --mask to score every voxel")
-            mds = check_volume(lf, labels_path, "mask")
+        pds, lds, mds = scored_datasets(pf, lf, pred_path, labels_path, dataset, lname, use_mask)
         t, n_il, x = pds.shape
         if slab is None:
             slab = int(max(1, min(n_il, memory_budget // max(1, t * x * 48))))

@@ -11,6 +11,7 @@ clean target image) also get its contrast change (not its noise, and no clipping
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,15 @@ def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, conf
         if name in out and (turn or mirror):
             a = out[name]
             out[name] = np.mod((-a if mirror else a) + np.float32(turn), np.float32(period)).astype(np.float32)
+    return contrast_and_noise(out, rng, config, follow)
+
+
+def contrast_and_noise(out: dict[str, np.ndarray], rng: np.random.Generator, config: Any,
+                       follow: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The amplitude part of augmentation, for 3D cubes and 2D tiles alike: a contrast scaling about
+    0.5 drawn from `config.scale` (labels named in `follow` scaled alike), then, with probability
+    `config.noise_prob`, gaussian noise of a sigma drawn up to `config.noise_max`; the seismic of
+    `out` clipped to [0, 1]."""
     seis = out["seismic"]
     lo, hi = config.scale
     if hi > lo or lo != 1.0:

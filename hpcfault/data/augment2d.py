@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpcfault.data.augment import contrast_and_noise
+
 
 @dataclass(frozen=True)
 class Augment2DConfig:
@@ -88,14 +90,4 @@ def augment_tile(arrays: dict[str, np.ndarray], rng: np.random.Generator,
     if config.elastic_prob > 0 and rng.random() < config.elastic_prob:
         out = _warp(out, elastic_coords(shape, rng, config.elastic_alpha, config.elastic_sigma))
     out = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in out.items()}
-    seis = out["seismic"]
-    lo, hi = config.scale
-    if hi > lo or lo != 1.0:
-        s = np.float32(rng.uniform(lo, hi))
-        seis = (seis - np.float32(0.5)) * s + np.float32(0.5)
-    if config.noise_prob > 0 and rng.random() < config.noise_prob:
-        sigma = np.float32(rng.uniform(0.0, config.noise_max))
-        seis = seis + sigma * rng.standard_normal(seis.shape, dtype=np.float32)
-    np.clip(seis, 0.0, 1.0, out=seis)
-    out["seismic"] = seis
-    return out
+    return contrast_and_noise(out, rng, config)

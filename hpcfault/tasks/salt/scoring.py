@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hpcfault.errors import HpcfaultError
-from hpcfault.metrics import DEFAULT_THRESHOLDS
+from hpcfault.metrics import DEFAULT_THRESHOLDS, scored_datasets
 from hpcfault.tasks.salt import metrics as sm
 
 TILE = 101
@@ -64,7 +64,7 @@ def evaluate_volume(pred_path: str, labels_path: str, *, use_mask: bool = False,
     import contextlib
 
     from hpcfault.cluster.mpi import allreduce, get_comm
-    from hpcfault.io.volume import check_volume, open_volume
+    from hpcfault.io.volume import open_volume
 
     comm = get_comm() if comm is None else comm
     sm.nearest_index(DEFAULT_THRESHOLDS, threshold)
@@ -72,20 +72,10 @@ def evaluate_volume(pred_path: str, labels_path: str, *, use_mask: bool = False,
         pf = stack.enter_context(open_volume(pred_path))
         lf = stack.enter_context(open_volume(labels_path))
         pname = "salt" if "salt" in pf else "data"
-        pds = check_volume(pf, pred_path, pname)
         if "salt" not in lf:
             raise HpcfaultError(f"{labels_path} has no 'salt' dataset (got {sorted(lf.keys())}); score against a "
                                 "survey with salt labels, e.g. from 'hpcfault synth --family salt'")
-        lds = check_volume(lf, labels_path, "salt")
-        if pds.shape != lds.shape:
-            raise HpcfaultError(f"prediction {pred_path} has shape {pds.shape}, labels {labels_path}:salt {lds.shape}; "
-                                "score a prediction of the same survey (both (time, inline, xline))")
-        mds = None
-        if use_mask:
-            if "mask" not in lf:
-                raise HpcfaultError(f"{labels_path} has no 'mask' dataset (got {sorted(lf.keys())}); "
-                                    "leave out --mask to score every voxel")
-            mds = check_volume(lf, labels_path, "mask")
+        pds, lds, mds = scored_datasets(pf, lf, pred_path, labels_path, pname, "salt", use_mask)
         t, n_il, x = pds.shape
         slab = int(slab or max(1, min(n_il, (64 << 20) // max(1, t * x * 16))))
         total = sm.empty_counts()
