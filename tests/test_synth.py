@@ -142,9 +142,25 @@ def test_trace_noise_is_independent_from_trace_to_trace():
     assert abs(lateral) < 0.05 and along_time > 0.3
 
 
+def test_trace_gain_scales_whole_traces_and_leaves_other_volumes_alone():
+    quiet = ["noise.clean_prob=0", "noise.spike_density=[0,0]", "noise.dead_traces=[0,0]", "noise.noisy_traces=[0,0]",
+             "amplitude.clip_prob=0", "amplitude.quantize_prob=0", "amplitude.mute_prob=0"]
+    base = synth_config("train", quiet + ["noise.kinds=[white]"])
+    with_gain = synth_config("train", quiet + ["noise.kinds=[white,gain]", "noise.trace_gain=[0.3,0.3]"])
+    plain, gained = SynthModel((48, 32, 32), 3, base), SynthModel((48, 32, 32), 3, with_gain)
+    assert plain.noise.weights == gained.noise.weights and plain.noise.seeds == gained.noise.seeds
+    assert gained.noise.gain_sigma == 0.3 and plain.noise.gain_sigma == 0.0
+    a, b = plain.render()[0].astype(np.float64), gained.render()[0].astype(np.float64)
+    ratio = (np.abs(b).sum(axis=0) + 1e-9) / (np.abs(a).sum(axis=0) + 1e-9)   # one gain per trace
+    assert 0.15 < np.log(ratio).std() < 0.45
+    live = np.abs(a) > 1e-3
+    per_trace = np.where(live, b / np.where(live, a, 1), np.nan)
+    assert np.nanmax(np.nanstd(per_trace, axis=0)) < 1e-3 * np.nanmean(per_trace)   # constant down each trace
+
+
 EVERYTHING = ["wavelet.decay_prob=1", "wavelet.phase_prob=1", "reflectivity.unconformity_prob=1",
               "faults.count=[4,6]", "faults.none_prob=0", "faults.listric_prob=0.5", "faults.arcuate_prob=0.5",
-              "faults.tip_prob=0.5", "noise.clean_prob=0", "noise.kinds=[white,trace,lateral,coherent,footprint]",
+              "faults.tip_prob=0.5", "noise.clean_prob=0", "noise.kinds=[white,trace,lateral,coherent,footprint,gain]",
               "noise.spike_density=[0.001,0.001]", "noise.dead_traces=[0.05,0.05]", "noise.noisy_traces=[0.05,0.05]",
               "amplitude.gain_prob=1", "amplitude.clip_prob=1", "amplitude.quantize_prob=1",
               "reflectivity.facies_prob=1", "reflectivity.channel_prob=1", "amplitude.mute_prob=1",

@@ -10,7 +10,9 @@ Additive noise is a mix of unit-variance components with random weights (sum of 
     coherent   1-3 linear dipping events (steep, laterally continuous), at the signal's frequency.
 
 Artefacts: spikes (single samples at several x the signal RMS), dead traces (zeroed), noisy traces
-(3x extra white noise), and "footprint", a multiplicative periodic striping along one lateral axis.
+(3x extra white noise), "footprint", a multiplicative periodic striping along one lateral axis, and
+"gain", a random multiplicative gain per trace (log-normal; the residual trace-balance errors of
+real processing: an amplitude discontinuity between neighbouring traces that is not a fault).
 Random values come from hashes of (seed, t, i, x), so any sub-box equals the same box of a whole
 render (convolutions use halos).
 """
@@ -41,6 +43,7 @@ class NoiseModel:
     dead: float
     noisy: float
     snr_db: float | None                     # None: clean
+    gain_sigma: float = 0.0                  # "gain": sigma of log(per-trace gain), 0 = off
     halo_lateral: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,7 +53,7 @@ class NoiseModel:
     def draw(cls, rng: np.random.Generator, ranges: NoiseRanges, peak_cycles: float) -> "NoiseModel":
         seeds = tuple(int(s) for s in rng.integers(0, 2 ** 62, 6))
         clean = rng.random() < ranges.clean_prob
-        additive = [k for k in ranges.kinds if k != "footprint"]
+        additive = [k for k in ranges.kinds if k not in ("footprint", "gain")]
         w = {k: float(rng.uniform(0.05, 1.0)) for k in additive}
         norm = np.sqrt(sum(v * v for v in w.values())) or 1.0
         w = {k: v / norm for k, v in w.items()}
@@ -65,10 +68,12 @@ class NoiseModel:
         spikes, amp = _u(rng, ranges.spike_density), _u(rng, ranges.spike_amplitude)
         dead, noisy = _u(rng, ranges.dead_traces), _u(rng, ranges.noisy_traces)
         sigma = _u(rng, ranges.lateral_sigma)
+        # drawn from a generator of its own, so that volumes without "gain" keep their random streams
+        gain = _u(np.random.default_rng(seeds[3] ^ 0x6A17), ranges.trace_gain) if "gain" in ranges.kinds else 0.0
         if clean:
             return cls({}, 0.0, seeds, sigma, (), None, 0.0, 0.0, 0.0, 0.0, None)
         return cls(w if additive else {}, 10.0 ** (-snr / 20.0) if additive else 0.0, seeds, sigma, coherent, foot,
-                   spikes, amp, dead, noisy, snr)
+                   spikes, amp, dead, noisy, snr, gain)
 
     def describe(self) -> dict:
         return {"snr_db": None if self.snr_db is None else round(self.snr_db, 3),
@@ -78,6 +83,7 @@ class NoiseModel:
                 "footprint": None if self.footprint is None else
                 {"period": round(self.footprint[0], 3), "depth": round(self.footprint[1], 3),
                  "axis": ("inline", "xline")[self.footprint[3] - 1]},
+                "trace_gain_sigma": round(self.gain_sigma, 4) if self.gain_sigma else None,
                 "spike_density": self.spike_density, "dead_traces": round(self.dead, 5),
                 "noisy_traces": round(self.noisy, 5)}
 
@@ -122,8 +128,11 @@ class NoiseModel:
     # -- artefacts on the recorded traces ----------------------------------------------------------------
     def artefacts(self, data: np.ndarray, t: tuple[int, int], i: tuple[int, int], x: tuple[int, int],
                   signal_rms: float) -> np.ndarray:
-        """Footprint, spikes, noisy and dead traces applied to `data` (modified in place, returned)."""
+        """Footprint, trace gain, spikes, noisy and dead traces applied to `data` (modified in place, returned)."""
         ta, ia, xa = np.arange(*t), np.arange(*i), np.arange(*x)
+        if self.gain_sigma > 0:
+            g = hash_noise(self.seeds[4] ^ 0x6A17, np.zeros(1, np.int64), ia, xa)[0]
+            data *= np.exp(np.float32(self.gain_sigma) * g)[None]
         if self.footprint is not None:
             period, depth, phase, axis = self.footprint
             coord = (ia if axis == 1 else xa).astype(np.float32)

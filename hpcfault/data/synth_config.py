@@ -22,7 +22,9 @@ chosen to span what real surveys look like (a 4 ms sample interval is assumed fo
     noise         SNR 0-30 dB (10 % of volumes clean); a random mix of white noise, trace noise
                   (band-limited in time, independent from trace to trace, as in real surveys),
                   laterally correlated noise and coherent linear events; spikes; dead and noisy
-                  traces
+                  traces. Off by default, on request (noise.kinds): "footprint" (multiplicative
+                  stripes along one lateral axis, the held-out noise family's) and "gain" (a random
+                  log-normal gain per trace, sigma 0.1-0.4: residual trace balance)
     amplitude     a time gain t**g (|g| <= 1.5, half the volumes), clipping at 1.5-4 x RMS (30 %),
                   integer quantization to 8-16 bits as in int8/int16 SEG-Y (30 %), a top mute
                   (zeros down to 3-25 % of the height, 20 %)
@@ -50,7 +52,7 @@ from hpcfault.errors import HpcfaultError
 
 WAVELET_KINDS = ("ricker", "ormsby", "minphase")
 SALT_KINDS = ("dome", "diapir", "sheet")
-NOISE_KINDS = ("white", "trace", "lateral", "coherent", "footprint")
+NOISE_KINDS = ("white", "trace", "lateral", "coherent", "footprint", "gain")
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class NoiseRanges:
     coherent_slope: tuple[float, float] = (0.3, 3.0)  # samples per trace, for "coherent"
     footprint_period: tuple[float, float] = (4.0, 10.0)   # traces, for "footprint" (multiplicative stripes)
     footprint_depth: tuple[float, float] = (0.15, 0.4)
+    trace_gain: tuple[float, float] = (0.1, 0.4)     # sigma of log(per-trace gain), for "gain" (trace balance)
     spike_density: tuple[float, float] = (0.0, 2e-4)  # share of samples with a spike
     spike_amplitude: tuple[float, float] = (3.0, 8.0)  # x the signal RMS
     dead_traces: tuple[float, float] = (0.0, 0.01)   # share of traces zeroed
