@@ -176,7 +176,7 @@ def _panel(ax: Any, img: np.ndarray, prob: np.ndarray | None, extent: list[float
 
 
 def _colorbars(fig: Any, axes: Any, amplitude: Any, cmap: str, threshold: float, overlay: bool,
-               label: str = "amplitude (clipped at 1st/99th pct)") -> None:
+               label: str = "amplitude (clipped at 1st/99th pct)", what: str = "fault") -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
@@ -185,7 +185,7 @@ def _colorbars(fig: Any, axes: Any, amplitude: Any, cmap: str, threshold: float,
     if overlay:
         sm = ScalarMappable(norm=Normalize(threshold, 1.0), cmap=_overlay_colorbar_map(cmap))
         fig.colorbar(sm, ax=axes, shrink=0.8, fraction=width, pad=0.01,
-                     label=f"fault probability (< {threshold:g} not drawn)")
+                     label=f"{what} probability (< {threshold:g} not drawn)")
 
 
 def _check(seismic: Any, others: Sequence[Any], cmap: str, any_cmap: bool = False) -> tuple[int, ...]:
@@ -225,7 +225,7 @@ def save_comparison(seismic: Any, labels: Any, faults: Any, out_png: str | os.Pa
 def slices_figure(seismic: Any, faults: Any, *, inline: int | None = None, xline: int | None = None,
                   time: int | None = None, cmap: str = "gray", threshold: float = 0.5, geometry: Any = None,
                   title: str | None = None, dpi: int = DPI, panel_inches: float = PANEL_INCHES,
-                  label: str | None = None, vrange: tuple[float, float] | None = None) -> Any:
+                  label: str | None = None, vrange: tuple[float, float] | None = None, what: str = "fault") -> Any:
     """Slices of `seismic` with `faults` on top, as a matplotlib Figure.
 
     inline/xline/time are array indices; give one for a single slice, several for several panels,
@@ -233,6 +233,7 @@ def slices_figure(seismic: Any, faults: Any, *, inline: int | None = None, xline
     colorbars add COLORBAR_INCHES each. `geometry` (SurveyGeometry) labels the axes and titles with
     survey numbers. With `label`, `seismic` is any attribute (a model output drawn on its own): any
     matplotlib colormap, the colorbar named `label`, the colour range `vrange` (default percentiles).
+    `what` names the overlaid probability on its colorbar ("fault", "salt").
     """
     shape = _check(seismic, [faults], cmap, any_cmap=label is not None)
     views = _views(shape, inline, xline, time)
@@ -245,7 +246,8 @@ def slices_figure(seismic: Any, faults: Any, *, inline: int | None = None, xline
         prob = _slice(faults, view, k) if faults is not None else None
         shown = _panel(ax, img, prob, extent, xlabel, ylabel, whole_y, slice_title(view, k, geometry), cmap,
                        vrange, threshold)
-    _colorbars(fig, axes, shown, cmap, threshold, faults is not None, *(() if label is None else (label,)))
+    _colorbars(fig, axes, shown, cmap, threshold, faults is not None,
+               *(() if label is None else (label,)), what=what)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
@@ -254,7 +256,7 @@ def slices_figure(seismic: Any, faults: Any, *, inline: int | None = None, xline
 def comparison_figure(seismic: Any, labels: Any, faults: Any, *, inline: int | None = None,
                       xline: int | None = None, time: int | None = None, cmap: str = "gray",
                       threshold: float = 0.5, geometry: Any = None, title: str | None = None, dpi: int = DPI,
-                      panel_inches: float = PANEL_INCHES) -> Any:
+                      panel_inches: float = PANEL_INCHES, what: str = "fault") -> Any:
     """Labels | prediction side by side: one row per slice, the same seismic under both columns."""
     shape = _check(seismic, [labels, faults], cmap)
     views = _views(shape, inline, xline, time)
@@ -265,10 +267,10 @@ def comparison_figure(seismic: Any, labels: Any, faults: Any, *, inline: int | N
     for row, (view, k), img in zip(axes, views, seis):
         extent, xlabel, ylabel, whole_y = _extent(view, shape, geometry)
         name = slice_title(view, k, geometry)
-        for ax, what, vol in zip(row, ("labels", "prediction"), (labels, faults)):
-            shown = _panel(ax, img, _slice(vol, view, k), extent, xlabel, ylabel, whole_y, f"{what}: {name}",
+        for ax, column, vol in zip(row, ("labels", "prediction"), (labels, faults)):
+            shown = _panel(ax, img, _slice(vol, view, k), extent, xlabel, ylabel, whole_y, f"{column}: {name}",
                            cmap, vrange, threshold)
-    _colorbars(fig, axes, shown, cmap, threshold, True)
+    _colorbars(fig, axes, shown, cmap, threshold, True, what=what)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
@@ -332,12 +334,24 @@ def show_volume(volume: str | os.PathLike, out_png: str | os.PathLike, *,
         k_xl = None if xline is None else index_of_number(geom.xlines, xline, "xline")
         k_t = None if time is None else index_of_sample(geom.samples, time, geom.sample_unit)
         where = dict(inline=k_il, xline=k_xl, time=k_t, cmap=cmap, threshold=threshold, geometry=geom,
-                     title=Path(volume).name)
+                     title=Path(volume).name, what=overlay_quantity(fds if fds is not None else lds))
         if lds is not None:
             return save_comparison(seis, lds, fds, out_png, **where)
         if fds is None and "kind" in seis.attrs:
             where.update(output_style(seis, seis.name.lstrip("/")))
         return save_slices(seis, fds, out_png, **where)
+
+
+def overlay_quantity(ds: Any) -> str:
+    """What an overlaid probability is of, for its colorbar: the dataset's own name when it names
+    a model output ("salt", "fault"), else the file's task ("data" of a salt prediction is salt),
+    else "fault"."""
+    if ds is None:
+        return "fault"
+    name = ds.name.rsplit("/", 1)[-1]
+    if name not in ("data", "labels"):
+        return name
+    return str(ds.file.attrs.get("task", "fault")) or "fault"
 
 
 def output_style(ds: Any, name: str) -> dict[str, Any]:

@@ -171,3 +171,21 @@ def _small_geometry():
     t = SHAPE[0]
     return SurveyGeometry(inlines=np.array([111, 112, 113], np.int32), xlines=np.array([500, 501, 502], np.int32),
                           samples=np.arange(t, dtype=np.float64) * 4.0, sample_interval=4.0, sample_unit="ms")
+
+
+def test_the_overlay_colorbar_names_what_the_probability_is_of(tmp_path, monkeypatch):
+    import hpcfault.viz as viz
+
+    seis, prob = _volume_and_faults()
+    write_array(tmp_path / "v.h5", seis, geometry=_geometry())
+    write_array(tmp_path / "p.h5", prob, geometry=_geometry())
+    bars = []
+    monkeypatch.setattr(viz, "_save", lambda fig, out, dpi: bars.append(
+        [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]))
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        f.attrs["task"] = "salt"               # as `hpcfault predict --task salt` marks its file
+    show_volume(tmp_path / "v.h5", tmp_path / "x.png", faults=tmp_path / "p.h5", inline=100)
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        del f.attrs["task"]
+    show_volume(tmp_path / "v.h5", tmp_path / "x.png", faults=tmp_path / "p.h5", inline=100)
+    assert [b[-1].split(" (")[0] for b in bars] == ["salt probability", "fault probability"]

@@ -65,8 +65,9 @@ def write_extras(out: str, survey: str, source: Any, task: Any, *, segy_out: str
             for o in task.outputs:
                 prefix = "" if len(names) == 1 else f"{o.name}-"
                 if o.colormap == "overlay":
-                    args, kw = (_SourceView(source), f[o.name]), {}
-                    what = "fault probability" if o.name == "data" else o.name.replace("_", " ")
+                    quantity = "fault" if o.name == "data" else o.name.replace("_", " ")
+                    args, kw = (_SourceView(source), f[o.name]), {"what": quantity}
+                    what = f"{quantity} probability"
                 else:
                     args, kw = (f[o.name], None), output_style(f[o.name], o.name)
                     what = o.name.replace("_", " ")
