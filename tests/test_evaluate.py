@@ -86,3 +86,5 @@ def test_evaluate_under_mpiexec_two_ranks_matches_serial(files):
             "--json", d / "mpi.json", ranks=2)
     rep = json.loads((d / "mpi.json").read_text())
     assert rep["counts"] == score_counts(prob, labels, mask, threshold=0.5, radius=2)
+    bad = run_cli("evaluate", d / "pred.h5", d / "survey.h5", "--slab", "0", ranks=2, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("--slab must be >= 1") == 1   # said once, not per rank

@@ -14,6 +14,7 @@ before `run` starts any work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -22,6 +23,19 @@ from typing import Any, Sequence
 
 from hpcfault import __version__
 from hpcfault.errors import HpcfaultError
+
+@contextlib.contextmanager
+def one_report(comm: Any):
+    """Around collective work whose bad input every rank meets alike (an MPI command's checks):
+    rank 0 lets the HpcfaultError through to `main`, which prints it; the other ranks exit 2
+    quietly, so the user reads the error once."""
+    try:
+        yield
+    except HpcfaultError:
+        if comm.rank != 0:
+            raise SystemExit(2) from None
+        raise
+
 
 # name -> (module, one-line help). Grouped in the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -43,8 +43,8 @@ def paths(args: argparse.Namespace) -> tuple[list, list]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.cli import one_report
     from hpcfault.cluster.mpi import get_comm
-    from hpcfault.errors import HpcfaultError
     from hpcfault.fmt import plural
     from hpcfault.io.convert import convert
     from hpcfault.io.slabs import parse_size
@@ -53,13 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     comm = get_comm()
     opts = source_options(args)
-    try:
+    with one_report(comm):
         report = convert(args.input, args.output, comm=comm, memory_budget=parse_size(args.memory_budget),
                          progress=not args.no_progress, **opts)
-    except HpcfaultError:
-        if comm.rank != 0:  # every rank met the same error; rank 0 prints it once
-            return 2
-        raise
     if report is None:
         return 0
     t, i, x = report.shape

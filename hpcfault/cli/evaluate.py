@@ -112,22 +112,19 @@ def task_metrics(pred_path: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.cli import one_report
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
     from hpcfault.io.atomic import write_text_atomic
     from hpcfault.metrics import check_score_options
 
-    check_score_options(args.threshold, args.radius)
-    if args.slab is not None and args.slab < 1:
-        raise HpcfaultError(f"--slab must be >= 1 inline (got {args.slab})")
     comm = get_comm()
-    try:
+    with one_report(comm):
+        check_score_options(args.threshold, args.radius)
+        if args.slab is not None and args.slab < 1:
+            raise HpcfaultError(f"--slab must be >= 1 inline (got {args.slab})")
         rep = task_metrics(args.prediction)(args.prediction, args.labels, use_mask=args.mask,
                                             threshold=args.threshold, radius=args.radius, slab=args.slab, comm=comm)
-    except HpcfaultError:
-        if comm.rank != 0:   # every rank met the same error; rank 0 prints it once
-            return 2
-        raise
     if comm.rank == 0:
         print(report_text(rep))
         if args.json:

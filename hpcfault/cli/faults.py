@@ -68,6 +68,7 @@ def paths(args: argparse.Namespace) -> tuple[list, list]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpcfault.cli import one_report
     from hpcfault.cluster.mpi import get_comm
     from hpcfault.errors import HpcfaultError
     from hpcfault.faults.driver import extract_faults
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from hpcfault.io.slabs import parse_size
 
     comm = get_comm()
-    try:
+    with one_report(comm):
         if args.slab_inlines is not None and args.slab_inlines < 1:
             raise HpcfaultError(f"--slab-inlines must be >= 1 (got {args.slab_inlines})")
         params = FaultParams(smooth=args.smooth, tensor=args.tensor_sigma, high=args.high, low=args.low,
@@ -84,10 +85,6 @@ def run(args: argparse.Namespace) -> int:
                              stick_step=args.stick_step, orientation=args.orientation)
         rep = extract_faults(args.volume, args.output, params, dataset=args.dataset,
                              memory=parse_size(args.memory), comm=comm, max_core=args.slab_inlines)
-    except HpcfaultError:
-        if comm.rank != 0:   # every rank met the same error; rank 0 prints it once
-            return 2
-        raise
     if rep is None:
         return 0
     print(f"wrote {rep.out}/: {rep.faults} fault{'s' if rep.faults != 1 else ''} "
