@@ -15,7 +15,7 @@ import pytest
 from conftest import run_cli
 from hpcfault.infer.oom import (CUDA_MAX_EDGE, LIMIT_FILE, RESERVE_MIN, gpu_budget, planning_dtype, read_limit,
                                 shared_budget, smaller_edge, write_limit)
-from hpcfault.infer.runner import cap_edge
+from hpcfault.infer.sizing import cap_edge
 
 GiB = 2**30
 

@@ -10,8 +10,10 @@
     shards.py    per-rank HDF5 shard files holding each block's prediction
     taper.py     smooth blending weights for overlapping blocks
     merge.py     stage 4, weighted blend of the shards into the output volume, by output tiles
-    runner.py    the stages put together for one rank (what `hpcfault predict` runs), dynamic load
-                 balancing with the shared block counter of hpcfault.cluster.counter
+    sizing.py    how big a block: model facts, memory budget, caps, the timed choice (autoblock.py)
+    blocks.py    stage 3, the blocks computed with dynamic load balancing (the shared block counter
+                 of hpcfault.cluster.counter), read ahead and written behind
+    runner.py    the stages put together for one rank (what `hpcfault predict` runs)
     outputs.py   --segy-out and --png
     report.py    progress bar, dry-run text, summary JSON
 

@@ -5,13 +5,8 @@ Every rank runs `run_predict`; collective steps are marked. Rank 0 decides what 
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +15,15 @@ import numpy as np
 
 from hpcfault.errors import HpcfaultError
 from hpcfault.infer import ledger as ledg
-from hpcfault.infer.alloc import release_free_memory
+from hpcfault.infer.blocks import abort_on_error, predict_blocks
 from hpcfault.infer.config import SECTION_BLOCK, PredictConfig, check_config, resolve_model
 from hpcfault.infer.outputs import segy_paths, write_extras
-from hpcfault.infer.plan import Plan, Tiling, make_tiling, merge_tiles, share
-from hpcfault.infer.report import Progress, peak_rss, plan_text, write_summary
+from hpcfault.infer.plan import Tiling, make_tiling, merge_tiles, share
+from hpcfault.infer.report import peak_rss, plan_text, write_summary
+from hpcfault.infer.sizing import (auto_block, cap_edge, check_task, largest_edge, memory_budget, memory_estimate,
+                                   model_facts, refine_models, trained_clip)
 
 log = logging.getLogger(__name__)
-CRASH_ENV = "HPCFAULT_TEST_CRASH_AFTER_BLOCKS"   # "RANK:K": that rank kills itself (SIGKILL) after K blocks
 
 
 @dataclass(frozen=True)
@@ -76,295 +72,6 @@ def job_paths(job: PredictJob) -> tuple[list, list]:
                arg("--png", job.png, folder=True),
                arg("--workdir" if job.workdir else "the work dir", job.work, folder=True)]
     return inputs, outputs
-
-
-def refine_models(cfg: PredictConfig) -> tuple[str, ...]:
-    """--refine, or with no -m the task's embedded refinement models (Task.default_refine)."""
-    if cfg.refine or cfg.model is not None:
-        return tuple(cfg.refine)
-    from hpcfault.infer.config import ASSETS
-    from hpcfault.tasks import task_spec
-
-    return tuple(str(ASSETS / name) for name in task_spec(cfg.task).default_refine)
-
-
-def check_task(checkpoint: Path, task: str | None) -> None:
-    """--task with -m must name the checkpoint's own task."""
-    if task is None:
-        return
-    from hpcfault.models import read_checkpoint
-
-    own = read_checkpoint(checkpoint)["task"]
-    if own != task:
-        raise HpcfaultError(f"the model serves task {own!r} (got --task {task} with -m {checkpoint}); leave out "
-                            "--task (predict takes the task from the checkpoint) or pass a model of that task")
-
-
-def model_facts(checkpoint: Path) -> dict:
-    """What planning needs to know of a checkpoint without loading its weights: registry name,
-    task, dimensionality (3: volumes, 2: sections), size multiple, the catalog's default overlap and
-    the edge of the cubes it was trained on (provenance `cube`; None if not recorded)."""
-    from hpcfault.models import build_model, read_checkpoint
-    from hpcfault.models.catalog import CATALOG
-    from hpcfault.tasks import task_spec
-
-    payload = read_checkpoint(checkpoint)
-    model = build_model(payload["model"], **payload["config"])
-    cube = payload["provenance"].get("cube")
-    facts = CATALOG.get(str(payload["model"]))
-    return {"name": str(payload["model"]), "task": task_spec(payload["task"]),
-            "dims": int(getattr(model, "dims", 3)), "size_multiple": int(getattr(model, "size_multiple", 16)),
-            "overlap": None if facts is None else facts.overlap, "cube": min(cube) if isinstance(cube, list) else cube}
-
-
-def auto_block(job: PredictJob, cfg: PredictConfig, checkpoint: Path, facts: dict, shape: tuple, max_edge: int | None,
-               device: str, threads: int, cap: int | None = None) -> dict:
-    """Rank 0: the candidate block with the smallest predicted compute time for this survey, from
-    cached timings or timed here (one forward per candidate shape, smallest first, until the
-    prediction has grown twice in a row), none larger than `cap` (which is a candidate itself); a
-    work dir keeps its earlier choice. Returns
-    {"edge", "key", "candidates" (Candidate list, timed), "chosen" (Candidate or None), "cube" (the cap)}."""
-    from hpcfault.infer import autoblock as ab
-    from hpcfault.infer.plan import auto_overlap
-
-    key = ab.cache_key(ledg.sha256_file(checkpoint), device, cfg.dtype, threads)
-    if not job.restart and (edge := ab.recorded(job.work, key)) is not None:
-        return {"edge": edge, "key": key, "candidates": [], "chosen": None}
-    align = facts["size_multiple"]
-
-    def overlap_of(edge: int) -> int:
-        return cfg.overlap if cfg.overlap is not None else auto_overlap(edge, facts["overlap"])
-
-    edges = ab.EDGES
-    if cap is not None:
-        edges = tuple(e for e in edges if e < cap) + (cap,)
-        max_edge = cap if max_edge is None else min(max_edge, cap)
-    cands = ab.candidate_plans(shape, max_edge, align, overlap_of, edges)
-    if not cands and cap is not None:      # a training cube below the smallest block the chooser times
-        return {"edge": cap, "key": key, "candidates": [], "chosen": None, "cube": cap}
-    path = ab.cache_path()
-    cache = ab.load_cache(path)
-    times = dict(cache.get(key, {}))
-    model, rising, best = None, 0, None
-    for c in cands:
-        k = ab.shape_key(c.input_shape)
-        if k not in times:
-            if model is None:
-                from hpcfault.infer.forward import BlockModel
-
-                model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic)
-            times[k] = round(ab.measure(model, c.input_shape), 6)
-        predicted = c.blocks * times[k]
-        rising = rising + 1 if best is not None and predicted > best else 0
-        best = predicted if best is None else min(best, predicted)
-        if rising >= 2:
-            break
-    if model is not None:
-        cache[key] = times
-        ab.save_cache(path, cache)
-
-    def memory_of(shape_in: tuple) -> int:
-        from hpcfault.models.memory import has_formula, peak_bytes
-
-        vox = shape_in[0] * shape_in[1] * shape_in[2]
-        return (int(peak_bytes(facts["name"], shape_in, cfg.dtype)) if has_formula(facts["name"]) else 0) + 24 * vox
-
-    cands = ab.timed(cands, times, memory_of)
-    chosen = ab.choose(cands)
-    return {"edge": chosen.edge, "key": key, "candidates": cands, "chosen": chosen, "cube": cap}
-
-
-def _trained_clip(checkpoint: Path) -> float | None:
-    """The input scaling a checkpoint was trained with (provenance `input_clip_percentile`), if recorded."""
-    from hpcfault.models import read_checkpoint
-
-    value = read_checkpoint(checkpoint)["provenance"].get("input_clip_percentile")
-    return None if value is None else float(value)
-
-
-def _memory_budget(cfg: PredictConfig, device: str, local_ranks: int, gpus: list | None = None) -> int | None:
-    if cfg.memory:
-        from hpcfault.models.memory import parse_bytes
-
-        return parse_bytes(cfg.memory)
-    if device.startswith("cuda"):
-        from hpcfault.infer.oom import shared_budget
-
-        return shared_budget(gpus)
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024 * 6 // 10 // max(1, local_ranks)
-    except OSError:
-        pass
-    return None
-
-
-def _max_edge(model: str, budget: int | None, dtype: str, device: str) -> int | None:
-    """Largest block edge whose forward fits in `budget` next to what this process already holds
-    (on CPU: the current RSS - interpreter, torch, weights - plus 24 B per voxel of block buffers:
-    the input being computed, the next one read ahead, the prediction)."""
-    if budget is None:
-        return None
-    from hpcfault.models.memory import has_formula, largest_block
-
-    if not has_formula(model):
-        log.info("the memory planner has no formula for model %s: block edge as asked", model)
-        return None
-    from hpcfault.infer.oom import planning_dtype
-
-    reserve = peak_rss() if device == "cpu" else 0
-    edge = largest_block(model, budget, planning_dtype(dtype, device), reserve_bytes=reserve,
-                         extra_per_voxel=24 if device == "cpu" else 0)
-    if edge < 16:
-        log.warning("the memory planner finds no block fitting in %.2f GiB; using 16^3 blocks", budget / 2**30)
-    return max(edge, 16)
-
-
-def cap_edge(edge: int | None, work: Path, device: str) -> int | None:
-    """The planner's edge, capped by an out-of-memory record in the work dir and, on CUDA, by cuDNN's
-    32-bit indexing (hpcfault.infer.oom)."""
-    from hpcfault.infer.oom import CUDA_MAX_EDGE, read_limit
-
-    caps = [c for c in (edge, read_limit(work), CUDA_MAX_EDGE if device.startswith("cuda") else None) if c]
-    return min(caps) if caps else None
-
-
-def memory_estimate(model: str, plan: Plan, dtype: str, merge_tile: int, outputs: int = 1) -> dict[str, int]:
-    from hpcfault.models.memory import has_formula, peak_bytes
-
-    vox = plan.input_shape[0] * plan.input_shape[1] * plan.input_shape[2]
-    forward = int(peak_bytes(model, plan.input_shape, dtype)) if has_formula(model) else 0
-    return {"runtime": peak_rss(), "model": forward, "buffers": (16 + 8 * outputs) * vox,
-            "merge": (4 + 8 * outputs) * 8 * merge_tile ** 3}
-
-
-def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
-    """Model input of block k of a view: read region, normalized, reflect-padded to the input shape."""
-    block = plan.block(k)
-    x = normalizer.apply(source.read(*block.read.slices))
-    pad = [(0, e - s) for e, s in zip(plan.input_shape, block.read.shape)]
-    if any(p for _, p in pad):
-        x = np.pad(x, pad, mode="reflect")
-    return x
-
-
-@contextlib.contextmanager
-def abort_on_error(comm: Any):
-    """A failure on one rank inside a collective stage aborts the job instead of leaving the
-    other ranks waiting forever (blocks already in the ledger stay done: rerun to resume)."""
-    try:
-        yield
-    except BaseException as exc:
-        if getattr(comm, "size", 1) > 1:
-            print(f"hpcfault predict: error on rank {comm.rank}: {exc}; aborting every rank "
-                  "(rerun the same command to resume)", file=sys.stderr, flush=True)
-            comm.Abort(2)
-        raise
-
-
-def _crash_after() -> tuple[int, int] | None:
-    text = os.environ.get(CRASH_ENV, "")
-    if not text:
-        return None
-    r, _, k = text.partition(":")
-    return int(r), int(k)
-
-
-def predict_blocks(job: PredictJob, plan: Tiling, todo: list[int], source: Any, normalizer: Any, model: Any,
-                   attempt: str, comm: Any, key: str | None = None, header: dict | None = None) -> dict:
-    """Collective: compute the `todo` blocks with dynamic load balancing; shards + ledger (whose lines
-    carry the run `key`, after a `header` line saying what the blocks are computed from)."""
-    from hpcfault.cluster.counter import shared_counters
-    from hpcfault.infer.shards import ShardWriter
-
-    from hpcfault.cluster.mpi import allreduce
-    from hpcfault.infer.oom import injected_oom, is_oom
-
-    counters = shared_counters(comm, 3)   # [next block to claim, blocks finished, ranks out of memory]
-    shard = f"{attempt}-r{comm.rank:04d}.h5"
-    writer = ShardWriter(job.work / "shards" / shard)
-    ledger = ledg.LedgerWriter(job.work, attempt, comm.rank, key, header)
-    crash = _crash_after()
-    vox = plan.input_voxels(todo[:1]) if todo else 0
-    bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
-    mine, busy, oom = 0, 0.0, False
-    limit = len(todo) if job.max_blocks is None else job.max_blocks
-
-    def claim() -> int | None:
-        if counters.read(2):   # a rank ran out of memory: everyone stops and plans smaller blocks
-            return None
-        j = counters.fetch_add(0)
-        return todo[j] if j < len(todo) else None
-
-    # one block read ahead: the next block is claimed and read by a helper thread while the model runs;
-    # and one written behind: a block's shard write runs in another thread during the next forward,
-    # and the block enters the ledger (and the finished count) once its write has completed
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-read")
-    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpcfault-write")
-    pending: list = []   # [(write future, block id, k, t0)] of the block being written
-    done = 0
-
-    def settle() -> None:
-        nonlocal mine, busy, done
-        if not pending:
-            return
-        fut, block_id, k, t0 = pending.pop()
-        crc = fut.result()
-        release_free_memory()   # resident memory stays flat over thousands of blocks (alloc.py)
-        dt = time.perf_counter() - t0
-        ledger.record(block_id, k, shard, crc, dt)
-        busy += dt
-        mine += 1
-        done = counters.fetch_add(1) + 1
-        bar.set(done)
-        if crash and crash[0] == comm.rank and mine >= crash[1]:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    try:
-        with abort_on_error(comm):
-            k = claim() if limit > 0 else None
-            claimed = int(k is not None)
-            ahead = pool.submit(read_block, source, *plan.plan_of(k), normalizer) if k is not None else None
-            while k is not None:
-                t0 = time.perf_counter()
-                x = ahead.result()
-                nxt = claim() if claimed < limit else None
-                claimed += int(nxt is not None)
-                ahead = pool.submit(read_block, source, *plan.plan_of(nxt), normalizer) if nxt is not None else None
-                view, j = plan.plan_of(k)
-                block_id = view.block_id(j)
-                try:
-                    injected_oom(x.size)
-                    y = model(x, view.frame(j), view.section_axis)
-                except Exception as exc:   # noqa: BLE001 - only out-of-memory is handled here
-                    if not is_oom(exc):
-                        raise
-                    log.warning("rank %d: out of memory on a block of %s voxels", comm.rank, "x".join(map(str, x.shape)))
-                    oom = True
-                    counters.fetch_add(2)
-                    break
-                y = y[(slice(None), *(slice(0, s) for s in view.block(j).read.shape))]
-                settle()   # the previous block's write
-                pending.append((writes.submit(writer.write, block_id, y), block_id, k, t0))
-                del x, y
-                k = nxt
-            settle()
-            if comm.rank == 0 and job.max_blocks is None:
-                while (done := counters.read(1)) < len(todo) and not counters.read(2):   # others finishing
-                    bar.set(done)
-                    time.sleep(0.25)
-                bar.set(done)
-    finally:
-        pool.shutdown(wait=True)
-        writes.shutdown(wait=True)
-        writer.close()
-        ledger.close(shard if mine else None)
-        bar.close()
-    counters.free()   # collective: also the end-of-stage barrier
-    if not mine:
-        (job.work / "shards" / shard).unlink(missing_ok=True)
-    return {"blocks": mine, "busy_s": round(busy, 3), "oom": bool(allreduce(comm, int(oom), "max"))}
 
 
 def _fingerprint(job: PredictJob, checkpoint: Path, plan: Tiling, cfg: PredictConfig, task: Any) -> dict:
@@ -422,7 +129,7 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     if cfg.clip_percentile is None:  # no explicit scaling: the one the model was trained with, if recorded
         from dataclasses import replace
 
-        cfg = check_config(replace(cfg, clip_percentile=_trained_clip(checkpoint)))
+        cfg = check_config(replace(cfg, clip_percentile=trained_clip(checkpoint)))
     check_dtype(device, cfg.dtype)
     if device == "cpu" and cfg.dtype == "fp16" and comm.rank == 0:
         log.warning("--dtype fp16 on a CPU runs float16 convolutions without hardware support (measured "
@@ -435,7 +142,7 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
     with open_source(job.survey, iline=job.iline, xline=job.xline, **job.source_opts) as source:
         def plan_on_rank0() -> tuple[Tiling, dict]:
             facts = model_facts(checkpoint)
-            edge = _max_edge(facts["name"], _memory_budget(cfg, device, env.local_world_size, gpus), cfg.dtype, device)
+            edge = largest_edge(facts["name"], memory_budget(cfg, device, env.local_world_size, gpus), cfg.dtype, device)
             edge = cap_edge(edge, job.work, device)
             sections = (cfg.sections or facts["task"].sections) if facts["dims"] == 2 else ()
             align = facts["size_multiple"]
