@@ -3,10 +3,12 @@
 #
 #   tools/train_default.sh [RUN_DIR] [--install]
 #
-# 1. trains stage 1 (configs/train-default-stage1.yaml, into RUN_DIR-stage1) and stage 2
-#    (configs/train-default.yaml, into RUN_DIR, starting from stage 1's weights; default RUN_DIR
-#    runs/default; rerunning resumes either) with PROCS processes (DDP over gloo) under mpiexec;
-# 2. picks best.pt or model.pt by validation IoU on the run's validation seeds (scored again here);
+# 1. trains stage 1 (configs/train-default-stage1.yaml, into RUN_DIR-stage1), stage 2
+#    (configs/train-default-stage2.yaml, into RUN_DIR-stage2, from stage 1's weights) and stage 3
+#    (configs/train-default-stage3.yaml, into RUN_DIR, from stage 2's weights; default RUN_DIR
+#    runs/default; rerunning resumes any of them) with PROCS processes (DDP over gloo) under mpiexec;
+# 2. picks best.pt or model.pt of the last stage by validation IoU on the run's validation seeds
+#    (scored again here; best.pt only when it is a step of this stage, not its starting weights);
 # 3. runs the held-out generalization panel (tools/bench_generalization.py: families the training
 #    never used, fault-free volumes, the real f3 crop) with the picked checkpoint and, when
 #    ../shared/weights is there, the published gamma-0.7 weights side by side;
@@ -35,8 +37,10 @@ start=$(date +%s)
 MPIEXEC=${MPIEXEC:-$(dirname "$PY")/mpiexec}
 "$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage1.yaml --run-dir "$RUN-stage1" \
     threads="$OMP_NUM_THREADS"
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default.yaml --run-dir "$RUN" \
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage2.yaml --run-dir "$RUN-stage2" \
     init="$RUN-stage1/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage3.yaml --run-dir "$RUN" \
+    init="$RUN-stage2/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
 echo "training command took $(( $(date +%s) - start )) s (this invocation)"
 
 # Which checkpoint: best.pt (best validation IoU during the run) or model.pt (last step), scored
@@ -65,14 +69,16 @@ for name in ("best.pt", "model.pt"):
     s = validate(load_model(run / "checkpoints" / name), held, val, d, None)
     out[name] = {k: round(v, 4) for k, v in s.items() if k in ("iou", "precision", "recall", "tol_iou")}
     print(f"validation {name}: IoU {out[name]['iou']:.4f} Tol-IoU {out[name]['tol_iou']:.4f}")
-pick = max(out, key=lambda n: out[n]["iou"])
-ck = read_checkpoint(run / "checkpoints" / pick)
 recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+best_step = max((r for r in recs if r["kind"] == "val"), key=lambda r: r["iou"])["step"]
+# best.pt at step 0 holds the weights the stage started from: then the stage's own last weights
+pick = max(out, key=lambda n: out[n]["iou"]) if best_step > 0 else "model.pt"
+ck = read_checkpoint(run / "checkpoints" / pick)
 steps = max(r["step"] for r in recs)
 sources = [{k: s[k] for k in ("kind", "family", "weight", "shape", "synth") if s.get(k) not in (None, {}, "")}
            for s in cfg["data"]["sources"]]
 prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}",
-        "recipe": "configs/train-default.yaml (tools/train_default.sh)", "steps": steps,
+        "recipe": "configs/train-default-stage{1,2,3}.yaml (tools/train_default.sh)", "steps": steps,
         "cubes_seen": steps * int(cfg["batch"]), "cube": cfg["data"]["cube"],
         "data": {"labels": "dense (synthetic)", "sources": sources},
         "training_wall_s": round(recs[-1]["time"] - recs[0]["time"], 1)}
@@ -84,7 +90,7 @@ EOF
 
 "$PY" tools/bench_generalization.py -m "$RUN/checkpoints/default.pt" --volumes "${GEN_VOLUMES:-3}" \
     --threads "$OMP_NUM_THREADS" --work "$RUN/generalization" --json "$RUN/generalization.json"
-"$PY" -m hpcfault plot-metrics "$RUN" -o "$RUN/curves.png" --title "default model: configs/train-default.yaml"
+"$PY" -m hpcfault plot-metrics "$RUN" -o "$RUN/curves.png" --title "default model, stage 3: configs/train-default-stage3.yaml"
 
 "$PY" - "$RUN" <<'EOF'
 import hashlib, json, os, platform, sys
@@ -102,9 +108,21 @@ ckpt = run / "checkpoints" / "default.pt"
 best = max((r for r in val if r["step"] > 0), key=lambda r: r["iou"])
 steps = max(r["step"] for r in recs)
 picked_step = best["step"] if reval["picked"] == "best.pt" else steps
-def stage1_wall(path):
-    rs = [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def records(path):
+    return [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def wall(path):
+    rs = records(path)
     return round(rs[-1]["time"] - rs[0]["time"], 1)
+
+
+def stage(n):
+    path = Path(f"{run}-stage{n}")
+    return {"config": yaml.safe_load((path / "config.yaml").read_text()),
+            "steps": max(r["step"] for r in records(path)), "training_wall_s": wall(path)}
 
 
 cpu = platform.machine()
@@ -117,24 +135,26 @@ info = {
     "model": "faultnet (published configuration: widths 8/16/24, 421,597 parameters)",
     "task": "fault",
     "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
-    "recipe": "configs/train-default-stage1.yaml (to step 901 of 2000), then configs/train-default.yaml from its weights",
+    "recipe": "configs/train-default-stage1.yaml (to step 901 of 2000), then configs/train-default-stage2.yaml "
+              "from its weights, then configs/train-default-stage3.yaml from stage 2's",
     "config": config,
     "reproduce": "tools/train_default.sh runs/default --install",
     "data": "dense labels on synthetic surveys drawn afresh for every cube (hpcfault/data/synth_config.py), "
             "64^3 boxes of 128^3 models; stage 1: 45 % the 'train' family (fault-free volumes included; "
             "without facies changes, channels and mutes), 30 % its fault-rich variant (4-10 faults), 25 % the "
             "'classic' FaultSeg3D-like family; stage 2: 50 % / 30 % / 20 % of the same with facies changes, "
-            "channels and mutes",
-    "stage1": {"config": yaml.safe_load((Path(str(run) + "-stage1") / "config.yaml").read_text()),
-               "steps": 901},
+            "channels and mutes; stage 3: 40 % the 'train' family, 35 % its noisy variant (0-12 dB, 10 % "
+            "fault-free), 25 % its fault-rich variant, all with a random gain per trace on noisy volumes, "
+            "fault voxels weighed 3 in the BCE term",
+    "stage1": stage(1),
+    "stage2": stage(2),
     "checkpoint": f"{reval['picked']} of the run (step {picked_step})", "step": picked_step, "steps": steps,
-    "cubes_seen": (901 + steps) * int(config["batch"]),
+    "cubes_seen": (stage(1)["steps"] + stage(2)["steps"] + steps) * int(config["batch"]),
     "validation": reval["scores"],
     "validation_in_run_best": {k: best[k] for k in ("step", "iou", "tol_iou")},
     "generalization": json.loads((run / "generalization.json").read_text()),
     "generalization_command": "tools/bench_generalization.py -m CHECKPOINT --volumes 3",
     "training_wall_s": round(train[-1]["time"] - val[0]["time"], 1) if train else None,
-    "training_wall_s_stage1": stage1_wall(Path(str(run) + "-stage1")),
     "mean_cubes_per_s": round(sum(r["cubes_per_s"] for r in train) / len(train), 3) if train else None,
     "machine": f"{cpu}, {os.cpu_count()} cores (shared with other jobs while training)",
     "torch": torch.__version__,
