@@ -182,7 +182,8 @@ def install(runs: Path, run: str, last: bool = False) -> None:
            "recipe": "configs/train-salt-default.yaml", "config": cfg,
            "trained": {"steps": payload["provenance"]["step"], "tiles": payload["provenance"]["step"] * cfg["batch"],
                        "wall_s": round(train[-1]["time"] - records[0]["time"]) if train else None,
-                       "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, 1 thread, nice 10"},
+                       "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
+                                  f"{cfg.get('threads', 1)} thread(s), nice 10"},
            "validation": payload["provenance"].get("val"),
            "held_out_data": "tools/salt_figures.py data: surveys heldout-2000 ... 2005 (salt family, 192x160x160) and "
                             "saltfree-3000; every inline and crossline section, scored over inline sections"}
@@ -201,6 +202,11 @@ def install(runs: Path, run: str, last: bool = False) -> None:
           f"held-out IoU {rec['held_out']['average']['iou']:.3f}, TGS {rec['held_out']['average']['tgs']:.3f}")
 
 
+def predictions_dir(runs: Path, sha256: str) -> Path:
+    """Where `surveys` keeps one checkpoint's predictions (named by its sha256)."""
+    return runs / "surveys" / sha256[:16]
+
+
 def surveys(runs: Path, ck: Path) -> None:
     """The held-out surveys and the salt-free one through the real commands: `hpcfault predict` with
     --axes-2d inline, xline and inline,xline (the default), each volume scored by `hpcfault
@@ -210,14 +216,14 @@ def surveys(runs: Path, ck: Path) -> None:
 
     from hpcfault.models import read_checkpoint
 
-    d, out = runs / "data", runs / "surveys"
-    out.mkdir(exist_ok=True)
-    views = {"inline": "inline", "xline": "xline", "average": "inline,xline"}
-    th = round(float(read_checkpoint(ck)["provenance"].get("threshold", 0.5)) * 20) / 20   # evaluate's 0.05 grid
     import hashlib
 
-    rows: dict = {"model": str(ck), "checkpoint_sha256": hashlib.sha256(ck.read_bytes()).hexdigest(),
-                  "threshold": th, "surveys": {}, "tiles": {}}
+    sha = hashlib.sha256(ck.read_bytes()).hexdigest()
+    d, out = runs / "data", predictions_dir(runs, sha)     # predictions on disk are reused for this checkpoint only
+    out.mkdir(parents=True, exist_ok=True)
+    views = {"inline": "inline", "xline": "xline", "average": "inline,xline"}
+    th = round(float(read_checkpoint(ck)["provenance"].get("threshold", 0.5)) * 20) / 20   # evaluate's 0.05 grid
+    rows: dict = {"model": str(ck), "checkpoint_sha256": sha, "threshold": th, "surveys": {}, "tiles": {}}
     for folder in ("tgs-heldout", "tgs-saltfree"):
         csv = out / f"{folder}.csv"
         if not csv.exists():
@@ -307,7 +313,8 @@ def pictures(runs: Path) -> None:
     fig.savefig(figs / "salt-synthetic.png", dpi=70)
     plt.close(fig)
     print(f"wrote {figs / 'salt-synthetic.png'}")
-    out = runs / "surveys"
+    sj = runs / "surveys.json"
+    out = predictions_dir(runs, json.loads(sj.read_text())["checkpoint_sha256"]) if sj.exists() else runs / "surveys"
     if not all((out / f"heldout-{s}-average.h5").exists() for s in HELDOUT_SEEDS):
         print("no held-out predictions: run 'surveys' first for salt-heldout.png")
         return
