@@ -131,6 +131,7 @@ for line in Path("/proc/cpuinfo").read_text().splitlines():
         cpu = line.split(":", 1)[1].strip()
         break
 config = yaml.safe_load((run / "config.yaml").read_text())
+stage1, stage2 = stage(1), stage(2)
 info = {
     "model": "faultnet (published configuration: widths 8/16/24, 421,597 parameters)",
     "task": "fault",
@@ -146,10 +147,10 @@ info = {
             "channels and mutes; stage 3: 40 % the 'train' family, 35 % its noisy variant (0-12 dB, 10 % "
             "fault-free), 25 % its fault-rich variant, all with a random gain per trace on noisy volumes, "
             "fault voxels weighed 3 in the BCE term",
-    "stage1": stage(1),
-    "stage2": stage(2),
+    "stage1": stage1,
+    "stage2": stage2,
     "checkpoint": f"{reval['picked']} of the run (step {picked_step})", "step": picked_step, "steps": steps,
-    "cubes_seen": (stage(1)["steps"] + stage(2)["steps"] + steps) * int(config["batch"]),
+    "cubes_seen": (stage1["steps"] + stage2["steps"] + steps) * int(config["batch"]),
     "validation": reval["scores"],
     "validation_in_run_best": {k: best[k] for k in ("step", "iou", "tol_iou")},
     "generalization": json.loads((run / "generalization.json").read_text()),

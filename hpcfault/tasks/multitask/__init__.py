@@ -30,6 +30,8 @@ Evaluation: metrics.py (`hpcfault evaluate`); horizons from RGT: horizons.py (`h
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hpcfault.tasks.spec import Output, Target, Task
 
 _OUTPUTS = (
@@ -72,17 +74,14 @@ MULTITASK = Task(
     default_model="multitask-default.pt",
 )
 
-MULTITASK_REFINE = Task(
+# the same outputs, targets and merge rules; fed the MTI's output channels and trained on
+# deliberately corrupted labels (data.corrupt); no embedded default of its own
+MULTITASK_REFINE = replace(
+    MULTITASK,
     name="multitask-refine",
     summary="refines multitask outputs (MTR, Gao 2024): its input is the MTI model's output channels",
-    outputs=_OUTPUTS,
-    targets=_TARGETS,
     inputs=tuple(f"mti.{c}" for c in MULTITASK.channel_names()),
     labels=(*_LABELS, "fault_ids"),
-    metrics="hpcfault.tasks.multitask.metrics:evaluate",
-    angle_labels=("fault_strike",),
-    scaled_labels=("dhr",),
-    smooth_labels=("rgt", "dhr"),
     transform="hpcfault.tasks.multitask.data:corrupt",
-    cube_blocks=True,
+    default_model="",
 )
