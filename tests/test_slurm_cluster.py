@@ -28,6 +28,9 @@ SLURM = REPO / "slurm"
 CPU2 = ["--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0", "--cpus-per-task=1"]
 SHAPE = ("32", "64", "64")   # 9 blocks of 32^3 with the overlap below: enough to interrupt one run
 PREDICT_OPTS = ["--block", "32", "--overlap", "8", "--no-progress"]
+# the interrupted-predict tests signal a job after its first finished block: without a pause the
+# remaining blocks (about 2 s) can finish before the signal arrives on a busy machine (seen in CI)
+SLOW_BLOCKS = {"HPCFAULT_TEST_BLOCK_PAUSE_S": "0.4"}
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +194,7 @@ def test_predict_sbatch_requeued_midway_resumes_to_the_same_output(slurm_cluster
     out = work / "pred" / "faults.h5"
     out.parent.mkdir()
     job = slurm_cluster.sbatch(*CPU2, SLURM / "predict.sbatch", survey["h5"], out, "-m", model, *PREDICT_OPTS,
-                               cwd=work)
+                               cwd=work, extra_env=SLOW_BLOCKS)
     wait_for("the first finished blocks in the ledger", lambda: ledger_lines(out.parent / "faults.h5.work") >= 1)
     # what the time-limit signal (--signal=B:USR1@300) does: the batch shell's trap requeues the job
     slurm_cluster.run("scancel", "--batch", "--signal=USR1", job)
@@ -312,9 +315,12 @@ def test_submitit_convert_runs_every_task_under_mpi(slurm_cluster, work, survey)
     np.testing.assert_array_equal(read_volume(work / "sub-conv.h5"), survey["data"])
 
 
-def test_submitit_predict_interrupted_requeues_and_matches(slurm_cluster, work, survey, model, reference):
+def test_submitit_predict_interrupted_requeues_and_matches(slurm_cluster, work, survey, model, reference,
+                                                           monkeypatch):
     from hpcfault.cluster.submit import submit_command
 
+    for k, v in SLOW_BLOCKS.items():   # submitit's sbatch runs from this process: the job inherits it
+        monkeypatch.setenv(k, v)
     out = work / "sub-pred" / "faults.h5"
     out.parent.mkdir()
     res = submit_command(["predict", str(survey["h5"]), "-m", str(model), "-o", str(out), *PREDICT_OPTS],

@@ -22,6 +22,8 @@ from hpcfault.infer.report import Progress
 
 log = logging.getLogger(__name__)
 CRASH_ENV = "HPCFAULT_TEST_CRASH_AFTER_BLOCKS"   # "RANK:K": that rank kills itself (SIGKILL) after K blocks
+PAUSE_ENV = "HPCFAULT_TEST_BLOCK_PAUSE_S"   # tests: each rank sleeps this long after every finished block,
+                                             # so that a signal sent after the first one finds the job running
 
 
 def read_block(source: Any, plan: Plan, k: int, normalizer: Any) -> np.ndarray:
@@ -71,6 +73,7 @@ def predict_blocks(job: Any, plan: Tiling, todo: list[int], source: Any, normali
     writer = ShardWriter(job.work / "shards" / shard)
     ledger = ledg.LedgerWriter(job.work, attempt, comm.rank, key, header)
     crash = _crash_after()
+    pause = float(os.environ.get(PAUSE_ENV) or 0)
     vox = plan.input_voxels(todo[:1]) if todo else 0
     bar = Progress(job.cfg.progress and comm.rank == 0, len(todo), vox, "predict")
     mine, busy, oom = 0, 0.0, False
@@ -105,6 +108,8 @@ def predict_blocks(job: Any, plan: Tiling, todo: list[int], source: Any, normali
         bar.set(done)
         if crash and crash[0] == comm.rank and mine >= crash[1]:
             os.kill(os.getpid(), signal.SIGKILL)
+        if pause:
+            time.sleep(pause)
 
     try:
         with abort_on_error(comm):
