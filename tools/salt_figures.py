@@ -4,6 +4,7 @@ trained on TGS-layout tiles cut from synthetic salt surveys and scored on held-o
 
     python tools/salt_figures.py data RUNS                  # surveys + tile folders (a few minutes)
     python tools/salt_figures.py train RUNS r18-seed        # one run (resumable: rerun to continue)
+    python tools/salt_figures.py train RUNS r34-improved --device cuda   # the recipe's full length on a GPU
     python tools/salt_figures.py score RUNS                 # every finished run -> RUNS/figures.json, a table
     python tools/salt_figures.py install RUNS default       # RUNS/default's (or a run folder's) best checkpoint
                                                             # -> hpcfault/assets/salt-default.pt + record
@@ -73,26 +74,34 @@ def data(runs: Path, held_out_only: bool = False) -> None:
             print(hpcfault("salt-tiles", *sorted(d.glob(pattern)), d / folder, "--size", "101", "--every", "8").strip())
 
 
-def train(runs: Path, run: str) -> None:
+def train(runs: Path, run: str, device: str = "cpu", workers: int = 2, steps: int = 0) -> None:
+    """One run. On the CPU the length is scaled to this 2-core machine (STEPS steps of BATCH tiles,
+    one thread); on a GPU (`device` cuda) the recipe's own length: 4280 steps of 32 tiles, the
+    phases split at the middle (the seed's 20 + 20 epochs of 3420 tiles), TF32, `workers` processes
+    preparing the batches. `steps` > 0: that many instead (a trial run)."""
     model, recipe = run.split("-")
     tgs = runs / "data" / "tgs"
-    half = STEPS // 2
+    gpu = device == "cuda"
+    steps, batch, every = (steps or 4280, 32, 535) if gpu else (steps or STEPS, BATCH, VAL_EVERY)
+    every = min(every, steps)
+    half = steps // 2
     phases = {"seed": f"[{{steps: {half}, loss: {{name: bce, balanced: false}}}}, {{steps: {half}, loss: {{name: dice}}}}]",
               "improved": f"[{{steps: {half}, loss: {{name: dice, bce_weight: 1.0}}}}, {{steps: {half}, loss: {{name: lovasz}}}}]"}
     name, options = MODELS[model]
     options = {**options, **({"flip_tta": True} if recipe == "improved" else {})}
+    where = ["device=cuda", "amp=tf32", f"data.workers={workers}"] if gpu else ["device=cpu", "threads=1", "optim.warmup=10"]
     t0 = time.time()
     out = hpcfault("train", REPO / "configs" / RECIPES[recipe], "--run-dir", runs / run, f"model.name={name}",
                    f"model.options={json.dumps(options)}",
                    f"data.sources=[{{kind: tgs, path: {tgs}, split: train}}]", f"validation.tgs={tgs}",
-                   f"steps={STEPS}", f"batch={BATCH}", f"phases={phases[recipe]}", f"validation.every={VAL_EVERY}",
-                   f"checkpoint_every={VAL_EVERY}", "log_every=10", "optim.warmup=10", "device=cpu", "threads=1")
-    print(out.strip(), f"({(time.time() - t0) / 60:.0f} min)")
+                   f"steps={steps}", f"batch={batch}", f"phases={phases[recipe]}", f"validation.every={every}",
+                   f"checkpoint_every={every}", "log_every=10", *where)
+    print(out.strip(), f"({(time.time() - t0) / 60:.1f} min)")
 
 
-def score(runs: Path) -> None:
+def score(runs: Path, device: str = "cpu") -> None:
     """Every finished run: its held-out tiles through predict-tiles and evaluate, its held-out surveys
-    section by section (held_out_scores); -> RUNS/figures.json."""
+    section by section (held_out_scores, on `device`); -> RUNS/figures.json."""
     from hpcfault.tasks.salt import evaluate
 
     d = runs / "data"
@@ -108,7 +117,7 @@ def score(runs: Path) -> None:
         hpcfault("predict-tiles", d / "tgs-heldout", "-m", ck, "-o", csv)
         rep = evaluate(str(csv), str(d / "tgs-heldout"))
         res["tiles"] = {**rep["scores"], "images": rep["images"]}
-        res["sections"] = held_out_scores(ck, d)
+        res["sections"] = held_out_scores(ck, d, device)
         rows[run] = res
         print(run, json.dumps({"tiles": res["tiles"], "average": res["sections"]["average"]}))
         path.write_text(json.dumps(rows, indent=1) + "\n")
@@ -120,7 +129,7 @@ def score(runs: Path) -> None:
               f"{100 * r['sections']['salt_free']['average']['salt_share']:.2f} %")
 
 
-def held_out_scores(ck: Path, d: Path) -> dict:
+def held_out_scores(ck: Path, d: Path, device: str = "cpu") -> dict:
     """Scores of checkpoint `ck` on the held-out surveys of data dir `d` (every inline, every
     crossline, averaged), pooled over the surveys, and the salt-free survey's salt share."""
     import h5py
@@ -131,7 +140,7 @@ def held_out_scores(ck: Path, d: Path) -> dict:
     from hpcfault.tasks.salt.sections import predict_sections
     from hpcfault.train.validate import scale01
 
-    model = load_model(ck)
+    model = load_model(ck, device=device)
     th = float(read_checkpoint(ck)["provenance"].get("threshold", 0.5))
     j = sm.nearest_index(sm.DEFAULT_THRESHOLDS, th)
     pooled: dict = {}
@@ -366,6 +375,10 @@ def main(argv=None) -> int:
                                           "surveys: a checkpoint (default: the embedded salt model)")
     p.add_argument("--held-out-only", action="store_true", help="data: only the held-out and salt-free surveys")
     p.add_argument("--last", action="store_true", help="install: the run's final weights (model.pt), not best.pt")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="train, score: cpu (the CPU-scaled runs) or cuda (the recipe's full length on a GPU)")
+    p.add_argument("--workers", type=int, default=2, help="train on cuda: processes preparing the batches")
+    p.add_argument("--steps", type=int, default=0, help="train: this many steps (a trial; default the figures' length)")
     a = p.parse_args(argv)
     if a.what == "data":
         data(a.runs, a.held_out_only)
@@ -379,11 +392,11 @@ def main(argv=None) -> int:
         runs = [f"{m}-{r}" for m in MODELS for r in RECIPES]
         if a.run not in runs:
             p.error(f"give a run: {', '.join(runs)} (got {a.run})")
-        train(a.runs, a.run)
+        train(a.runs, a.run, a.device, a.workers, a.steps)
     elif a.what == "install":
         install(a.runs, a.run or "default", a.last)
     else:
-        score(a.runs)
+        score(a.runs, a.device)
     return 0
 
 

@@ -4,7 +4,8 @@ DIR is a TGS-layout folder (its images/, train/images/ or test/images/) or a fol
 MODEL a checkpoint of a 2D section model (e.g. task salt, unet-resnet18). Tiles are fed as the
 checkpoint's training fed them (padded, or resized with fit: resize); --tta adds the left-right
 mirrored prediction; the threshold is the checkpoint's validated one unless --threshold is given.
-The CSV decodes back to the predicted masks (--png-dir writes them as 0/255 PNGs too).
+The CSV decodes back to the predicted masks (--png-dir writes them as 0/255 PNGs too). Runs on
+the first visible GPU when there is one, as predict does (CUDA_VISIBLE_DEVICES= for the CPU).
 
 Examples:
   hpcfault predict-tiles tiles/ -m salt.pt -o submission.csv

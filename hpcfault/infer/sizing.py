@@ -151,10 +151,12 @@ def largest_edge(model: str, budget: int | None, dtype: str, device: str) -> int
         log.info("the memory planner has no formula for model %s: block edge as asked", model)
         return None
     from hpcfault.infer.oom import planning_dtype
+    from hpcfault.models.memory import cuda_extra_bytes_per_voxel
 
     reserve = peak_rss() if device == "cpu" else 0
-    edge = largest_block(model, budget, planning_dtype(dtype, device), reserve_bytes=reserve,
-                         extra_per_voxel=24 if device == "cpu" else 0)
+    planned = planning_dtype(dtype, device)
+    edge = largest_block(model, budget, planned, reserve_bytes=reserve,
+                         extra_per_voxel=24 if device == "cpu" else cuda_extra_bytes_per_voxel(planned))
     if edge < 16:
         log.warning("the memory planner finds no block fitting in %.2f GiB; using 16^3 blocks", budget / 2**30)
     return max(edge, 16)

@@ -75,6 +75,11 @@ BLOCK_MULTIPLE = 16
 TAIL_SLAB = 16       # time slices per slab of Fault-Net's full-resolution tail (prepare_for_inference)
 TAIL_HALO = 2        # its BasicBlock's two 3x3x3 convolutions
 REFERENCE_SHAPE = (256, 256, 256)   # block shape behind a single bytes-per-voxel figure
+# On CUDA the forward keeps more alive than the formulas count: measured on an NVIDIA H200 (torch
+# 2.11, cuDNN 9.19, tools/gpu_smoke.sh), Fault-Net at 256^3 peaked at 44 B/voxel in fp32 and 22 in
+# bf16 against the formula's 32 and 16, three full-resolution channels more in both precisions (so
+# activations, not a fixed workspace). The planner adds them on GPUs (cuda_extra_bytes_per_voxel).
+CUDA_EXTRA_CHANNELS = 3.0
 
 _DEFAULTS = {
     "faultnet": {"widths": (8, 16, 24)},
@@ -147,6 +152,11 @@ def bytes_per_voxel(name: str, dtype: str = "fp32", config: dict[str, Any] | Non
                     folded: bool = True, shape: Sequence[int] = REFERENCE_SHAPE) -> float:
     """Peak bytes per input voxel of one forward pass on a block of `shape` (formula)."""
     return channels_at_peak(name, config, folded, shape) * dtype_bytes(dtype)
+
+
+def cuda_extra_bytes_per_voxel(dtype: str = "fp32") -> float:
+    """Bytes per block voxel that a forward on CUDA holds beyond the formula (CUDA_EXTRA_CHANNELS)."""
+    return CUDA_EXTRA_CHANNELS * dtype_bytes(dtype)
 
 
 def sections_that_fit(name: str, mem_bytes: int, section: Sequence[int], dtype: str = "fp32", *,

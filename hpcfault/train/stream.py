@@ -46,38 +46,51 @@ def survey_files(src: SourceConfig, data_dir: Path) -> list[Path]:
     return [data_dir / f"synth-{src.seed + k}-{tag}.h5" for k in range(src.count)]
 
 
-def prepare_surveys(cfg: TrainConfig, run_dir: Path) -> None:
-    """Generate the synthetic-survey sources' files that are not there yet (call on rank 0). For a
-    2D section model they keep every label volume of the generator, densely (no mask)."""
+def prepare_surveys(cfg: TrainConfig, run_dir: Path, workers: int = 0) -> None:
+    """Generate the synthetic-survey sources' files that are not there yet (call on rank 0), in
+    `workers` processes when more than one (each file depends only on its seed: the same files
+    either way). For a 2D section model they keep every label volume of the generator, densely
+    (no mask)."""
+    jobs = [(src, k, path) for src in cfg.data.sources if src.kind == "synthetic-survey"
+            for k, path in enumerate(survey_files(src, run_dir / "data")) if not path.is_file()]
+    if not jobs:
+        return
+    (run_dir / "data").mkdir(parents=True, exist_ok=True)
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        log.info("making %d training surveys in %d processes", len(jobs), min(workers, len(jobs)))
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+            for path in pool.map(_make_survey, [cfg] * len(jobs), *zip(*jobs)):
+                log.info("made training survey %s", path)
+        return
+    for src, k, path in jobs:
+        log.info("made training survey %s", _make_survey(cfg, src, k, path))
+
+
+def _make_survey(cfg: TrainConfig, src: SourceConfig, k: int, path: Path) -> Path:
+    """One synthetic-survey file, written whole or not at all (a temporary name, then a rename)."""
     from hpcfault.cli.labels import sparsify
     from hpcfault.data.synth import write_synthetic
     from hpcfault.data.synth_config import synth_config
     from hpcfault.models.catalog import model_dims
     from hpcfault.tasks import task_spec
 
-    dense_only = model_dims(cfg.model.name) == 2
-    for src in cfg.data.sources:
-        if src.kind != "synthetic-survey":
-            continue
-        for k, path in enumerate(survey_files(src, run_dir / "data")):
-            if path.is_file():
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if dense_only:
-                write_synthetic(path, src.shape, src.seed + k, family=src.family,
-                                config=synth_config(src.family, mapping=src.synth))
-                log.info("made training survey %s", path)
-                continue
-            dense = path.with_name(f".dense-{path.name}")
-            write_synthetic(dense, src.shape, src.seed + k, config=synth_config(src.family, mapping=src.synth),
-                            family=src.family)
-            part = path.with_name(f".part-{path.name}")        # complete only once the labels are copied too
-            sparsify(str(dense), str(part), src.label_every or 1, src.label_axis, drop=src.drop_faults,
-                     seed=src.seed + k)
-            _copy_labels(dense, part, task_spec(cfg.task).labels)
-            os.replace(part, path)
-            dense.unlink()
-            log.info("made training survey %s", path)
+    if model_dims(cfg.model.name) == 2:
+        write_synthetic(path, src.shape, src.seed + k, family=src.family,
+                        config=synth_config(src.family, mapping=src.synth))
+        return path
+    dense = path.with_name(f".dense-{path.name}")
+    write_synthetic(dense, src.shape, src.seed + k, config=synth_config(src.family, mapping=src.synth),
+                    family=src.family)
+    part = path.with_name(f".part-{path.name}")        # complete only once the labels are copied too
+    sparsify(str(dense), str(part), src.label_every or 1, src.label_axis, drop=src.drop_faults,
+             seed=src.seed + k)
+    _copy_labels(dense, part, task_spec(cfg.task).labels)
+    os.replace(part, path)
+    dense.unlink()
+    return path
 
 
 def _copy_labels(src: Path, dst: Path, names: tuple[str, ...]) -> None:

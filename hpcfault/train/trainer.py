@@ -377,10 +377,10 @@ def _open_run(cfg: TrainConfig, path: Path, d: ddp.Dist) -> bool:
     outcome = None
     if d.is_main:
         try:
-            from hpcfault.train.stream import prepare_surveys
+            from hpcfault.train.stream import data_workers, prepare_surveys
 
             resuming = rundir.prepare(cfg, path)
-            prepare_surveys(cfg, path)
+            prepare_surveys(cfg, path, data_workers(cfg, d.device.type))
             outcome = ("ok", resuming)
         except HpcfaultError as exc:
             outcome = ("error", str(exc))

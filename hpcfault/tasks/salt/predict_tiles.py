@@ -73,7 +73,10 @@ def predict_tiles(folder: str | os.PathLike, checkpoint: str | os.PathLike, out_
     ids = split_ids(tiles.ids, split)
     tiles = tiles.subset(ids)
     png = fresh_dir(png_dir) if png_dir is not None else None
-    model = model_from_checkpoint(payload, source=f"checkpoint {str(checkpoint)!r}").eval()
+    import torch
+
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"   # as predict: the GPU when one is visible
+    model = model_from_checkpoint(payload, source=f"checkpoint {str(checkpoint)!r}").eval().to(device)
     prob = tile_probabilities(model, tiles.images, fit=str(prov.get("fit", "pad")), tile=prov.get("tile"), tta=tta,
                               batch=batch)
     masks = (prob >= th).astype(np.uint8)
