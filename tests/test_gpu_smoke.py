@@ -21,3 +21,18 @@ def test_gpu_smoke_cpu_mode_passes(tmp_path):
     for name in ("probe", "predict fp32", "predict bf16", "2 MPI ranks = 1", "kill and resume", "forced OOM recovers",
                  "memory formula fp32", "train amp=off, USR1", "gloo DDP 2 ranks = 1"):
         assert f"\n{name} " in table and "FAIL" not in table, table
+
+
+@pytest.mark.parametrize("args, env, says", [
+    (["runs/x", "slices"], {}, "unknown data (got 'slices'); give sections, tiles or both"),
+    ([], {}, "give a runs folder (got 0 arguments)"),
+    (["runs/x"], {"STEPS": "many"}, "must be whole numbers (got 'many')"),
+    (["runs/x"], {"CUDA_VISIBLE_DEVICES": ""}, "needs a GPU (torch sees none)"),
+])
+def test_salt_gpu_script_refuses_bad_input_and_a_machine_without_gpu(tmp_path, args, env, says):
+    """tools/salt_gpu.sh (the full-width salt figures on a GPU node) checks before any work."""
+    full = {**os.environ, "HPCFAULT_ENV": str(os.path.dirname(os.path.dirname(sys.executable))), **env}
+    proc = subprocess.run(["bash", str(REPO / "tools" / "salt_gpu.sh"), *args], capture_output=True, text=True,
+                          env=full, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "runs").exists()

@@ -5,10 +5,12 @@ trained on TGS-layout tiles cut from synthetic salt surveys and scored on held-o
     python tools/salt_figures.py data RUNS                  # surveys + tile folders (a few minutes)
     python tools/salt_figures.py train RUNS r18-seed        # one run (resumable: rerun to continue)
     python tools/salt_figures.py train RUNS r34-improved --device cuda   # the recipe's full length on a GPU
+    python tools/salt_figures.py train RUNS r34-improved-sections --device cuda   # on sections of surveys
     python tools/salt_figures.py score RUNS                 # every finished run -> RUNS/figures.json, a table
     python tools/salt_figures.py install RUNS default       # RUNS/default's (or a run folder's) best checkpoint
                                                             # -> hpcfault/assets/salt-default.pt + record
     python tools/salt_figures.py data RUNS --held-out-only  # only the held-out surveys and tiles (for the default model)
+    python tools/salt_figures.py data RUNS --held-out-only --sections --workers 8   # and the section runs' surveys
     python tools/salt_figures.py surveys RUNS [MODEL.pt]    # held-out surveys through hpcfault predict: inline, xline, both
     python tools/salt_figures.py pictures RUNS [MODEL.pt]   # docs/figures/salt-synthetic.png and salt-heldout.png
 
@@ -60,7 +62,9 @@ def hpcfault(*args: str) -> str:
     return proc.stdout
 
 
-def data(runs: Path, held_out_only: bool = False) -> None:
+def data(runs: Path, held_out_only: bool = False, sections: bool = False, workers: int = 0) -> None:
+    if sections:
+        print(f"training surveys of the section runs in {section_surveys(runs, workers)}")
     d = runs / "data"
     d.mkdir(parents=True, exist_ok=True)
     for name, family, seeds in (("train", "salt", () if held_out_only else TRAIN_SEEDS), ("heldout", "salt", HELDOUT_SEEDS),
@@ -74,12 +78,45 @@ def data(runs: Path, held_out_only: bool = False) -> None:
             print(hpcfault("salt-tiles", *sorted(d.glob(pattern)), d / folder, "--size", "101", "--every", "8").strip())
 
 
+DEFAULT_RECIPE = REPO / "configs" / "train-salt-default.yaml"
+
+
+def section_surveys(runs: Path, workers: int = 0) -> Path:
+    """Make (once) the default salt model's training surveys - 36 salt and 4 salt-free synthetic
+    surveys, configs/train-salt-default.yaml - in RUNS/sections/data, in `workers` processes."""
+    from hpcfault.config import load_config
+    from hpcfault.train.stream import prepare_surveys
+
+    prepare_surveys(load_config(DEFAULT_RECIPE), runs / "sections", workers)
+    return runs / "sections" / "data"
+
+
+def section_data(runs: Path, run_dir: Path) -> list[str]:
+    """Config keys that train a run on sections instead of tiles: the default salt model's data and
+    its validation on two held-out surveys. The run links RUNS/sections/data as its data folder,
+    so its surveys are made once for every such run (section_surveys)."""
+    import yaml
+
+    default = yaml.safe_load(DEFAULT_RECIPE.read_text())
+    shared = runs / "sections" / "data"
+    shared.mkdir(parents=True, exist_ok=True)
+    if not run_dir.exists():
+        run_dir.mkdir(parents=True)
+        (run_dir / "data").symlink_to(shared.resolve(), target_is_directory=True)
+    val = default["validation"]
+    return [f"data.sources={json.dumps(default['data']['sources'])}", "validation.tgs=''",
+            f"validation.synthetic_seeds={json.dumps(val['synthetic_seeds'])}",
+            f"validation.synthetic_shape={json.dumps(val['synthetic_shape'])}",
+            f"validation.synthetic_family={val['synthetic_family']}", f"validation.section_every={val['section_every']}"]
+
+
 def train(runs: Path, run: str, device: str = "cpu", workers: int = 2, steps: int = 0) -> None:
     """One run. On the CPU the length is scaled to this 2-core machine (STEPS steps of BATCH tiles,
     one thread); on a GPU (`device` cuda) the recipe's own length: 4280 steps of 32 tiles, the
     phases split at the middle (the seed's 20 + 20 epochs of 3420 tiles), TF32, `workers` processes
-    preparing the batches. `steps` > 0: that many instead (a trial run)."""
-    model, recipe = run.split("-")
+    preparing the batches. `steps` > 0: that many instead (a trial run). A run named
+    MODEL-RECIPE-sections trains on sections of surveys (section_data), not on the tiles."""
+    model, recipe, *on = run.split("-")
     tgs = runs / "data" / "tgs"
     gpu = device == "cuda"
     steps, batch, every = (steps or 4280, 32, 535) if gpu else (steps or STEPS, BATCH, VAL_EVERY)
@@ -90,10 +127,11 @@ def train(runs: Path, run: str, device: str = "cpu", workers: int = 2, steps: in
     name, options = MODELS[model]
     options = {**options, **({"flip_tta": True} if recipe == "improved" else {})}
     where = ["device=cuda", "amp=tf32", f"data.workers={workers}"] if gpu else ["device=cpu", "threads=1", "optim.warmup=10"]
+    data = (section_data(runs, runs / run) if on == ["sections"] else
+            [f"data.sources=[{{kind: tgs, path: {tgs}, split: train}}]", f"validation.tgs={tgs}"])
     t0 = time.time()
     out = hpcfault("train", REPO / "configs" / RECIPES[recipe], "--run-dir", runs / run, f"model.name={name}",
-                   f"model.options={json.dumps(options)}",
-                   f"data.sources=[{{kind: tgs, path: {tgs}, split: train}}]", f"validation.tgs={tgs}",
+                   f"model.options={json.dumps(options)}", *data,
                    f"steps={steps}", f"batch={batch}", f"phases={phases[recipe]}", f"validation.every={every}",
                    f"checkpoint_every={every}", "log_every=10", *where)
     print(out.strip(), f"({(time.time() - t0) / 60:.1f} min)")
@@ -371,17 +409,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=("data", "train", "score", "install", "surveys", "pictures"))
     p.add_argument("runs", type=Path)
-    p.add_argument("run", nargs="?", help="train: MODEL-RECIPE, MODEL r18, r34, r18w16 or r34w16, RECIPE seed or improved; "
+    p.add_argument("run", nargs="?", help="train: MODEL-RECIPE[-sections], MODEL r18, r34, r18w16 or r34w16, RECIPE seed or improved; "
                                           "surveys: a checkpoint (default: the embedded salt model)")
     p.add_argument("--held-out-only", action="store_true", help="data: only the held-out and salt-free surveys")
+    p.add_argument("--sections", action="store_true", help="data: also the surveys of the MODEL-RECIPE-sections runs "
+                                                          "(made in --workers processes)")
     p.add_argument("--last", action="store_true", help="install: the run's final weights (model.pt), not best.pt")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="train, score: cpu (the CPU-scaled runs) or cuda (the recipe's full length on a GPU)")
-    p.add_argument("--workers", type=int, default=2, help="train on cuda: processes preparing the batches")
+    p.add_argument("--workers", type=int, default=2, help="train on cuda: processes preparing the batches; "
+                                                          "data --sections: processes making surveys")
     p.add_argument("--steps", type=int, default=0, help="train: this many steps (a trial; default the figures' length)")
     a = p.parse_args(argv)
     if a.what == "data":
-        data(a.runs, a.held_out_only)
+        data(a.runs, a.held_out_only, a.sections, a.workers)
     elif a.what == "surveys":
         from hpcfault.tasks.salt import DEFAULT_MODEL
 
@@ -389,7 +430,7 @@ def main(argv=None) -> int:
     elif a.what == "pictures":
         pictures(a.runs)
     elif a.what == "train":
-        runs = [f"{m}-{r}" for m in MODELS for r in RECIPES]
+        runs = [f"{m}-{r}{on}" for m in MODELS for r in RECIPES for on in ("", "-sections")]
         if a.run not in runs:
             p.error(f"give a run: {', '.join(runs)} (got {a.run})")
         train(a.runs, a.run, a.device, a.workers, a.steps)
