@@ -4,9 +4,10 @@
 #   tools/train_default.sh [RUN_DIR] [--install]
 #
 # 1. trains stage 1 (configs/train-default-stage1.yaml, into RUN_DIR-stage1), stage 2
-#    (configs/train-default-stage2.yaml, into RUN_DIR-stage2, from stage 1's weights) and stage 3
-#    (configs/train-default-stage3.yaml, into RUN_DIR, from stage 2's weights; default RUN_DIR
-#    runs/default; rerunning resumes any of them) with PROCS processes (DDP over gloo) under mpiexec;
+#    (configs/train-default-stage2.yaml, into RUN_DIR-stage2, from stage 1's weights), stage 3
+#    (configs/train-default-stage3.yaml, into RUN_DIR-stage3, from stage 2's) and stage 4
+#    (configs/train-default-stage4.yaml, into RUN_DIR, from stage 3's; default RUN_DIR runs/default;
+#    rerunning resumes any of them) with PROCS processes (DDP over gloo) under mpiexec;
 # 2. picks best.pt or model.pt of the last stage by validation IoU on the run's validation seeds
 #    (scored again here; best.pt only when it is a step of this stage, not its starting weights);
 # 3. runs the held-out generalization panel (tools/bench_generalization.py: families the training
@@ -39,8 +40,10 @@ MPIEXEC=${MPIEXEC:-$(dirname "$PY")/mpiexec}
     threads="$OMP_NUM_THREADS"
 "$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage2.yaml --run-dir "$RUN-stage2" \
     init="$RUN-stage1/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage3.yaml --run-dir "$RUN" \
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage3.yaml --run-dir "$RUN-stage3" \
     init="$RUN-stage2/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
+"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage4.yaml --run-dir "$RUN" \
+    init="$RUN-stage3/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
 echo "training command took $(( $(date +%s) - start )) s (this invocation)"
 
 # Which checkpoint: best.pt (best validation IoU during the run) or model.pt (last step), scored
@@ -78,7 +81,7 @@ steps = max(r["step"] for r in recs)
 sources = [{k: s[k] for k in ("kind", "family", "weight", "shape", "synth") if s.get(k) not in (None, {}, "")}
            for s in cfg["data"]["sources"]]
 prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}",
-        "recipe": "configs/train-default-stage{1,2,3}.yaml (tools/train_default.sh)", "steps": steps,
+        "recipe": "configs/train-default-stage{1,2,3,4}.yaml (tools/train_default.sh)", "steps": steps,
         "cubes_seen": steps * int(cfg["batch"]), "cube": cfg["data"]["cube"],
         "data": {"labels": "dense (synthetic)", "sources": sources},
         "training_wall_s": round(recs[-1]["time"] - recs[0]["time"], 1)}
@@ -90,7 +93,7 @@ EOF
 
 "$PY" tools/bench_generalization.py -m "$RUN/checkpoints/default.pt" --volumes "${GEN_VOLUMES:-3}" \
     --threads "$OMP_NUM_THREADS" --work "$RUN/generalization" --json "$RUN/generalization.json"
-"$PY" -m hpcfault plot-metrics "$RUN" -o "$RUN/curves.png" --title "default model, stage 3: configs/train-default-stage3.yaml"
+"$PY" -m hpcfault plot-metrics "$RUN" -o "$RUN/curves.png" --title "default model, stage 4: configs/train-default-stage4.yaml"
 
 "$PY" - "$RUN" <<'EOF'
 import hashlib, json, os, platform, sys
@@ -131,13 +134,14 @@ for line in Path("/proc/cpuinfo").read_text().splitlines():
         cpu = line.split(":", 1)[1].strip()
         break
 config = yaml.safe_load((run / "config.yaml").read_text())
-stage1, stage2 = stage(1), stage(2)
+stage1, stage2, stage3 = stage(1), stage(2), stage(3)
 info = {
     "model": "faultnet (published configuration: widths 8/16/24, 421,597 parameters)",
     "task": "fault",
     "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
     "recipe": "configs/train-default-stage1.yaml (to step 901 of 2000), then configs/train-default-stage2.yaml "
-              "from its weights, then configs/train-default-stage3.yaml from stage 2's",
+              "from its weights, then configs/train-default-stage3.yaml from stage 2's, then "
+              "configs/train-default-stage4.yaml from stage 3's",
     "config": config,
     "reproduce": "tools/train_default.sh runs/default --install",
     "data": "dense labels on synthetic surveys drawn afresh for every cube (hpcfault/data/synth_config.py), "
@@ -146,11 +150,13 @@ info = {
             "'classic' FaultSeg3D-like family; stage 2: 50 % / 30 % / 20 % of the same with facies changes, "
             "channels and mutes; stage 3: 40 % the 'train' family, 35 % its noisy variant (0-12 dB, 10 % "
             "fault-free), 25 % its fault-rich variant, all with a random gain per trace on noisy volumes, "
-            "fault voxels weighed 3 in the BCE term",
+            "fault voxels weighed 3 in the BCE term; stage 4: stage 3's mix (75 %) and 25 % volumes with acquisition "
+            "footprint of 11-32 traces period (the held-out panel keeps 4-10)",
     "stage1": stage1,
     "stage2": stage2,
+    "stage3": stage3,
     "checkpoint": f"{reval['picked']} of the run (step {picked_step})", "step": picked_step, "steps": steps,
-    "cubes_seen": (stage1["steps"] + stage2["steps"] + steps) * int(config["batch"]),
+    "cubes_seen": (stage1["steps"] + stage2["steps"] + stage3["steps"] + steps) * int(config["batch"]),
     "validation": reval["scores"],
     "validation_in_run_best": {k: best[k] for k in ("step", "iou", "tol_iou")},
     "generalization": json.loads((run / "generalization.json").read_text()),
