@@ -5,7 +5,6 @@ Real worker processes (fork) drawing real synthetic cubes; compared with the in-
 A 2-step training with data.workers=2 must give the weights of data.workers=0.
 """
 import numpy as np
-import pytest
 
 from conftest import REPO, run_cli
 from hpcfault.data.sampling import CubeSampler, SyntheticSource

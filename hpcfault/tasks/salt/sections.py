@@ -12,8 +12,6 @@ AXES = {"inline": 1, "xline": 2}
 def predict_sections(model, seismic: np.ndarray, sections=("inline", "xline"), batch: int = 8) -> dict[str, np.ndarray]:
     """{direction: (T, I, X) probabilities of the first output, "average": their mean} for a
     volume `seismic` already scaled to [0, 1]; `model` in eval mode, on the device that computes."""
-    import torch
-
     from hpcfault.train.validate2d import predict_images
 
     device = next(model.parameters()).device   # where the model is (a GPU for the figures' scoring)
