@@ -36,14 +36,15 @@ export OMP_NUM_THREADS=${THREADS:-1}
 
 start=$(date +%s)
 MPIEXEC=${MPIEXEC:-$(dirname "$PY")/mpiexec}
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage1.yaml --run-dir "$RUN-stage1" \
-    threads="$OMP_NUM_THREADS"
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage2.yaml --run-dir "$RUN-stage2" \
-    init="$RUN-stage1/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage3.yaml --run-dir "$RUN-stage3" \
-    init="$RUN-stage2/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
-"$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train configs/train-default-stage4.yaml --run-dir "$RUN" \
-    init="$RUN-stage3/checkpoints/model.pt" threads="$OMP_NUM_THREADS"
+export STAGES=4       # configs/train-default-stage1..4.yaml; the last one trains into RUN itself
+previous=""
+for n in $(seq 1 "$STAGES"); do
+  dir="$RUN-stage$n"
+  [ "$n" = "$STAGES" ] && dir="$RUN"
+  "$MPIEXEC" -n "${PROCS:-2}" "$PY" -m hpcfault train "configs/train-default-stage$n.yaml" --run-dir "$dir" \
+      ${previous:+init="$previous/checkpoints/model.pt"} threads="$OMP_NUM_THREADS"
+  previous=$dir
+done
 echo "training command took $(( $(date +%s) - start )) s (this invocation)"
 
 # Which checkpoint: best.pt (best validation IoU during the run) or model.pt (last step), scored
@@ -134,7 +135,7 @@ for line in Path("/proc/cpuinfo").read_text().splitlines():
         cpu = line.split(":", 1)[1].strip()
         break
 config = yaml.safe_load((run / "config.yaml").read_text())
-stage1, stage2, stage3 = stage(1), stage(2), stage(3)
+earlier = {f"stage{n}": stage(n) for n in range(1, int(os.environ["STAGES"]))}   # all but the last, which is `run`
 info = {
     "model": "faultnet (published configuration: widths 8/16/24, 421,597 parameters)",
     "task": "fault",
@@ -152,11 +153,9 @@ info = {
             "fault-free), 25 % its fault-rich variant, all with a random gain per trace on noisy volumes, "
             "fault voxels weighed 3 in the BCE term; stage 4: stage 3's mix (75 %) and 25 % volumes with acquisition "
             "footprint of 11-32 traces period (the held-out panel keeps 4-10)",
-    "stage1": stage1,
-    "stage2": stage2,
-    "stage3": stage3,
+    **earlier,
     "checkpoint": f"{reval['picked']} of the run (step {picked_step})", "step": picked_step, "steps": steps,
-    "cubes_seen": (stage1["steps"] + stage2["steps"] + stage3["steps"] + steps) * int(config["batch"]),
+    "cubes_seen": (sum(e["steps"] for e in earlier.values()) + steps) * int(config["batch"]),
     "validation": reval["scores"],
     "validation_in_run_best": {k: best[k] for k in ("step", "iou", "tol_iou")},
     "generalization": json.loads((run / "generalization.json").read_text()),
