@@ -198,3 +198,35 @@ def test_mirror_augmentation_reflect_pads_a_smaller_box_back_to_the_cube():
     assert {k: v.shape for k, v in out.items()} == {k: (16, 16, 16) for k in arrays}
     assert np.array_equal(out["seismic"], out["labels"] * 0.5 + 0.25)     # moved together
     assert not np.array_equal(out["labels"], labels)
+
+
+def test_survey_gain_gives_cubes_a_weak_ramped_contrast_and_leaves_labels_alone():
+    """data.gain_prob: a cube as the weak (or clipped) part of a survey scaled as a whole, its
+    amplitude ramped along time; labels and mask untouched, seismic kept in [0, 1]."""
+    from hpcfault.data.augment import AugmentConfig, augment_arrays
+    from hpcfault.train.config import TrainConfig, check
+    from hpcfault.train.stream import augment_config
+
+    rng = np.random.default_rng(0)
+    seis = rng.random((32, 16, 16), dtype=np.float32)
+    labels = (rng.random((32, 16, 16)) > 0.9).astype(np.float32)
+    arrays = {"seismic": seis, "labels": labels, "mask": np.ones_like(seis)}
+    plain = dict(rot90=False, rotate_prob=0, flip_lateral=False, scale=(1.0, 1.0), noise_prob=0)
+    out = augment_arrays(arrays, np.random.default_rng(1), AugmentConfig(**plain))
+    assert np.array_equal(out["seismic"], seis)                       # gain_prob 0: as before
+    stds = []
+    for k in range(20):
+        out = augment_arrays(arrays, np.random.default_rng(k), AugmentConfig(**plain, gain_prob=1.0))
+        assert np.array_equal(out["labels"], labels) and out["mask"].min() == 1.0
+        assert 0.0 <= out["seismic"].min() and out["seismic"].max() <= 1.0
+        s = out["seismic"]
+        stds.append((float(s[:4].std()), float(s[-4:].std())))
+    ratios = [max(a, b) / min(a, b) for a, b in stds]
+    assert max(ratios) > 3.0                                          # ramped along time
+    assert min(min(p) for p in stds) < 0.3 * float(seis.std())        # a weak region
+    cfg = TrainConfig(run_dir="x")
+    from dataclasses import replace
+    assert augment_config(cfg) is True
+    assert augment_config(replace(cfg, data=replace(cfg.data, gain_prob=0.3))).gain_prob == 0.3
+    with pytest.raises(HpcfaultError, match="data.gain_prob must lie in"):
+        check(replace(cfg, data=replace(cfg.data, gain_prob=1.5)))

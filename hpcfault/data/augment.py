@@ -28,6 +28,14 @@ class AugmentConfig:
     noise_max: float = 0.05               # std of the added gaussian noise, uniform in [0, noise_max]
     mirror_prob: float = 0.0              # a smaller box reflect-padded back to the cube, as the engine pads
     mirror_min: float = 0.25              # surveys smaller than a block: that box keeps >= this share per axis
+    # A survey is scaled to [0, 1] as a whole, so where its amplitude decays with time (or a deep
+    # part is weak) a cube-sized region spans a narrow grey range, and a strong part is clipped.
+    # Training cubes are scaled each on their own; with probability gain_prob a cube gets the
+    # amplitude such a region has: a contrast factor log-uniform in gain_contrast times a ramp
+    # exp(r (t/T - 1/2)) along time, r uniform in [-gain_ramp, gain_ramp], then clipping.
+    gain_prob: float = 0.0
+    gain_contrast: tuple[float, float] = (0.05, 1.5)
+    gain_ramp: float = 2.5                # e^2.5: amplitude 12x larger at one end of the cube than the other
 
 
 DEFAULT = AugmentConfig()
@@ -95,7 +103,27 @@ def augment_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator, conf
         if name in out and (turn or mirror):
             a = out[name]
             out[name] = np.mod((-a if mirror else a) + np.float32(turn), np.float32(period)).astype(np.float32)
-    return contrast_and_noise(out, rng, config, follow)
+    out = contrast_and_noise(out, rng, config, follow)
+    if config.gain_prob > 0 and rng.random() < config.gain_prob:
+        out = survey_gain(out, rng, config, follow)
+    return out
+
+
+def survey_gain(out: dict[str, np.ndarray], rng: np.random.Generator, config: AugmentConfig,
+                follow: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The cube as a part of a survey scaled as a whole (AugmentConfig.gain_*): deviations from
+    mid-grey times a contrast and a ramp along time (axis 0), the seismic clipped to [0, 1]; labels
+    in `follow` scaled alike, unclipped."""
+    lo, hi = config.gain_contrast
+    contrast = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    r = float(rng.uniform(-config.gain_ramp, config.gain_ramp))
+    n = out["seismic"].shape[0]
+    t = np.linspace(-0.5, 0.5, n, dtype=np.float64)
+    factor = (contrast * np.exp(r * t)).astype(np.float32)[:, None, None]
+    for name in ("seismic", *follow):
+        out[name] = (out[name] - np.float32(0.5)) * factor + np.float32(0.5)
+    np.clip(out["seismic"], 0.0, 1.0, out=out["seismic"])
+    return out
 
 
 def contrast_and_noise(out: dict[str, np.ndarray], rng: np.random.Generator, config: Any,

@@ -100,6 +100,7 @@ class DataConfig:
     fit: Literal["pad", "resize"] = "pad"       # TGS tiles of another size: reflect-pad (loss on the tile) or resize
     augment2d: Augment2DConfig = field(default_factory=Augment2DConfig)
     mirror_prob: float = 0.0                    # share of cubes cut smaller and reflect-padded back (small surveys)
+    gain_prob: float = 0.0                      # share of cubes given a survey's amplitude decay: weak/strong, ramped in time
     workers: int = -1                           # processes drawing cubes ahead; -1 = auto (GPU: cores - 1, CPU: 0)
 
     @property
@@ -183,6 +184,8 @@ def check(cfg: TrainConfig) -> None:
          "e.g. data.workers=4")
     need(0.0 <= cfg.data.mirror_prob <= 1.0, "data.mirror_prob must lie in [0, 1]", cfg.data.mirror_prob,
          "e.g. 0.15")
+    need(0.0 <= cfg.data.gain_prob <= 1.0, "data.gain_prob must lie in [0, 1]", cfg.data.gain_prob,
+         "e.g. 0.3")
     need(cfg.data.min_fault_voxels >= 0, "data.min_fault_voxels must be >= 0", cfg.data.min_fault_voxels,
          "the paper uses 128")
     need(len(cfg.data.sources) > 0, "data.sources is empty", cfg.data.sources, "list at least one source")

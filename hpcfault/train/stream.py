@@ -159,7 +159,9 @@ def augment_config(cfg: TrainConfig):
 
     from hpcfault.data.augment import DEFAULT
 
-    return replace(DEFAULT, mirror_prob=cfg.data.mirror_prob) if cfg.data.mirror_prob else True
+    if not (cfg.data.mirror_prob or cfg.data.gain_prob):
+        return True
+    return replace(DEFAULT, mirror_prob=cfg.data.mirror_prob, gain_prob=cfg.data.gain_prob)
 
 
 def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir: Path,
