@@ -275,3 +275,22 @@ def test_voxel_keys_round_trip():
     assert np.array_equal(key_coords(k, shape), np.stack([t.ravel(), i.ravel(), x.ravel()], 1))
     order = np.lexsort((t.ravel(), x.ravel(), i.ravel()))          # inline, then crossline, then time
     assert np.array_equal(np.argsort(k), order)
+
+
+def test_by_fault_accepts_a_cut_fault_as_one_object_or_one_per_piece_but_not_merged_with_another():
+    from hpcfault.faults.truth import PieceMatch, by_fault
+
+    def piece(fault, k, obj, share=1.0, fault_purity=1.0, found=1.0):
+        return PieceMatch(fault=fault, piece=k, voxels=100, area=100.0, dip=70.0, strike=30.0, fit_dip=70.0,
+                          fit_strike=30.0, object=obj, found=found, share=share, coverage=share, purity=0.5,
+                          fault_purity=fault_purity, beyond=0.0, one_to_one=False, obj_dip=70.0, obj_strike=30.0,
+                          ridge_within_1=1.0, ridge_on=1.0)
+
+    # fault 1 cut in two pieces, both in object 7; fault 2's pieces in objects 8 and 9; fault 3 split
+    got = by_fault([piece(1, 1, 7), piece(1, 2, 7), piece(2, 1, 8), piece(2, 2, 9), piece(3, 1, 10, share=0.6)])
+    assert got == {1: "one object", 2: "one per piece", 3: "missed"}
+    # an object holding pieces of two faults misses both; so does one with another fault's voxels
+    assert by_fault([piece(1, 1, 7), piece(2, 1, 7)]) == {1: "missed", 2: "missed"}
+    assert by_fault([piece(1, 1, 7, fault_purity=0.8)]) == {1: "missed"}
+    assert by_fault([piece(1, 1, 7, found=0.3)]) == {1: "missed"}
+    assert by_fault([piece(1, 1, 7), piece(1, 2, 7), piece(1, 3, 8)]) == {1: "mixed"}

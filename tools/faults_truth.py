@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--faults-args", default="", help="extra options for hpcfault faults, e.g. '--angle 10'")
     p.add_argument("overrides", nargs="*", help="synth KEY=VALUE overrides (after the planar ones)")
     args = p.parse_args(argv)
-    from hpcfault.faults.truth import compare, summary
+    from hpcfault.faults.truth import by_fault, compare, summary
 
     work = Path(args.work or tempfile.mkdtemp(prefix="faults-truth-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -65,16 +65,18 @@ def main(argv=None) -> int:
     report = {}
     for name, runs in results.items():
         print(f"== {name}")
-        print(" seed piece  voxels meets  object found share purity beyond 1:1  dip-err strike-err  (fitted plane)  ridge<=1")
-        every = []
+        print(" seed piece  voxels meets  object found share purity fault-purity beyond 1:1  dip-err strike-err  (fitted plane)  ridge<=1")
+        every, kinds = [], []
         for seed, matches, n in runs:
+            kinds.extend(by_fault(matches).values())
             for m in matches:
                 e, ef = m.errors(), m.errors(fitted=True)
                 print(f" {seed:4d} {m.fault}.{m.piece:<3d} {m.voxels:7d} {','.join(map(str, m.meets)) or '-':>5s} "
-                      f"{m.object:7d} {m.found:5.2f} {m.share:5.2f} {m.purity:6.2f} {m.beyond:6.2f} {'yes' if m.recovered else 'no ':>3s} "
+                      f"{m.object:7d} {m.found:5.2f} {m.share:5.2f} {m.purity:6.2f} {m.fault_purity:12.2f} {m.beyond:6.2f} {'yes' if m.recovered else 'no ':>3s} "
                       f"{e[0]:7.2f} {e[1]:10.2f}  ({ef[0]:5.2f} {ef[1]:5.2f})  {m.ridge_within_1:8.3f}")
             every.extend(matches)
             report.setdefault(name, []).append({"seed": seed, "faults": n, "summary": summary(matches, n),
+                                                "by_fault": by_fault(matches),
                                                 "pieces": [m.__dict__ for m in matches]})
         s = summary(every, sum(n for _, _, n in runs))
         fmt = (lambda v, d=2: "-" if v is None else f"{v:.{d}f}")  # noqa: E731
@@ -84,6 +86,10 @@ def main(argv=None) -> int:
               f"{fmt(s['max_strike_error'])} (fitted planes: worst {fmt(s['max_dip_error_fitted'])} / "
               f"{fmt(s['max_strike_error_fitted'])}); ridge voxels within 1 voxel: median "
               f"{fmt(s['median_ridge_within_1'], 3)}, worst {fmt(s['min_ridge_within_1'], 3)}")
+        whole = sum(k != "missed" for k in kinds)
+        print(f" faults: {whole}/{len(kinds)} recovered (every piece found, not split, in objects of this fault "
+              f"only): {kinds.count('one object')} as one object, {kinds.count('one per piece')} one object per "
+              f"offset piece, {kinds.count('mixed')} mixed")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, default=list))
     return 0

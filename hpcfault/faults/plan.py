@@ -33,7 +33,7 @@ class FaultParams:
     high: float = 0.7              # hysteresis: an object needs one voxel with probability >= high
     low: float = 0.3               # hysteresis: ridge voxels with probability >= low join objects
     angle: float = 15.0            # degrees: neighbours (and fragments) join when their normals agree this well
-    planarity: float = 0.9         # voxels with a less planar structure tensor (where faults meet) link to none
+    planarity: float = 0.95        # voxels with a less planar structure tensor (where faults meet) link to none
     join_distance: float = 2.0     # voxels: fragments on one plane within this RMS distance join (0: never)
     min_area: float = 100.0        # voxels^2: smaller objects are dropped from the fault table
     stick_every: int = 4           # a stick on every k-th inline (or crossline)

@@ -17,6 +17,12 @@ it: `found` (share of the piece near any fault object), `coverage` (near the mat
 `beyond` (share of the object's voxels near no labelled fault: it runs on where the fault's slip fell
 below the labels' one sample, or is spurious), and the ridge accuracy `ridge_within_1`: of the
 object's voxels near the piece, the share within one voxel (Euclidean) of the fault's labels.
+
+Per fault (`by_fault`): a fault cut into offset pieces may come out as one object per piece or as
+one object for all of them (an interpreter may want either). A fault is recovered when each of its
+scored pieces is found, not split (`share`), and lies in an object of which at least `purity` of
+the voxels near labelled faults are near this fault (`fault_purity`: no other fault merged in), and
+no other fault's piece lies in that object.
 """
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ class PieceMatch:
     share: float
     coverage: float
     purity: float
+    fault_purity: float     # of the object's voxels near labelled faults, the share near this fault (any piece)
     beyond: float           # share of the object's voxels farther than `tol` from every labelled fault
     one_to_one: bool
     obj_dip: float
@@ -106,6 +113,7 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
     near_any_object = grow(obj > 0)
     near_any_fault = grow(ids > 0)
     dist_to = {fid: distance_transform_edt(ids != fid) for fid in truth}
+    near_fault = {fid: dist_to[fid] <= tol for fid in truth}
     claims: dict[int, list[int]] = {}
     rows = []
     for k, (fid, rank, mask, area) in enumerate(pieces):
@@ -113,7 +121,7 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
         counts = np.bincount(obj[near].ravel(), minlength=1)
         counts[0] = 0
         best = int(np.argmax(counts)) if counts.sum() else 0
-        cov = pur = within = on = part = beyond = 0.0
+        cov = pur = fpur = within = on = part = beyond = 0.0
         found = float((near_any_object & mask).sum() / mask.sum())
         if best:
             mine = obj == best
@@ -121,6 +129,7 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
             part = cov / found
             on_faults = mine & near_any_fault
             pur = float((on_faults & near).sum() / max(on_faults.sum(), 1))
+            fpur = float((on_faults & near_fault[fid]).sum() / max(on_faults.sum(), 1))
             beyond = float(1.0 - on_faults.sum() / mine.sum())
             dist = dist_to[fid][mine & near]
             within, on = float((dist <= 1.0).mean()), float((dist == 0).mean())
@@ -133,12 +142,33 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
         od, os_ = obj_angles.get(best, (np.nan, np.nan))
         rows.append(dict(fault=fid, piece=rank, voxels=int(mask.sum()), area=area, dip=float(d["dip"]),
                          strike=float(d["strike"]), fit_dip=fd, fit_strike=fs, object=best, found=found, share=part,
-                         coverage=cov, purity=pur, beyond=beyond, obj_dip=float(od), obj_strike=float(os_),
+                         coverage=cov, purity=pur, fault_purity=fpur, beyond=beyond, obj_dip=float(od), obj_strike=float(os_),
                          ridge_within_1=within, ridge_on=on, meets=meets))
     out = []
     for k, r in enumerate(rows):
         ok = r["object"] > 0 and claims.get(r["object"]) == [k]
         out.append(PieceMatch(one_to_one=ok, **r))
+    return out
+
+
+def by_fault(matches: list[PieceMatch], share: float = 0.9, purity: float = 0.9) -> dict[int, str]:
+    """Each fault with scored pieces (of one survey's matches): "one object" (all its pieces in one
+    object), "one per piece" (each piece its own object), "mixed", or "missed" (a piece not found,
+    split, or in an object that holds another fault)."""
+    faults: dict[int, list[PieceMatch]] = {}
+    for m in matches:
+        faults.setdefault(m.fault, []).append(m)
+    owner: dict[int, set[int]] = {}
+    for m in matches:
+        if m.object:
+            owner.setdefault(m.object, set()).add(m.fault)
+    out = {}
+    for fid, pieces in sorted(faults.items()):
+        ok = all(m.object > 0 and m.found >= FOUND and m.share >= share and m.fault_purity >= purity
+                 and owner[m.object] == {fid} for m in pieces)
+        objects = {m.object for m in pieces}
+        out[fid] = ("missed" if not ok else "one object" if len(objects) == 1
+                    else "one per piece" if len(objects) == len(pieces) else "mixed")
     return out
 
 
