@@ -3,11 +3,9 @@
 #
 #   tools/train_default.sh [RUN_DIR] [--install]
 #
-# 1. trains stage 1 (configs/train-default-stage1.yaml, into RUN_DIR-stage1), stage 2
-#    (configs/train-default-stage2.yaml, into RUN_DIR-stage2, from stage 1's weights), stage 3
-#    (configs/train-default-stage3.yaml, into RUN_DIR-stage3, from stage 2's) and stage 4
-#    (configs/train-default-stage4.yaml, into RUN_DIR, from stage 3's; default RUN_DIR runs/default;
-#    rerunning resumes any of them) with PROCS processes (DDP over gloo) under mpiexec;
+# 1. trains stages 1-5 (configs/train-default-stageN.yaml, stage N into RUN_DIR-stageN from stage
+#    N-1's weights, the last one into RUN_DIR itself; default RUN_DIR runs/default; rerunning
+#    resumes any of them) with PROCS processes (DDP over gloo) under mpiexec;
 # 2. picks best.pt or model.pt of the last stage by validation IoU on the run's validation seeds
 #    (scored again here; best.pt only when it is a step of this stage, not its starting weights);
 # 3. runs the held-out generalization panel (tools/bench_generalization.py: families the training
@@ -27,7 +25,7 @@ INSTALL=0
 for arg in "$@"; do
   case "$arg" in
     --install) INSTALL=1 ;;
-    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) RUN="$arg" ;;
   esac
 done
@@ -36,7 +34,7 @@ export OMP_NUM_THREADS=${THREADS:-1}
 
 start=$(date +%s)
 MPIEXEC=${MPIEXEC:-$(dirname "$PY")/mpiexec}
-export STAGES=4       # configs/train-default-stage1..4.yaml; the last one trains into RUN itself
+export STAGES=5       # configs/train-default-stage1..5.yaml; the last one trains into RUN itself
 previous=""
 for n in $(seq 1 "$STAGES"); do
   dir="$RUN-stage$n"
@@ -82,7 +80,7 @@ steps = max(r["step"] for r in recs)
 sources = [{k: s[k] for k in ("kind", "family", "weight", "shape", "synth") if s.get(k) not in (None, {}, "")}
            for s in cfg["data"]["sources"]]
 prov = {**ck["provenance"], "selected": f"{pick} by validation IoU {out[pick]['iou']}",
-        "recipe": "configs/train-default-stage{1,2,3,4}.yaml (tools/train_default.sh)", "steps": steps,
+        "recipe": "configs/train-default-stage{1,2,3,4,5}.yaml (tools/train_default.sh)", "steps": steps,
         "cubes_seen": steps * int(cfg["batch"]), "cube": cfg["data"]["cube"],
         "data": {"labels": "dense (synthetic)", "sources": sources},
         "training_wall_s": round(recs[-1]["time"] - recs[0]["time"], 1)}
@@ -94,7 +92,7 @@ EOF
 
 "$PY" tools/bench_generalization.py -m "$RUN/checkpoints/default.pt" --volumes "${GEN_VOLUMES:-3}" \
     --threads "$OMP_NUM_THREADS" --work "$RUN/generalization" --json "$RUN/generalization.json"
-"$PY" -m hpcfault plot-metrics "$RUN" -o "$RUN/curves.png" --title "default model, stage 4: configs/train-default-stage4.yaml"
+"$PY" -m hpcfault plot-metrics "$RUN" -o "$RUN/curves.png" --title "default model, stage 5: configs/train-default-stage5.yaml"
 
 "$PY" - "$RUN" <<'EOF'
 import hashlib, json, os, platform, sys
@@ -142,7 +140,7 @@ info = {
     "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
     "recipe": "configs/train-default-stage1.yaml (to step 901 of 2000), then configs/train-default-stage2.yaml "
               "from its weights, then configs/train-default-stage3.yaml from stage 2's, then "
-              "configs/train-default-stage4.yaml from stage 3's",
+              "configs/train-default-stage4.yaml from stage 3's, then configs/train-default-stage5.yaml from stage 4's",
     "config": config,
     "reproduce": "tools/train_default.sh runs/default --install",
     "data": "dense labels on synthetic surveys drawn afresh for every cube (hpcfault/data/synth_config.py), "
@@ -152,7 +150,9 @@ info = {
             "channels and mutes; stage 3: 40 % the 'train' family, 35 % its noisy variant (0-12 dB, 10 % "
             "fault-free), 25 % its fault-rich variant, all with a random gain per trace on noisy volumes, "
             "fault voxels weighed 3 in the BCE term; stage 4: stage 3's mix (75 %) and 25 % volumes with acquisition "
-            "footprint of 11-32 traces period (the held-out panel keeps 4-10)",
+            "footprint of 11-32 traces period (the held-out panel keeps 4-10); stage 5: stage 4's mix with 30 % "
+            "of the cubes given the amplitude of a region of a survey scaled as a whole (data.gain_prob: a "
+            "contrast of 0.05-1.5 and a ramp of up to 12x along time, clipped)",
     **earlier,
     "checkpoint": f"{reval['picked']} of the run (step {picked_step})", "step": picked_step, "steps": steps,
     "cubes_seen": (sum(e["steps"] for e in earlier.values()) + steps) * int(config["batch"]),
