@@ -109,3 +109,25 @@ def test_plateau_lowers_the_rate_after_patience_windows():
     q = Plateau()
     q.load_state_dict(json.loads(json.dumps(p.state_dict())))
     assert q == p
+
+
+def test_target_weights_replace_the_tasks_weights_and_bad_names_are_refused():
+    from dataclasses import replace
+
+    from hpcfault.errors import HpcfaultError
+    from hpcfault.tasks import task_spec
+    from hpcfault.train.config import TrainConfig, check
+    from hpcfault.train.objective import objective
+
+    cfg = TrainConfig(run_dir="x", task="multitask", model=replace(TrainConfig().model, name="mtl"))
+    task = task_spec("multitask")
+    base = {t.output: t.weight for t, _, _ in objective(cfg, task)}
+    assert base == {"fault": 1.0, "fault_dip": 10.0, "fault_strike": 10.0, "rgt": 5.0, "dhr": 10.0}
+    heavy = replace(cfg, target_weights={"fault": 20.0, "dhr": 0.0})
+    check(heavy)
+    got = {t.output: t.weight for t, _, _ in objective(heavy, task)}
+    assert got == {**base, "fault": 20.0, "dhr": 0.0}
+    with pytest.raises(HpcfaultError, match="target_weights names an output task 'multitask' does not train"):
+        check(replace(cfg, target_weights={"salt": 1.0}))
+    with pytest.raises(HpcfaultError, match="target_weights.rgt must be >= 0"):
+        check(replace(cfg, target_weights={"rgt": -1.0}))

@@ -230,3 +230,20 @@ def test_survey_gain_gives_cubes_a_weak_ramped_contrast_and_leaves_labels_alone(
     assert augment_config(replace(cfg, data=replace(cfg.data, gain_prob=0.3))).gain_prob == 0.3
     with pytest.raises(HpcfaultError, match="data.gain_prob must lie in"):
         check(replace(cfg, data=replace(cfg.data, gain_prob=1.5)))
+
+
+def test_fault_free_synthetic_surveys_are_left_out_when_cubes_must_hold_faults(tmp_path):
+    """A synthetic-survey source may make fault-free surveys; with min_fault_voxels > 0 they can give
+    no cube, so build_stream leaves them out (and keeps all when none has a fault, for the check)."""
+    from hpcfault.train.stream import with_faults
+
+    ones = np.ones(SHAPE, np.uint8)
+    faulted = np.zeros(SHAPE, np.uint8)
+    faulted[:, :, 20] = 1
+    a = VolumeSource(_write(tmp_path / "a.h5", labels=faulted, mask=ones))
+    b = VolumeSource(_write(tmp_path / "b.h5", labels=np.zeros(SHAPE, np.uint8), mask=ones))
+    assert with_faults([a, b], 48, "x") == [a]
+    assert with_faults([a, b], 0, "x") == [a, b]
+    assert with_faults([b], 48, "x") == [b]
+    with pytest.raises(HpcfaultError, match="no labelled fault voxel inside the mask"):
+        b.check((16, 16, 16), 48)

@@ -138,6 +138,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)   # the loss of the task's first target
     phases: tuple[PhaseConfig, ...] = ()        # a loss schedule instead of `loss` (e.g. BCE, then Dice)
+    target_weights: dict[str, float] = field(default_factory=dict)   # by output name, replacing the task's (e.g. {fault: 10})
     init: str = ""                              # initial weights: any state dict that fits by name (--init)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -171,8 +172,13 @@ def check(cfg: TrainConfig) -> None:
     from hpcfault.models.catalog import model_dims
     from hpcfault.tasks import task_spec
 
-    task_spec(cfg.task)
+    task = task_spec(cfg.task)
     dims = model_dims(cfg.model.name)
+    targets = [t.output for t in task.targets]
+    for name, w in cfg.target_weights.items():
+        need(name in targets, f"target_weights names an output task {cfg.task!r} does not train", name,
+             f"use one of {targets}")
+        need(w >= 0, f"target_weights.{name} must be >= 0", w, "e.g. 10.0 (0 drops that target's loss)")
 
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
     need(0 <= cfg.stop_at <= cfg.steps, "stop_at must lie in [0, steps]", cfg.stop_at, "0 = run all the steps")

@@ -1,7 +1,8 @@
 """The training objective: for each of the task's targets, its model channels and loss function.
 
 The first target's loss comes from the training config (`loss`, or the phase of `phases` a step
-falls in: hpcfault.train.config.loss_at); the task's other targets bring their own.
+falls in: hpcfault.train.config.loss_at); the task's other targets bring their own. Every target
+keeps the task's weight unless the config's `target_weights` names its output.
 """
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ def objective(cfg: TrainConfig, task: Any, loss: Any = None) -> list[tuple[Any, 
     loss schedule passes its phase's); the others come from the task."""
     from hpcfault.losses import build_loss, target_loss
 
+    from dataclasses import replace
+
     loss = cfg.loss if loss is None else loss
     slices = task.channel_slices()
     out = []
     for k, t in enumerate(task.targets):
+        if t.output in cfg.target_weights:
+            t = replace(t, weight=float(cfg.target_weights[t.output]))
         if k == 0:
             fn = build_loss(loss.name, **loss.options())
         else:

@@ -188,9 +188,10 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
             sources.append(VolumeSource(src.path, labels=task.labels))
             weights.append(src.weight)
         else:
-            files = survey_files(src, run_dir / "data")
-            sources += [VolumeSource(p, labels=task.labels) for p in files]
-            weights += [src.weight / len(files)] * len(files)
+            made = [VolumeSource(p, labels=task.labels) for p in survey_files(src, run_dir / "data")]
+            made = with_faults(made, cfg.data.min_fault_voxels, f"data.sources[{k}]")
+            sources += made
+            weights += [src.weight / len(made)] * len(made)
     azimuths = {name: task.output(t.output).period for t in task.targets for name in (t.label,)
                 if name in task.angle_labels}
     from hpcfault.tasks import resolve
@@ -200,6 +201,19 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
                           labels=task.labels, azimuths=azimuths, scaled=task.scaled_labels,
                           smooth=task.smooth_labels, transform=resolve(task.transform) if task.transform else None)
     return CubeStream(sampler, per_step, workers)
+
+
+def with_faults(surveys: list, min_fault_voxels: int, where: str) -> list:
+    """The synthetic surveys (VolumeSources) that can give a cube with `min_fault_voxels`: the
+    generator makes some fault-free, and cubes of those could never qualify. All of them when none
+    holds a fault (each source's check then says so), or when min_fault_voxels is 0."""
+    if min_fault_voxels <= 0:
+        return surveys
+    kept = [v for v in surveys if len(v.fault_points)]
+    if len(kept) < len(surveys):
+        log.info("%s: %d of %d synthetic surveys hold no fault and give no cube with min_fault_voxels=%d",
+                 where, len(surveys) - len(kept), len(surveys), min_fault_voxels)
+    return kept or surveys
 
 
 def build_tile_sampler(cfg: TrainConfig, task, rank: int, world: int, run_dir: Path):
