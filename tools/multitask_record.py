@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         "checkpoint_sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
         "recipe": args.recipe,
         "config": config,
-        "reproduce": f"hpcfault train {args.recipe} --run-dir RUN threads=1; "
+        "reproduce": f"hpcfault train {args.recipe} --run-dir RUN threads={config.get('threads', 0)}; "
                      f"python tools/multitask_record.py RUN {args.recipe} {args.name} --figures SUMMARY.json",
         "step": int(ckpt["provenance"]["step"]),
         "training_wall_s": round(recs[-1]["time"] - recs[0]["time"], 1),   # first to last metrics record
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         "held_out": figures,
         "machine": args.machine,
         "torch": torch.__version__,
-        "threads": 1,
+        "threads": config.get("threads", 0),          # torch threads of the run (0: torch's default)
     }
     dst.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"installed {dst} ({dst.stat().st_size / 2**20:.2f} MiB) and {dst.with_suffix('.json').name}")
