@@ -113,7 +113,7 @@ def compare(synth: str | Path, faults_dir: str | Path, min_area: float = 100.0, 
     near_any_object = grow(obj > 0)
     near_any_fault = grow(ids > 0)
     dist_to = {fid: distance_transform_edt(ids != fid) for fid in truth}
-    near_fault = {fid: dist_to[fid] <= tol for fid in truth}
+    near_fault = {fid: grow(ids == fid) for fid in truth}     # "near" as for pieces and objects
     claims: dict[int, list[int]] = {}
     rows = []
     for k, (fid, rank, mask, area) in enumerate(pieces):

@@ -6,6 +6,7 @@ keeps the task's weight unless the config's `target_weights` names its output.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hpcfault.train.config import TrainConfig
@@ -16,8 +17,6 @@ def objective(cfg: TrainConfig, task: Any, loss: Any = None) -> list[tuple[Any, 
     loss is `loss` (default the config's `loss`; for the fault task: MD, BCE or Dice, as always; a
     loss schedule passes its phase's); the others come from the task."""
     from hpcfault.losses import build_loss, target_loss
-
-    from dataclasses import replace
 
     loss = cfg.loss if loss is None else loss
     slices = task.channel_slices()
