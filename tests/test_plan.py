@@ -93,7 +93,31 @@ def test_plan_caps_and_padding():
     assert p.input_shape == (16, 16, 64) and p.pad == (6, 15, 10) and p.grid == (1, 1, 2)
 
 
-@pytest.mark.parametrize("block, overlap", [(30, 4), (0, 0), (32, 16), (32, -1)])
+def test_a_column_of_whole_traces_cuts_no_trace():
+    """A block of (time, inline, xline) edges: one window along a time axis it spans, the lateral
+    axes tiled as for a cube of the lateral edge; the plan's fingerprint names the three edges
+    (a cube's stays the one edge it always was)."""
+    col = make_plan((100, 200, 120), (112, 64, 64), 16)
+    cube = make_plan((100, 200, 120), 64, 16)
+    assert col.grid[0] == 1 and col.input_shape == (112, 64, 64) and col.edges == (112, 64, 64)
+    assert col.axes[1] == cube.axes[1] and col.axes[2] == cube.axes[2]
+    assert col.params()["block"] == [112, 64, 64] and cube.params()["block"] == 64
+    assert col.block_text == "112x64x64" and cube.block_text == "64"
+    owned = np.zeros(col.shape, int)
+    for b in col.blocks():
+        assert b.read.shape[0] == 100
+        owned[b.write.slices] += 1
+    assert (owned == 1).all()
+    assert make_plan((100, 200, 120), (112, 64, 64), None).overlap == auto_overlap(64)   # of the smallest edge
+    assert make_plan((1000, 1000, 1000), (512, 128, 128), 32, max_edge=256).edges == (256, 128, 128)  # memory
+    assert make_plan((64, 64, 64), (64, 64, 64), 8).params()["block"] == 64        # three equal edges: a cube
+    with pytest.raises(HpcfaultError, match="less than half the block edge"):
+        make_plan((100, 200, 120), (112, 32, 32), 16)
+    with pytest.raises(HpcfaultError, match="one edge or three"):
+        make_plan((100, 200, 120), (112, 64), 16)
+
+
+@pytest.mark.parametrize("block, overlap", [(30, 4), (0, 0), (32, 16), (32, -1), ((64, 30, 64), 4)])
 def test_plan_rejects_bad_values(block, overlap):
     with pytest.raises(HpcfaultError, match="block edge|overlap"):
         make_plan((64, 64, 64), block, overlap)

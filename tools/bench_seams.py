@@ -1,6 +1,7 @@
 """Seams: how far the tiled, merged prediction is from one whole-volume forward, per overlap.
 
     python tools/bench_seams.py -m faultnet-g07.pt --shape 256 256 256 --blocks 128 --overlaps 0 16 32 48
+    python tools/bench_seams.py -m faultnet-g07.pt --shape 256 512 512 --blocks 128 256,128,128 --overlaps 32
 
 Makes a synthetic survey (hpcfault.data.synth, seed 3), runs one forward of the model on the whole
 (normalized) volume, then `hpcfault predict`'s stages in this process for each overlap, and prints
@@ -27,7 +28,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-m", "--model", required=True, help="project checkpoint (e.g. from hpcfault import-weights)")
     p.add_argument("--shape", type=int, nargs=3, default=(128, 128, 128))
-    p.add_argument("--blocks", type=int, nargs="+", default=[64])
+    from hpcfault.cli.predict import block_arg
+
+    p.add_argument("--blocks", type=block_arg, nargs="+", default=[64],
+                   help="block edges, or time,inline,xline edges (e.g. 256,128,128, a column of whole traces)")
     p.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 24])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=3)
@@ -42,7 +46,7 @@ def main(argv=None) -> int:
     from hpcfault.data.synth import write_synthetic
     from hpcfault.infer.config import PredictConfig
     from hpcfault.infer.forward import BlockModel, pick_device
-    from hpcfault.infer.plan import make_plan
+    from hpcfault.infer.plan import block_edges, block_text, make_plan
     from hpcfault.infer.runner import PredictJob, run_predict
     from hpcfault.normalize import normalizer_from, stats_of
 
@@ -62,8 +66,8 @@ def main(argv=None) -> int:
               f"{threads} thread(s)")
         print(f"{'block':>6} {'overlap':>8} {'overlaps':>12} {'blocks':>7} {'max_abs':>9} {'p99.9':>9} "
               f"{'mean_abs':>9} {'>0.02':>8} {'flip@0.5':>9} {'seam':>6}")
-        for block, ov in [(b, o) for b in args.blocks for o in args.overlaps if 2 * o < b]:
-            out = Path(tmp) / f"tiled-{block}-{ov}.h5"
+        for block, ov in [(b, o) for b in args.blocks for o in args.overlaps if 2 * o < min(block_edges(b))]:
+            out = Path(tmp) / f"tiled-{block_text(block_edges(block))}-{ov}.h5"
             cfg = PredictConfig(model=args.model, block=block, overlap=ov, threads=threads, progress=False,
                                 memory=args.memory)
             summary = run_predict(PredictJob(str(survey), str(out), cfg), SerialComm())
@@ -71,7 +75,7 @@ def main(argv=None) -> int:
                 tiled = f["data"][...]
             d = np.abs(tiled.astype(np.float64) - whole)
             eff = "/".join(a.overlap_text for a in make_plan(args.shape, block, ov).axes)
-            print(f"{block:>6} {ov:>8} {eff:>12} {summary['blocks']:>7} {d.max():>9.2e} "
+            print(f"{block_text(block_edges(block)):>6} {ov:>8} {eff:>12} {summary['blocks']:>7} {d.max():>9.2e} "
                   f"{np.percentile(d, 99.9):>9.2e} {d.mean():>9.2e} {(d > 0.02).mean():>8.2%} "
                   f"{((tiled >= 0.5) != (whole >= 0.5)).mean():>9.3%} "
                   f"{seam_ratio(tiled, whole, args.shape, block, ov):>6.2f}")
@@ -80,7 +84,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def seam_ratio(tiled: np.ndarray, whole: np.ndarray, shape, block: int, overlap: int) -> float:
+def seam_ratio(tiled: np.ndarray, whole: np.ndarray, shape, block, overlap: int) -> float:
     """Mean jump across the block boundary planes, tiled / whole-volume forward."""
     from hpcfault.infer.plan import make_plan
 

@@ -27,6 +27,19 @@ CFG_OPTIONS = {"model": "model", "block": "block", "overlap": "overlap", "dtype"
                "refine_iterations": "refine_iterations", "task": "task"}
 
 
+def block_arg(text: str) -> int | tuple[int, int, int]:
+    """--block 128 (a cube) or --block 256,128,128 (time, inline, xline)."""
+    parts = [t for t in text.replace("x", ",").split(",") if t.strip()]
+    try:
+        edges = [int(t) for t in parts]
+    except ValueError:
+        edges = []
+    if len(edges) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"a block is one edge or three (time,inline,xline) (got {text!r}); "
+                                         "e.g. --block 128 or --block 256,128,128")
+    return edges[0] if len(edges) == 1 else tuple(edges)  # type: ignore[return-value]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("survey", help="SEG-Y (.sgy/.segy) or volume file (.h5) or .npy, axes (time, inline, xline)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. merge_tile=64")
@@ -45,8 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine-iterations", dest="refine_iterations", type=int,
                    help="how often each --refine model is applied (default 1)")
     p.add_argument("--config", help="YAML config of kind 'predict' (see configs/predict.yaml)")
-    p.add_argument("--block", type=int, help="block edge in voxels, multiple of 16 (default: the fastest that fits, "
-                                             "each candidate timed once and cached; --dry-run lists them)")
+    p.add_argument("--block", type=block_arg, metavar="EDGE|T,I,X",
+                   help="block edge in voxels, multiple of 16, or time,inline,xline edges (e.g. 256,128,128: "
+                        "columns of whole traces) (default: the fastest cube or column that fits, each candidate "
+                        "timed once and cached; --dry-run lists them)")
     p.add_argument("--overlap", type=int, help="voxels shared by neighbouring blocks (default: the model's own, "
                                                "at most edge / 4; edge / 8 for models without one)")
     p.add_argument("--workdir", help="shards and ledger (default OUT.h5.work next to the output)")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from hpcfault.errors import HpcfaultError
+from hpcfault.infer.plan import block_edges, block_text
 
 # The embedded default models (one per task that has one, Task.default_model); `-m` overrides them.
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -23,8 +24,9 @@ class PredictConfig:
 
     model: str | None = None                 # checkpoint path; None = the task's embedded default model
     task: str | None = None                  # with no model: whose default model (None = fault); with one: a check
-    block: int | None = None                 # block edge (multiple of 16); None = the fastest measured candidate
-                                             # that fits in memory (hpcfault/infer/autoblock.py)
+    block: int | tuple[int, int, int] | None = None   # block edge (multiple of 16), or (time, inline, xline)
+                                             # edges; None = the fastest measured candidate that fits in memory,
+                                             # cubes and columns of whole traces (hpcfault/infer/autoblock.py)
     overlap: int | None = None               # voxels shared by neighbours (>=, stride on the 16-grid); None = edge/8
     dtype: Literal["fp32", "tf32", "fp16", "bf16"] = "fp32"   # tf32: float32 with TF32 tensor cores (GPU)
     out_dtype: Literal["float16", "float32"] = "float32"
@@ -42,12 +44,13 @@ class PredictConfig:
 
 def check_config(cfg: PredictConfig) -> PredictConfig:
     """Raise a one-line error for values no plan can use."""
-    if cfg.block is not None and (cfg.block < SIZE_MULTIPLE or cfg.block % SIZE_MULTIPLE):
-        raise HpcfaultError(f"block edge must be a positive multiple of {SIZE_MULTIPLE} (got {cfg.block}); "
-                            f"e.g. --block 256")
-    if cfg.overlap is not None and cfg.block is not None and (cfg.overlap < 0 or 2 * cfg.overlap >= cfg.block):
-        raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap "
-                            f"{cfg.overlap} with block {cfg.block}); e.g. --overlap {cfg.block // 4}")
+    edges = None if cfg.block is None else block_edges(cfg.block)
+    if edges is not None and any(e < SIZE_MULTIPLE or e % SIZE_MULTIPLE for e in edges):
+        raise HpcfaultError(f"block edge must be a positive multiple of {SIZE_MULTIPLE} (got {block_text(edges)}); "
+                            f"e.g. --block 256 or --block 256,128,128 (time, inline, xline)")
+    if cfg.overlap is not None and edges is not None and (cfg.overlap < 0 or 2 * cfg.overlap >= min(edges)):
+        raise HpcfaultError(f"overlap must be >= 0 and less than half the smallest block edge (got overlap "
+                            f"{cfg.overlap} with block {block_text(edges)}); e.g. --overlap {min(edges) // 4}")
     if cfg.overlap is not None and cfg.overlap < 0:
         raise HpcfaultError(f"overlap must be >= 0 (got {cfg.overlap}); leave it out for the model's own")
     if cfg.threads < 0:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Iterator, Sequence
 
 from hpcfault.errors import HpcfaultError
@@ -118,10 +119,20 @@ class Plan:
     """All blocks of one survey, in a fixed order (C order over the window grid)."""
 
     shape: tuple[int, int, int]
-    edge: int                      # block edge used (after the caps)
+    edges: tuple[int, int, int]    # block edge per axis used (after the caps); equal for a cube
     overlap: int                   # overlap asked for (effective one: edge - stride per axis)
     axes: tuple[AxisTiling, AxisTiling, AxisTiling]
     section_axis: int | None = None   # 2D section models: 1 (inline) or 2 (xline); None for 3D models
+
+    @property
+    def edge(self) -> int:
+        """The block edge of a cube; of a column of whole-time blocks, its lateral edge."""
+        return self.edges[1]
+
+    @property
+    def block_text(self) -> str:
+        """"128" for a cube, "256x128x128" (time x inline x xline) otherwise."""
+        return block_text(self.edges)
 
     @property
     def tag(self) -> str:
@@ -183,7 +194,8 @@ class Plan:
 
     def params(self) -> dict:
         """What the ledger fingerprint keys on."""
-        p = {"shape": list(self.shape), "block": self.edge, "overlap": self.overlap,
+        p = {"shape": list(self.shape), "block": self.edge if is_cube(self.edges) else list(self.edges),
+             "overlap": self.overlap,
              "input_shape": list(self.input_shape), "grid": list(self.grid), "tiling": TILING}
         if self.section_axis:
             p["sections"] = {1: "inline", 2: "xline"}[self.section_axis]
@@ -192,35 +204,59 @@ class Plan:
         return p
 
 
-def make_plan(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,
+def block_edges(block: int | Sequence[int]) -> tuple[int, int, int]:
+    """A block given as one edge (a cube) or as (time, inline, xline) edges, as three edges."""
+    if isinstance(block, Integral):
+        return (int(block),) * 3
+    edges = tuple(int(e) for e in block)
+    if len(edges) != 3:
+        raise HpcfaultError(f"a block is one edge or three (time, inline, xline) (got {list(edges)}); "
+                            "e.g. --block 128 or --block 256,128,128")
+    return edges  # type: ignore[return-value]
+
+
+def is_cube(edges: Sequence[int]) -> bool:
+    return len(set(edges)) == 1
+
+
+def block_text(edges: Sequence[int]) -> str:
+    return str(edges[0]) if is_cube(edges) else "x".join(str(int(e)) for e in edges)
+
+
+def make_plan(shape: Sequence[int], block: int | Sequence[int], overlap: int | None, max_edge: int | None = None, *,
               align: int = ALIGN, section_axis: int | None = None, slab: int | None = None,
               default_overlap: int | None = None) -> Plan:
-    """The plan for a survey of `shape`: edge = `block` capped by `max_edge` (memory) and the survey.
+    """The plan for a survey of `shape`: `block` (one edge, a cube, or (time, inline, xline) edges, e.g.
+    a column of whole traces) capped per axis by `max_edge` (memory) and the survey.
 
-    `overlap` None picks auto_overlap(edge, default_overlap). `align` is the model's size multiple. With a
-    `section_axis` (2D section models) that axis is cut into slabs of `slab` sections (default the
-    block edge) without overlap."""
+    `overlap` None picks auto_overlap of the smallest edge with `default_overlap`. `align` is the
+    model's size multiple. With a `section_axis` (2D section models) that axis is cut into slabs of
+    `slab` sections (default the block edge) without overlap."""
     shape = check_shape3(shape, "survey")
-    if block < align or block % align:
-        raise HpcfaultError(f"block edge must be a positive multiple of {align} (got {block}); e.g. --block 256")
+    edges = asked = block_edges(block)
+    for e in edges:
+        if e < align or e % align:
+            raise HpcfaultError(f"block edge must be a positive multiple of {align} (got {block_text(edges)}); "
+                                "e.g. --block 256")
     if section_axis not in (None, 1, 2):
         raise HpcfaultError(f"section axis must be 1 (inline) or 2 (xline) (got {section_axis})")
-    edge = block
     if max_edge is not None:
         capped = max(align, int(max_edge) // align * align)
-        edge = min(edge, capped)
-    edge = min(edge, round_up(max(n for a, n in enumerate(shape) if a != section_axis), align))
+        edges = tuple(min(e, capped) for e in edges)
+    top = round_up(max(n for a, n in enumerate(shape) if a != section_axis), align)
+    edges = tuple(min(e, top) for e in edges)
+    tiled = [e for a, e in enumerate(edges) if a != section_axis]
     if overlap is None:
-        overlap = auto_overlap(edge, default_overlap)
-    if overlap < 0 or 2 * overlap >= edge:
+        overlap = auto_overlap(min(tiled), default_overlap)
+    if overlap < 0 or 2 * overlap >= min(tiled):
         raise HpcfaultError(f"overlap must be >= 0 and less than half the block edge (got overlap {overlap} "
-                            f"with block edge {edge}); lower --overlap or raise --block")
-    slab = int(slab or block)
+                            f"with block edge {min(tiled)}); lower --overlap or raise --block")
+    slab = int(slab or asked[section_axis or 0])
     if slab < 1:
         raise HpcfaultError(f"sections per block must be >= 1 (got {slab})")
-    axes = tuple(tile_axis(n, slab, 0, align=1) if a == section_axis else tile_axis(n, edge, overlap, align)
-                 for a, n in enumerate(shape))
-    return Plan(shape, edge, overlap, axes, section_axis)  # type: ignore[arg-type]
+    axes = tuple(tile_axis(n, slab, 0, align=1) if a == section_axis else tile_axis(n, e, overlap, align)
+                 for a, (n, e) in enumerate(zip(shape, edges)))
+    return Plan(shape, edges, overlap, axes, section_axis)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -277,7 +313,7 @@ class Tiling:
         return {"shape": list(self.shape), "views": [v.params() for v in self.views]}
 
 
-def make_tiling(shape: Sequence[int], block: int, overlap: int | None, max_edge: int | None = None, *,
+def make_tiling(shape: Sequence[int], block: int | Sequence[int], overlap: int | None, max_edge: int | None = None, *,
                 align: int = ALIGN, sections: Sequence[str] = (), slab: int | None = None,
                 default_overlap: int | None = None) -> Tiling:
     """One view for a 3D model (`sections` empty); one per direction for a 2D section model."""

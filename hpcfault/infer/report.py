@@ -35,7 +35,7 @@ def plan_text(plan: Plan, ranks: int, todo: int, memory: dict[str, int], seconds
     lines = [
         f"survey       {plan.shape[0]} x {plan.shape[1]} x {plan.shape[2]} (time, inline, xline), "
         f"{mvox(plan.shape[0] * plan.shape[1] * plan.shape[2])}",
-        f"block edge   {plan.edge} (model input {plan.input_shape[0]} x {plan.input_shape[1]} x "
+        f"block edge   {plan.block_text} (model input {plan.input_shape[0]} x {plan.input_shape[1]} x "
         f"{plan.input_shape[2]}, reflect padding past the survey's end {plan.pad[0]}/{plan.pad[1]}/{plan.pad[2]})",
         f"overlap      {overlap}",
         f"blocks       {len(plan)} = {g[0]} x {g[1]} x {g[2]}; to compute now: {todo}",

@@ -18,7 +18,7 @@ from hpcfault.infer import ledger as ledg
 from hpcfault.infer.blocks import abort_on_error, predict_blocks
 from hpcfault.infer.config import SECTION_BLOCK, PredictConfig, check_config, resolve_model
 from hpcfault.infer.outputs import segy_paths, write_extras
-from hpcfault.infer.plan import Tiling, make_tiling, merge_tiles, share
+from hpcfault.infer.plan import Tiling, block_edges, block_text, make_tiling, merge_tiles, share
 from hpcfault.infer.report import peak_rss, plan_text, write_summary
 from hpcfault.infer.sizing import (auto_block, cap_edge, check_task, largest_edge, memory_budget, memory_estimate,
                                    model_facts, refine_models, trained_clip)
@@ -150,7 +150,7 @@ def run_predict(job: PredictJob, comm: Any = None) -> dict | None:
             if facts["task"].cube_blocks and facts["cube"]:
                 cap = max(align, int(facts["cube"]) // align * align)
             if cfg.block is not None:
-                block = max(align, min(cfg.block, cap or cfg.block) // align * align)
+                block = tuple(max(align, min(e, cap or e) // align * align) for e in block_edges(cfg.block))
             elif facts["dims"] == 2:
                 block = SECTION_BLOCK
             else:   # the fastest block that fits, measured (autoblock.py)
@@ -390,7 +390,7 @@ def _dry_run(job: PredictJob, cfg: PredictConfig, plan: Tiling, facts: dict, che
         elif auto.get("cube"):
             print(f"block choice {auto['edge']}, the model's training cube (its task's outputs are defined per cube)")
         else:
-            print(f"block choice {auto['edge']}, as this work dir's earlier run chose it")
+            print(f"block choice {block_text(block_edges(auto['edge']))}, as this work dir's earlier run chose it")
     views = [{1: "inline", 2: "xline"}.get(v.section_axis, "3D") for v in plan.views]
     print(f"task         {task.name}: outputs {', '.join(task.output_names)}; model {facts['name']}"
           + (f", 2D sections along {' and '.join(views)} ({len(plan)} blocks in all, averaged)"

@@ -59,9 +59,9 @@ def model_facts(checkpoint: Path) -> dict:
 def auto_block(job: Any, cfg: PredictConfig, checkpoint: Path, facts: dict, shape: tuple, max_edge: int | None,
                device: str, threads: int, cap: int | None = None) -> dict:
     """Rank 0: the candidate block with the smallest predicted compute time for this survey, from
-    cached timings or timed here (one forward per candidate shape, smallest first, until the
-    prediction has grown twice in a row), none larger than `cap` (which is a candidate itself); a
-    work dir keeps its earlier choice. Returns
+    cached timings or timed here (one forward per candidate shape worth timing: autoblock.measured_times),
+    none larger than `cap` (which is a candidate itself; no columns then); a work dir keeps its earlier
+    choice. Returns
     {"edge", "key", "candidates" (Candidate list, timed), "chosen" (Candidate or None), "cube" (the cap)}."""
     from hpcfault.infer import autoblock as ab
     from hpcfault.infer.plan import auto_overlap
@@ -78,26 +78,23 @@ def auto_block(job: Any, cfg: PredictConfig, checkpoint: Path, facts: dict, shap
     if cap is not None:
         edges = tuple(e for e in edges if e < cap) + (cap,)
         max_edge = cap if max_edge is None else min(max_edge, cap)
-    cands = ab.candidate_plans(shape, max_edge, align, overlap_of, edges)
+    cands = ab.candidate_plans(shape, max_edge, align, overlap_of, edges, columns=cap is None)
     if not cands and cap is not None:      # a training cube below the smallest block the chooser times
         return {"edge": cap, "key": key, "candidates": [], "chosen": None, "cube": cap}
     path = ab.cache_path()
     cache = ab.load_cache(path)
     times = dict(cache.get(key, {}))
-    model, rising, best = None, 0, None
-    for c in cands:
-        k = ab.shape_key(c.input_shape)
-        if k not in times:
-            if model is None:
-                from hpcfault.infer.forward import BlockModel
+    model = None
 
-                model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic)
-            times[k] = round(ab.measure(model, c.input_shape), 6)
-        predicted = c.blocks * times[k]
-        rising = rising + 1 if best is not None and predicted > best else 0
-        best = predicted if best is None else min(best, predicted)
-        if rising >= 2:
-            break
+    def timer(shape_in: tuple) -> float:
+        nonlocal model
+        if model is None:
+            from hpcfault.infer.forward import BlockModel
+
+            model = BlockModel(str(checkpoint), device, cfg.dtype, threads, cfg.deterministic)
+        return ab.measure(model, shape_in)
+
+    times = ab.measured_times(cands, times, timer, device)
     if model is not None:
         cache[key] = times
         ab.save_cache(path, cache)
