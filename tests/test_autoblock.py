@@ -100,6 +100,9 @@ def test_cache_and_work_dir_record_make_the_choice_repeatable(tmp_path, monkeypa
     assert ab.load_cache(path) == {"k": {"64x64x64": 0.5}}
     path.write_text("not json")
     assert ab.load_cache(path) == {}                                   # a broken cache is re-measured
+    damaged = {"k": {"64x64x64": 0.5, "64x64": 1.0, "axbxc": 2.0, "32x32x32": -1, "16x16x16": "fast",
+                     "48x48x48": float("nan"), "80x80x80": True}, "j": [1, 2]}
+    assert ab.cached_times(damaged, "k") == {"64x64x64": 0.5} and ab.cached_times(damaged, "j") == {}
     chosen = ab.Candidate(128, 16, 75, (128, 128, 128), 0.9, 1 << 20)
     ab.record(tmp_path / "work", chosen, "key-a")
     assert ab.recorded(tmp_path / "work", "key-a") == 128

@@ -11,7 +11,7 @@ Candidates are cubes (EDGES) and, where the survey's time axis is at most COLUMN
 columns of whole traces: blocks spanning the whole time axis on a square of a cube's edge. A column
 recomputes no overlap along time and cuts no trace, so it owns more of what it computes than the
 cube of the same lateral edge (256 x 512 x 512 at 128 laterally: x1.56 the survey's voxels against
-x2.34 for 128^3 cubes), and its prediction is nearer a whole-survey forward. Timings are cached per model, device, dtype, thread count and torch version in a
+x2.34 for 128^3 cubes). Timings are cached per model, device, dtype, thread count and torch version in a
 JSON file (the user cache, `$HPCFAULT_CACHE` or ~/.cache/hpcfault/block-times.json) and the choice
 is recorded in the work dir, so reruns and resumed runs plan the same blocks without measuring.
 
@@ -116,6 +116,23 @@ def load_cache(path: Path) -> dict[str, dict[str, float]]:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def cached_times(cache: dict, key: str) -> dict[str, float]:
+    """The usable timings of `key` in a loaded cache: entries "TxIxX" -> positive seconds (anything
+    else, e.g. from a damaged or hand-edited file, is dropped and timed again)."""
+    import math
+
+    entries = cache.get(key)
+    if not isinstance(entries, dict):
+        return {}
+    good = {}
+    for k, v in entries.items():
+        parts = str(k).split("x")
+        if len(parts) == 3 and all(p.isdigit() and int(p) > 0 for p in parts) and \
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            good[str(k)] = float(v)
+    return good
 
 
 def save_cache(path: Path, data: dict) -> None:

@@ -83,7 +83,7 @@ def auto_block(job: Any, cfg: PredictConfig, checkpoint: Path, facts: dict, shap
         return {"edge": cap, "key": key, "candidates": [], "chosen": None, "cube": cap}
     path = ab.cache_path()
     cache = ab.load_cache(path)
-    times = dict(cache.get(key, {}))
+    times = ab.cached_times(cache, key)
     model = None
 
     def timer(shape_in: tuple) -> float:
