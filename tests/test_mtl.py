@@ -48,6 +48,31 @@ def test_reference_size_and_channel_layout():
         assert out.shape == (5, 16, 24, 16) and float(out[1].max()) < 360 and float(out[2].max()) < 180
 
 
+def test_cumulative_rgt_increases_down_every_trace():
+    """rgt="cumulative": RGT is the running sum of positive increments along time, scaled by its
+    block maximum, so it rises down every trace whatever the weights; the top sample carries the
+    trace's own start (layers that dip start at different values); the rest of the layout and the
+    gradients are those of the sigmoid network."""
+    from hpcfault.models.mtl import cumulative_rgt
+
+    torch.manual_seed(2)
+    model = build_model("mtl", **SMALL, rgt="cumulative")
+    y = model(torch.rand(2, 1, 16, 24, 16))
+    r = y[:, 5]
+    assert y.shape == (2, 7, 16, 24, 16) and float(r.min()) > 0
+    assert torch.allclose(r.amax(dim=(1, 2, 3)), torch.ones(2))
+    assert bool((r[:, 1:] >= r[:, :-1]).all())                              # monotonic on every trace
+    assert float(r[:, 0].std()) > 0                                         # tops differ laterally
+    r.mean().backward()
+    assert any(p.grad is not None and float(p.grad.abs().max()) > 0 for p in model.rgt.parameters())
+    raw = torch.randn(1, 1, 8, 3, 3) * 4
+    ref = np.cumsum(np.log1p(np.exp(raw.double().numpy())), axis=2)
+    assert np.allclose(cumulative_rgt(raw).numpy(), ref / ref.max(), atol=1e-6)
+    assert build_model("mtl", **SMALL).config.rgt == "sigmoid"                # the reference's by default
+    with pytest.raises(HpcfaultError, match="rgt must be one of"):
+        build_model("mtl", rgt="linear")
+
+
 def test_bad_inputs_and_configs_are_one_line_errors():
     with pytest.raises(HpcfaultError, match=r"\(N, 7, time, inline, xline\)"):
         build_model("mtl-refine", **SMALL)(torch.rand(1, 1, 16, 16, 16))

@@ -131,3 +131,23 @@ def test_target_weights_replace_the_tasks_weights_and_bad_names_are_refused():
         check(replace(cfg, target_weights={"salt": 1.0}))
     with pytest.raises(HpcfaultError, match="target_weights.rgt must be >= 0"):
         check(replace(cfg, target_weights={"rgt": -1.0}))
+
+
+def test_train_only_fine_tunes_one_head_and_leaves_the_rest_bit_identical(tmp_path):
+    """train_only: [rgt] from a trained network (here switching its RGT to the cumulative form):
+    every other parameter and running statistic stays exactly as it was, the RGT decoder learns;
+    a name that is no module of the model is a one-line error before any step."""
+    run_cli("train", TINY, "steps=2", "--run-dir", tmp_path / "a", env=env1())
+    init = tmp_path / "a" / "checkpoints" / "model.pt"
+    run_cli("train", TINY, "steps=2", f"init={init}", "train_only=[rgt]", "model.options.rgt=cumulative",
+            "--run-dir", tmp_path / "b", env=env1())
+    a, b = state(tmp_path / "a")["model"], state(tmp_path / "b")["model"]
+    assert a.keys() == b.keys()
+    others = [k for k in a if not k.startswith("rgt.")]
+    assert any("running_mean" in k for k in others)
+    assert all(torch.equal(a[k], b[k]) for k in others if not k.endswith("num_batches_tracked"))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("rgt.") and k.endswith("weight"))
+    bad = run_cli("train", TINY, "steps=1", f"init={init}", "train_only=[rgt_head]", "--run-dir", tmp_path / "c",
+                  env=env1(), check=False)
+    assert bad.returncode != 0 and "train_only names no module of this model (got ['rgt_head'])" in bad.stderr
+    assert not (tmp_path / "c" / "checkpoints" / "model.pt").exists()

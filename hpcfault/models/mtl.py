@@ -24,7 +24,8 @@ reference widths the MTI network has 14.5 M parameters, like the reference's.
 Outputs: the channels of the `multitask` task (hpcfault/tasks/multitask/) in its order: fault
 probability (sigmoid), fault dip (two channels, the unit vector at the dip, times the probability),
 fault strike (two channels, the doubled-angle unit vector, times the probability), RGT (sigmoid,
-as in the reference) and DHR (linear).
+as in the reference; or, with `rgt="cumulative"`, the running sum of positive increments down each
+trace, so monotonic in time by construction: `cumulative_rgt`) and DHR (linear).
 
 MTR (`refine=True`): the input is those seven channels (e.g. an MTI output); each output's
 channels get a stem of two convolutions to `stem` channels, concatenated before the same encoder.
@@ -41,6 +42,7 @@ from torch import nn
 from hpcfault.errors import HpcfaultError
 
 NORMS = ("instance", "instance-running", "batch", "none")
+RGT_MODES = ("sigmoid", "cumulative")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class MTLConfig:
     stem: int = 4                                   # MTR: channels of each input output's stem
     head_depth: int = 4                             # convolutions in each fault sub-head's residual stack
     head_width: int = 2                             # their width, x widths[0] (the last one: x 1)
+    rgt: str = "sigmoid"                            # RGT output: sigmoid (the reference) | cumulative
 
 
 def output_groups() -> tuple[int, ...]:
@@ -152,15 +155,19 @@ class MTLNet(nn.Module):
     """MTI (refine=False: seismic in) or MTR (refine=True: the multitask outputs in); see the module doc."""
 
     def __init__(self, widths=(16, 32, 64), bottleneck: int = 256, depths=(3, 2, 3), norm: str = "instance",
-                 refine: bool = False, stem: int = 4, head_depth: int = 4, head_width: int = 2) -> None:
+                 refine: bool = False, stem: int = 4, head_depth: int = 4, head_width: int = 2,
+                 rgt: str = "sigmoid") -> None:
         super().__init__()
         widths, depths = tuple(int(w) for w in widths), tuple(int(d) for d in depths)
         if norm not in NORMS:
             raise HpcfaultError(f"model norm must be one of {', '.join(NORMS)} (got {norm!r}); the reference uses instance")
+        if rgt not in RGT_MODES:
+            raise HpcfaultError(f"model rgt must be one of {', '.join(RGT_MODES)} (got {rgt!r}); the reference uses "
+                                "sigmoid")
         if len(depths) != 3 or min(depths) < 1 or max(depths) > 5:
             raise HpcfaultError(f"model depths must be three levels in 1..5 (got {list(depths)}); e.g. [3, 2, 3]")
         self.config = cfg = MTLConfig(widths, int(bottleneck), depths, norm, bool(refine), int(stem),
-                                      int(head_depth), int(head_width))
+                                      int(head_depth), int(head_width), rgt)
         w1, w2, w3 = widths
         self.groups = output_groups()
         self.in_channels = sum(self.groups) if refine else 1
@@ -211,9 +218,20 @@ class MTLNet(nn.Module):
         dip = _mul(self.fault_dip(feat), prob)
         strike = _mul(self.fault_strike(feat), prob)
         del feat
-        rgt = torch.sigmoid(self.rgt(e1, e2, e3))
+        rgt = self.rgt(e1, e2, e3)
+        rgt = torch.sigmoid(rgt) if self.config.rgt == "sigmoid" else cumulative_rgt(rgt)
         dhr = self.dhr(e1, e2, e3)
         return torch.cat([prob, dip, strike, rgt, dhr], 1)
+
+
+def cumulative_rgt(raw: torch.Tensor) -> torch.Tensor:
+    """RGT that increases down every trace by construction: the running sum along time of positive
+    increments softplus(raw) (the first sample's is the trace's value at the top of the block, so
+    dipping layers start at different values), divided by its largest value in each block. RGT is
+    relative and scaled over each training cube, and the engine fits a scale and an offset per block,
+    so only the shape matters; the division makes the output scale-free, in (0, 1]."""
+    r = torch.cumsum(F.softplus(raw), dim=2)
+    return r / r.amax(dim=(2, 3, 4), keepdim=True).clamp_min(1e-6)
 
 
 def refine_chain(mti: nn.Module, mtr: nn.Module, x: torch.Tensor, iterations: int) -> list[torch.Tensor]:

@@ -148,6 +148,7 @@ class TrainConfig:
     amp: Literal["auto", "bf16", "fp16", "tf32", "off"] | bool = "auto"   # tf32: float32 on TF32 tensor cores
     sync_batchnorm: bool = True                 # on GPU: BatchNorm statistics over the global batch
     freeze_redundant: bool = True               # freeze parameters whose exact gradient is 0 (see redundant.py)
+    train_only: list[str] = field(default_factory=list)   # train these modules only (e.g. [rgt]); [] = all
     threads: int = 0                            # torch CPU threads per process; 0 = leave as is
     log_every: int = 10
     checkpoint_every: int = 200                 # steps between checkpoints (and on stop signals)
@@ -180,6 +181,8 @@ def check(cfg: TrainConfig) -> None:
              f"use one of {targets}")
         need(w >= 0, f"target_weights.{name} must be >= 0", w, "e.g. 10.0 (0 drops that target's loss)")
 
+    need(all(isinstance(n, str) and n.strip() for n in cfg.train_only), "train_only lists module names",
+         cfg.train_only, "e.g. train_only: [rgt] (the multitask RGT decoder); leave it out to train everything")
     need(cfg.steps >= 1, "steps must be at least 1", cfg.steps, "e.g. steps=1000")
     need(0 <= cfg.stop_at <= cfg.steps, "stop_at must lie in [0, steps]", cfg.stop_at, "0 = run all the steps")
     need(cfg.batch >= 1, "batch must be at least 1", cfg.batch, "the paper uses batch=8")

@@ -39,3 +39,32 @@ def freeze(model: torch.nn.Module, names: list[str]) -> None:
     params = dict(model.named_parameters())
     for n in names:
         params[n].requires_grad_(False)
+
+
+def train_only(model: torch.nn.Module, prefixes: list[str]) -> list[str]:
+    """Fine-tune part of a network (config `train_only`): freeze every parameter outside the modules
+    named by `prefixes` (e.g. ["rgt"], the multitask RGT decoder) and keep the running normalization
+    statistics of the frozen modules as they are (momentum 0: they still normalize by the cube's
+    own statistics in training, and in inference by what they had learned), so the frozen part of
+    the network computes exactly what it computed before. Returns the frozen parameter names; a
+    prefix that names no module is a one-line error."""
+    from hpcfault.errors import HpcfaultError
+
+    modules = dict(model.named_modules())
+
+    def inside(name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    missing = [p for p in prefixes if p not in modules]
+    if missing:
+        tops = sorted({n.split(".")[0] for n in modules if n})
+        raise HpcfaultError(f"train_only names no module of this model (got {missing}); use one of {tops}")
+    frozen = []
+    for name, p in model.named_parameters():
+        if not inside(name):
+            p.requires_grad_(False)
+            frozen.append(name)
+    for name, m in modules.items():
+        if not inside(name) and isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats:
+            m.momentum = 0.0
+    return frozen

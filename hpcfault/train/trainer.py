@@ -83,10 +83,18 @@ def build(cfg: TrainConfig, d: ddp.Dist) -> tuple[torch.nn.Module, torch.nn.Modu
         if d.is_main:
             log.info("initial weights from %s: %d of %d tensors (%d of its tensors unused)", cfg.init, rep["loaded"],
                      rep["total"], len(rep["skipped"]))
+    if cfg.train_only:
+        from hpcfault.train.redundant import train_only
+
+        frozen = train_only(model, list(cfg.train_only))
+        if d.is_main:
+            log.info("training %s only: %d parameter tensor(s) and the running statistics outside frozen",
+                     ", ".join(cfg.train_only), len(frozen))
     if cfg.freeze_redundant:
         from hpcfault.train.redundant import freeze, zero_gradient_parameters
 
-        names = zero_gradient_parameters(model)
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        names = [n for n in zero_gradient_parameters(model) if n in trainable]
         freeze(model, names)
         if d.is_main and names:
             log.info("froze %d parameter(s) with an exactly zero gradient (biases feeding BatchNorm): %s",
