@@ -13,6 +13,11 @@ which block - and reruns are bit-identical. Probabilities are clipped to [0, 1];
 arrays) into the work dir; rank 0 then assembles them into the output volume file, one dataset
 per output (atomic: the output appears only when complete), one tile in memory at a time, and
 `verify_output` reads the file back against the tiles' checksums before the work dir may be removed.
+An output that rises in time (`Output.rises_in_time`, RGT) keeps, down every trace, the running
+maximum of its blended values: each block's values rise down its traces, but the taper that blends
+two blocks along time can dip where their aligned levels differ. Tiles come in C order (time
+outermost), so rank 0 carries the last time slice of each trace from one tile to the next (one
+float32 per trace of the survey).
 """
 from __future__ import annotations
 
@@ -123,6 +128,7 @@ def assemble(out_path: Path, shape: tuple[int, int, int], tiles: list[Roi], work
     names = task.output_names
     chunks = tuple(min(n, 64) for n in shape)
     crcs = []
+    rising = {k: np.full(shape[1:], -np.inf, np.float32) for k, o in enumerate(task.outputs) if o.rises_in_time}
     attrs = {**attrs, "task": task.name, "outputs": list(names)}
     with create_volume(out_path, shape, out_dtype, geometry=geometry, chunks=chunks, name=names[0],
                        extra={n: out_dtype for n in names[1:]},
@@ -131,13 +137,23 @@ def assemble(out_path: Path, shape: tuple[int, int, int], tiles: list[Roi], work
             for key, value in o.describe().items():
                 f[o.name].attrs[key] = json.dumps(value) if isinstance(value, (list, dict)) or value is None else value
         for n, tile in enumerate(tiles):
-            values = np.load(tile_path(workdir, n)).astype(out_dtype, copy=False)
+            values = np.load(tile_path(workdir, n))
+            for k, top in rising.items():
+                values[k] = running_max_down(values[k], top[tile.slices[1:]])
+                top[tile.slices[1:]] = values[k][-1]
+            values = values.astype(out_dtype, copy=False)
             for ds, v in zip(names, values):
                 f[ds][tile.slices] = v
             crcs.append(crc32(values))
     for n in range(len(tiles)):
         tile_path(workdir, n).unlink(missing_ok=True)
     return crcs
+
+
+def running_max_down(values: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """The running maximum along time (axis 0) of `values`, starting from `above` (the value of each
+    trace just above the tile; -inf at the top of the survey)."""
+    return np.maximum.accumulate(np.concatenate([above[None], values]), axis=0)[1:]
 
 
 def verify_output(out_path: Path, tiles: list[Roi], crcs: list[int], names: tuple[str, ...] = ("data",)) -> None:

@@ -30,6 +30,7 @@ class Output:
     azimuth: bool = False                    # angle measured in the (inline, xline) plane: rotates with it
     colormap: str = "gray"                   # for pictures: a matplotlib name, or "overlay" (probability on seismic)
     description: str = ""
+    rises_in_time: bool = False              # never decreases down a trace (RGT): the merge keeps the running maximum
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.merge not in MERGES:
@@ -56,7 +57,7 @@ class Output:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "unit": self.unit, "range": list(self.range) if self.range else None,
                 "merge": self.merge, "confidence": self.confidence, "colormap": self.colormap,
-                "description": self.description}
+                "description": self.description, "rises_in_time": self.rises_in_time}
 
 
 @dataclass(frozen=True)

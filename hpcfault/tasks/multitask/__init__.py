@@ -43,7 +43,7 @@ _OUTPUTS = (
            azimuth=True, colormap="twilight",
            description="fault strike: azimuth of the fault trace from the inline-number axis towards the "
                        "crossline-number axis, modulo 180; meaningful where fault is high"),
-    Output("rgt", "value", range=(0.0, 1.0), merge="affine", colormap="turbo",
+    Output("rgt", "value", range=(0.0, 1.0), merge="affine", colormap="turbo", rises_in_time=True,
            description="relative geologic time, increasing with depth, in [0, 1] after the merge"),
     Output("dhr", "value", merge="mean", colormap="gray",
            description="denoised higher-resolution image, in the input's normalized amplitude units"),
