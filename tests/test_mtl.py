@@ -73,6 +73,58 @@ def test_cumulative_rgt_increases_down_every_trace():
         build_model("mtl", rgt="linear")
 
 
+def test_integrate_lateral_recovers_a_field_from_its_differences():
+    """The DCT least-squares solve returns the zero-mean field whose forward differences are given,
+    to rounding; with inconsistent differences, the least-squares one (checked against a dense solve)."""
+    from hpcfault.models.mtl import integrate_lateral
+
+    torch.manual_seed(4)
+    u = torch.randn(2, 12, 9, dtype=torch.float64).cumsum(1).cumsum(2)
+    got = integrate_lateral(u[:, 1:] - u[:, :-1], u[:, :, 1:] - u[:, :, :-1])
+    assert torch.allclose(got, u - u.mean((1, 2), keepdim=True), atol=1e-10)
+    gi, gx = torch.randn(1, 4, 3, dtype=torch.float64), torch.randn(1, 5, 2, dtype=torch.float64)
+    rows = []
+    for a in range(4):
+        for b in range(3):
+            r = np.zeros((5, 3))
+            r[a + 1, b], r[a, b] = 1, -1
+            rows.append(r.ravel())
+    for a in range(5):
+        for b in range(2):
+            r = np.zeros((5, 3))
+            r[a, b + 1], r[a, b] = 1, -1
+            rows.append(r.ravel())
+    rows.append(np.ones(15))                                                 # zero mean
+    ref = np.linalg.lstsq(np.array(rows), np.concatenate([gi.numpy().ravel(), gx.numpy().ravel(), [0.0]]),
+                          rcond=None)[0]
+    assert np.allclose(integrate_lateral(gi, gx)[0].numpy().ravel(), ref, atol=1e-10)
+
+
+def test_integrated_rgt_follows_dipping_layers_and_rises_down_every_trace():
+    """rgt="integrated": increments down each trace plus a value per trace integrated from the
+    predicted lateral gradients: exact for dipping layers given their local slopes, monotonic on
+    every trace whatever the weights, in [0, 1], and the new slope head gets gradients."""
+    from hpcfault.models.mtl import integrated_rgt
+
+    t, i, x = torch.meshgrid(torch.arange(16.0), torch.arange(12.0), torch.arange(10.0), indexing="ij")
+    tau = t + 0.3 * i - 0.2 * x + 0.02 * i * i                               # curved layers
+    inc = torch.full((1, 1, 16, 12, 10), float(np.log(np.e - 1)))              # softplus -> 1 per sample
+    slope = torch.stack([0.3 + 0.04 * i, torch.full_like(tau, -0.2)])[None]
+    ref = (tau - tau.min()) / (tau.max() - tau.min())
+    assert torch.allclose(integrated_rgt(inc, slope)[0, 0], ref, atol=2e-3)
+    flat = integrated_rgt(inc, torch.zeros_like(slope))[0, 0]                 # no slope: flat layers
+    assert torch.allclose(flat, (t / 15.0), atol=1e-5)
+    torch.manual_seed(3)
+    model = build_model("mtl", **SMALL, rgt="integrated")
+    y = model(torch.rand(2, 1, 16, 24, 16))
+    r = y[:, 5]
+    assert y.shape == (2, 7, 16, 24, 16) and float(r.min()) == 0 and abs(float(r.max()) - 1) < 1e-6
+    assert bool((r[:, 1:] >= r[:, :-1]).all())
+    r.mean().backward()
+    assert float(model.rgt_slope.out.weight.grad.abs().max()) > 0
+    assert not hasattr(build_model("mtl", **SMALL, rgt="cumulative"), "rgt_slope")
+
+
 def test_bad_inputs_and_configs_are_one_line_errors():
     with pytest.raises(HpcfaultError, match=r"\(N, 7, time, inline, xline\)"):
         build_model("mtl-refine", **SMALL)(torch.rand(1, 1, 16, 16, 16))
@@ -106,9 +158,10 @@ def test_memory_formula_of_the_reference_network():
     assert formula * 0.97 <= measured <= formula * 1.01
 
 
-def test_prepared_model_matches_the_training_model_in_eval():
+@pytest.mark.parametrize("rgt", ["sigmoid", "integrated"])
+def test_prepared_model_matches_the_training_model_in_eval(rgt):
     torch.manual_seed(0)
-    model = build_model("mtl", **SMALL, norm="instance-running")
+    model = build_model("mtl", **SMALL, norm="instance-running", rgt=rgt)
     model.train()
     with torch.no_grad():
         for _ in range(3):

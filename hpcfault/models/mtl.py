@@ -25,7 +25,9 @@ Outputs: the channels of the `multitask` task (hpcfault/tasks/multitask/) in its
 probability (sigmoid), fault dip (two channels, the unit vector at the dip, times the probability),
 fault strike (two channels, the doubled-angle unit vector, times the probability), RGT (sigmoid,
 as in the reference; or, with `rgt="cumulative"`, the running sum of positive increments down each
-trace, so monotonic in time by construction: `cumulative_rgt`) and DHR (linear).
+trace, so monotonic in time by construction: `cumulative_rgt`; or, with `rgt="integrated"`, that
+running sum plus a value per trace integrated from predicted lateral gradients: `integrated_rgt`)
+and DHR (linear).
 
 MTR (`refine=True`): the input is those seven channels (e.g. an MTI output); each output's
 channels get a stem of two convolutions to `stem` channels, concatenated before the same encoder.
@@ -42,7 +44,7 @@ from torch import nn
 from hpcfault.errors import HpcfaultError
 
 NORMS = ("instance", "instance-running", "batch", "none")
-RGT_MODES = ("sigmoid", "cumulative")
+RGT_MODES = ("sigmoid", "cumulative", "integrated")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class MTLConfig:
     stem: int = 4                                   # MTR: channels of each input output's stem
     head_depth: int = 4                             # convolutions in each fault sub-head's residual stack
     head_width: int = 2                             # their width, x widths[0] (the last one: x 1)
-    rgt: str = "sigmoid"                            # RGT output: sigmoid (the reference) | cumulative
+    rgt: str = "sigmoid"                            # RGT output: sigmoid (the reference) | cumulative | integrated
 
 
 def output_groups() -> tuple[int, ...]:
@@ -145,10 +147,13 @@ class Decoder(nn.Module):
         self.head = nn.Sequential(nn.Conv3d(w1, w1, 3, padding=1), nn.Conv3d(w1, w1, 3, padding=1),
                                   nn.Conv3d(w1, cout, last_kernel, padding=last_kernel // 2))
 
-    def forward(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor) -> torch.Tensor:
+    def trunk(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor) -> torch.Tensor:
+        """The full-resolution features (w1 channels) before the head."""
         y = self.block2(torch.cat([up2(e3), e2], 1))
-        y = self.block1(torch.cat([up2(y), e1], 1))
-        return self.head(y)
+        return self.block1(torch.cat([up2(y), e1], 1))
+
+    def forward(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(e1, e2, e3))
 
 
 class MTLNet(nn.Module):
@@ -184,6 +189,8 @@ class MTLNet(nn.Module):
         self.fault_dip = SubHead(w1, 2, norm, *sub)
         self.fault_strike = SubHead(w1, 2, norm, *sub)
         self.rgt = Decoder(cfg, 1, 1)
+        if rgt == "integrated":      # lateral gradients of RGT (inline, xline) from the RGT decoder's features
+            self.rgt_slope = SubHead(w1, 2, norm, *sub)
         self.dhr = Decoder(cfg, 1, 1)
 
     def check(self, x: torch.Tensor) -> None:
@@ -218,10 +225,18 @@ class MTLNet(nn.Module):
         dip = _mul(self.fault_dip(feat), prob)
         strike = _mul(self.fault_strike(feat), prob)
         del feat
-        rgt = self.rgt(e1, e2, e3)
-        rgt = torch.sigmoid(rgt) if self.config.rgt == "sigmoid" else cumulative_rgt(rgt)
+        rgt = self.rgt_output(e1, e2, e3)
         dhr = self.dhr(e1, e2, e3)
         return torch.cat([prob, dip, strike, rgt, dhr], 1)
+
+
+    def rgt_output(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor) -> torch.Tensor:
+        mode = self.config.rgt
+        if mode == "integrated":
+            y = self.rgt.trunk(e1, e2, e3)
+            return integrated_rgt(self.rgt.head(y), self.rgt_slope(y))
+        raw = self.rgt(e1, e2, e3)
+        return torch.sigmoid(raw) if mode == "sigmoid" else cumulative_rgt(raw)
 
 
 def cumulative_rgt(raw: torch.Tensor) -> torch.Tensor:
@@ -232,6 +247,51 @@ def cumulative_rgt(raw: torch.Tensor) -> torch.Tensor:
     so only the shape matters; the division makes the output scale-free, in (0, 1]."""
     r = torch.cumsum(F.softplus(raw), dim=2)
     return r / r.amax(dim=(2, 3, 4), keepdim=True).clamp_min(1e-6)
+
+
+def _dct_basis(n: int, like: torch.Tensor) -> torch.Tensor:
+    """The orthonormal DCT-II matrix of size n (rows: frequencies), float64 on `like`'s device."""
+    k = torch.arange(n, dtype=torch.float64, device=like.device)
+    m = torch.cos(torch.pi * (k[None, :] + 0.5) * k[:, None] / n) * (2.0 / n) ** 0.5
+    m[0] /= 2.0 ** 0.5
+    return m
+
+
+def integrate_lateral(gi: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
+    """The field u (N, I, X) whose forward differences best match gi (N, I-1, X) along inline and gx
+    (N, I, X-1) along crossline in the least-squares sense, with zero mean: the normal equations are
+    the Neumann Laplacian, diagonal in the DCT-II basis (exact, differentiable, O(I X (I + X)))."""
+    n, ni, nx = gi.shape[0], gi.shape[1] + 1, gx.shape[2] + 1
+    z = gi.new_zeros((n, 1, nx))
+    rhs = torch.cat([z, gi], 1) - torch.cat([gi, z], 1)            # D_i^T gi
+    z = gx.new_zeros((n, ni, 1))
+    rhs = rhs + torch.cat([z, gx], 2) - torch.cat([gx, z], 2)      # + D_x^T gx
+    ci, cx = _dct_basis(ni, gi), _dct_basis(nx, gx)
+    lam_i = 2.0 - 2.0 * torch.cos(torch.pi * torch.arange(ni, dtype=torch.float64, device=gi.device) / ni)
+    lam_x = 2.0 - 2.0 * torch.cos(torch.pi * torch.arange(nx, dtype=torch.float64, device=gx.device) / nx)
+    lam = lam_i[:, None] + lam_x[None, :]
+    lam[0, 0] = 1.0                                                # the constant: set to zero below
+    spec = ci @ rhs.double() @ cx.T / lam
+    spec[:, 0, 0] = 0.0
+    return (ci.T @ spec @ cx).to(gi.dtype)
+
+
+def integrated_rgt(raw: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    """RGT from local quantities only: C, the running sum down each trace of positive increments
+    softplus(raw) (N, 1, T, I, X), plus one value u per trace, u chosen so that the lateral
+    differences of u + C best match the predicted lateral gradients `slope` (N, 2, T, I, X: d/d inline,
+    d/d crossline, per trace) over the whole block in the least-squares sense (integrate_lateral);
+    scaled to [0, 1] over the block. Still monotonic down every trace; the offsets of dipping and
+    faulted layers between traces, which no voxel sees, come out of local slopes."""
+    c = torch.cumsum(F.softplus(raw[:, 0]), dim=1)                  # (N, T, I, X)
+    g = slope.float()
+    gi = 0.5 * (g[:, 0, :, 1:, :] + g[:, 0, :, :-1, :]) - (c[:, :, 1:, :] - c[:, :, :-1, :])
+    gx = 0.5 * (g[:, 1, :, :, 1:] + g[:, 1, :, :, :-1]) - (c[:, :, :, 1:] - c[:, :, :, :-1])
+    u = integrate_lateral(gi.mean(1), gx.mean(1))                   # (N, I, X)
+    r = c + u[:, None]
+    lo = r.amin(dim=(1, 2, 3), keepdim=True)
+    hi = r.amax(dim=(1, 2, 3), keepdim=True)
+    return ((r - lo) / (hi - lo).clamp_min(1e-6))[:, None]
 
 
 def refine_chain(mti: nn.Module, mtr: nn.Module, x: torch.Tensor, iterations: int) -> list[torch.Tensor]:
