@@ -262,10 +262,35 @@ def ssim_l1_loss(pred: Any, target: Any, mask: Any = None, data_range: float = 1
     return 1.0 - masked_mean(ssim_map(pred, target, data_range), inner) + l1_loss(pred, target, mask)
 
 
+def gradient_l1_loss(pred: Any, target: Any, mask: Any = None) -> Any:
+    """L1 distance of the finite differences of pred and target along time, inline and crossline,
+    each in units of the cube's edge along that axis (a difference times the size: values in [0, 1]
+    that span the cube differ by about 1 per cube), averaged over the three axes, on the pairs of
+    voxels both inside the mask. Local and shift-invariant: for RGT it asks for the layers' slope
+    and spacing voxel by voxel, which the value terms only ask for through the whole cube."""
+    _check(pred, target, mask)
+    pred = _as_float32(pred)
+    target = target.to(pred.dtype)
+    total = 0.0
+    for axis in (2, 3, 4):
+        n = pred.shape[axis]
+        dp, dt = pred.diff(dim=axis), target.diff(dim=axis)
+        m = None
+        if mask is not None:
+            m = mask.narrow(axis, 0, n - 1) * mask.narrow(axis, 1, n - 1)
+        total = total + masked_mean((dp - dt).abs(), m) * float(n)
+    return total / 3.0
+
+
+def ssim_l1_grad_loss(pred: Any, target: Any, mask: Any = None, data_range: float = 1.0) -> Any:
+    """ssim-l1 plus gradient_l1_loss (`ssim-l1-grad`)."""
+    return ssim_l1_loss(pred, target, mask, data_range) + gradient_l1_loss(pred, target, mask)
+
+
 def target_loss(name: str, period: float = 0.0, **options: Any) -> Callable[..., Any]:
     """The loss `name` of a task target as `loss(pred_channels, label, mask)`; probability losses
     (md, dice, bce) take their options, angle-l1 the angle's period; ssim-l1 is (1 - 3D SSIM) + L1
-    for values in [0, 1] (RGT)."""
+    for values in [0, 1] (RGT), ssim-l1-grad adds the L1 of their finite differences."""
     if name in ("md", "dice", "bce", "lovasz"):
         return build_loss(name, **options)
     if options:
@@ -278,4 +303,7 @@ def target_loss(name: str, period: float = 0.0, **options: Any) -> Callable[...,
         return lambda pred, target, mask=None: angle_l1_loss(pred, target, mask, period)
     if name == "ssim-l1":
         return ssim_l1_loss
-    raise HpcfaultError(f"unknown target loss (got {name!r}); valid: md, dice, bce, l1, mse, ssim-l1, angle-l1")
+    if name == "ssim-l1-grad":
+        return ssim_l1_grad_loss
+    raise HpcfaultError(f"unknown target loss (got {name!r}); valid: md, dice, bce, l1, mse, ssim-l1, ssim-l1-grad, "
+                        "angle-l1")

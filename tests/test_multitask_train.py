@@ -131,6 +131,33 @@ def test_target_weights_replace_the_tasks_weights_and_bad_names_are_refused():
         check(replace(cfg, target_weights={"salt": 1.0}))
     with pytest.raises(HpcfaultError, match="target_weights.rgt must be >= 0"):
         check(replace(cfg, target_weights={"rgt": -1.0}))
+    graded = replace(cfg, target_losses={"rgt": "ssim-l1-grad"})
+    check(graded)
+    losses = {t.output: t.loss for t, _, _ in objective(graded, task)}
+    assert losses["rgt"] == "ssim-l1-grad" and losses["dhr"] == "mse"
+    with pytest.raises(HpcfaultError, match="target_losses names an output"):
+        check(replace(cfg, target_losses={"fault": "l1"}))               # the first target's is the config's loss
+    with pytest.raises(HpcfaultError, match="target_losses.rgt must be a value loss"):
+        check(replace(cfg, target_losses={"rgt": "md"}))
+
+
+def test_gradient_l1_asks_for_slopes_voxel_by_voxel():
+    """gradient_l1_loss: zero for a shifted copy (values differ, differences do not), the L1 of the
+    differences in units of the cube's edge, masks by pairs of voxels; ssim-l1-grad adds it."""
+    import torch
+
+    from hpcfault.losses import gradient_l1_loss, ssim_l1_grad_loss, ssim_l1_loss
+
+    t, i, x = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    truth = ((t + 0.5 * i) / 24.0)[None, None]
+    assert float(gradient_l1_loss(truth + 0.1, truth)) < 1e-6
+    flat = (t / 24.0)[None, None]                                         # right along time, no dip
+    assert abs(float(gradient_l1_loss(flat, truth)) - (0.5 / 24.0) * 16 / 3) < 1e-5
+    mask = torch.zeros_like(truth)
+    mask[..., :8] = 1
+    assert abs(float(gradient_l1_loss(flat, truth, mask)) - (0.5 / 24.0) * 16 / 3) < 1e-5
+    both = ssim_l1_grad_loss(flat, truth)
+    assert abs(float(both) - float(ssim_l1_loss(flat, truth)) - float(gradient_l1_loss(flat, truth))) < 1e-6
 
 
 def test_train_only_fine_tunes_one_head_and_leaves_the_rest_bit_identical(tmp_path):
@@ -151,3 +178,36 @@ def test_train_only_fine_tunes_one_head_and_leaves_the_rest_bit_identical(tmp_pa
                   env=env1(), check=False)
     assert bad.returncode != 0 and "train_only names no module of this model (got ['rgt_head'])" in bad.stderr
     assert not (tmp_path / "c" / "checkpoints" / "model.pt").exists()
+
+
+def test_refine_from_trains_the_mtr_on_the_mti_outputs(tmp_path):
+    """refine_from: MTI.pt: the MTR's input channels of every cube are that MTI's outputs for the
+    cube's own input (as predict chains them per block), the run records it; a task that refines
+    nothing, or a checkpoint of another task, is a one-line error before any step."""
+    import numpy as np
+
+    from hpcfault.models import load_model, prepare_for_inference
+    from hpcfault.tasks import cube_transform, task_spec
+
+    run_cli("train", TINY, "steps=1", "--run-dir", tmp_path / "mti", env=env1())
+    mti = tmp_path / "mti" / "checkpoints" / "model.pt"
+    refine = task_spec("multitask-refine")
+    rng = np.random.default_rng(0)
+    cube = {"seismic": rng.random((16, 16, 16), dtype=np.float32), "rgt": rng.random((16, 16, 16), dtype=np.float32)}
+    got = cube_transform(refine, str(mti))(dict(cube), np.random.default_rng(1))
+    model = prepare_for_inference(load_model(mti)).eval()
+    with torch.inference_mode():
+        want = model(torch.from_numpy(cube["seismic"])[None, None])[0].numpy()
+    assert np.array_equal(np.stack([got[n] for n in refine.inputs]), want)
+    assert float(got["rgt"].min()) == 0 and float(got["rgt"].max()) == 1          # prepared like the MTI's cubes
+    run_cli("train", TINY, "steps=2", "task=multitask-refine", "model.name=mtl-refine", f"refine_from={mti}",
+            "--run-dir", tmp_path / "mtr", env=env1())
+    payload = torch.load(tmp_path / "mtr" / "checkpoints" / "model.pt", weights_only=True)
+    assert payload["task"] == "multitask-refine" and payload["provenance"]["refine_from"] == str(mti)
+    bad = run_cli("train", TINY, "steps=1", f"refine_from={mti}", "--run-dir", tmp_path / "x", env=env1(), check=False)
+    assert bad.returncode != 0 and "refine_from is for tasks that refine another model's outputs" in bad.stderr
+    fault = REPO / "hpcfault" / "assets" / "faultnet-default.pt"
+    bad = run_cli("train", TINY, "steps=1", "task=multitask-refine", "model.name=mtl-refine", f"refine_from={fault}",
+                  "--run-dir", tmp_path / "y", env=env1(), check=False)
+    assert bad.returncode != 0 and "refine_from must be a multitask checkpoint" in bad.stderr
+    assert not (tmp_path / "y" / "checkpoints" / "model.pt").exists()

@@ -27,6 +27,28 @@ def task_spec(name: str | None) -> Task:
     return TASKS[key]
 
 
+def cube_transform(task: Task, upstream: str | None = None):
+    """The callable(arrays, rng) that finishes each training and validation cube of `task`: its
+    `transform`, or with an `upstream` checkpoint (the training config's `refine_from`) its
+    `model_transform` bound to that model, loaded once (eval, normalization folded, CPU). None when
+    the task has neither."""
+    if upstream:
+        if not task.model_transform:
+            raise HpcfaultError(f"task {task.name!r} does not train on another model's outputs (got refine_from "
+                                f"{upstream!r}); remove refine_from, or use task multitask-refine")
+        import functools
+
+        from hpcfault.models import model_from_checkpoint, prepare_for_inference, read_checkpoint
+
+        payload = read_checkpoint(upstream)
+        if payload.get("task") != task.upstream:
+            raise HpcfaultError(f"refine_from must be a {task.upstream} checkpoint (got {upstream!r}, a "
+                                f"{payload.get('task') or 'fault'} checkpoint); train one with task: {task.upstream}")
+        model = prepare_for_inference(model_from_checkpoint(payload, upstream)).eval()
+        return functools.partial(resolve(task.model_transform), model=model)
+    return resolve(task.transform) if task.transform else None
+
+
 def resolve(ref: str):
     """The function named "module:function" (a task's metrics or transform)."""
     import importlib

@@ -14,7 +14,8 @@ from typing import Any
 
 KINDS = ("probability", "value", "angle", "label")
 MERGES = ("mean", "angle", "affine", "owner")
-LOSSES = ("md", "dice", "bce", "lovasz", "l1", "mse", "ssim-l1", "angle-l1")
+VALUE_LOSSES = ("l1", "mse", "ssim-l1", "ssim-l1-grad", "angle-l1")     # a target's own loss (not the config's)
+LOSSES = ("md", "dice", "bce", "lovasz") + VALUE_LOSSES
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class Task:
     smooth_labels: tuple[str, ...] = ()     # continuous labels: interpolated linearly by augmentation
     transform: str | None = None            # "module:function"(arrays, rng) -> arrays, on every training and
                                             # validation cube after augmentation (e.g. building the inputs)
+    model_transform: str | None = None      # "module:function"(arrays, rng, model): the transform instead when the
+                                            # training config names an upstream model (`refine_from`) ...
+    upstream: str | None = None             # ... a checkpoint of this task, whose outputs are this task's inputs
     cube_blocks: bool = False               # outputs are defined per training cube (e.g. RGT scaled per cube):
                                             # predict caps its block edge at the checkpoint's training cube
 

@@ -11,6 +11,7 @@ hpcfault/train/trainer.py for how cubes and BatchNorm statistics are arranged fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from hpcfault.data.augment2d import Augment2DConfig
@@ -139,7 +140,9 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)   # the loss of the task's first target
     phases: tuple[PhaseConfig, ...] = ()        # a loss schedule instead of `loss` (e.g. BCE, then Dice)
     target_weights: dict[str, float] = field(default_factory=dict)   # by output name, replacing the task's (e.g. {fault: 10})
+    target_losses: dict[str, str] = field(default_factory=dict)      # by output name, replacing the task's (not the first)
     init: str = ""                              # initial weights: any state dict that fits by name (--init)
+    refine_from: str = ""                       # refinement tasks: the upstream checkpoint whose outputs are the inputs
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -180,6 +183,19 @@ def check(cfg: TrainConfig) -> None:
         need(name in targets, f"target_weights names an output task {cfg.task!r} does not train", name,
              f"use one of {targets}")
         need(w >= 0, f"target_weights.{name} must be >= 0", w, "e.g. 10.0 (0 drops that target's loss)")
+    from hpcfault.tasks.spec import VALUE_LOSSES
+
+    for name, loss_name in cfg.target_losses.items():
+        need(name in targets[1:], f"target_losses names an output task {cfg.task!r} does not train with its own loss",
+             name, f"use one of {targets[1:]} (the first target's loss is the config's loss)")
+        need(loss_name in VALUE_LOSSES, f"target_losses.{name} must be a value loss", loss_name,
+             f"use one of {', '.join(VALUE_LOSSES)}")
+
+    if cfg.refine_from:
+        need(bool(task.model_transform), f"refine_from is for tasks that refine another model's outputs, not task "
+             f"{cfg.task!r}", cfg.refine_from, "remove refine_from, or use task: multitask-refine")
+        need(Path(cfg.refine_from).is_file(), "refine_from must be a checkpoint file", cfg.refine_from,
+             "give the upstream model's .pt, e.g. hpcfault/assets/multitask-default.pt")
 
     need(all(isinstance(n, str) and n.strip() for n in cfg.train_only), "train_only lists module names",
          cfg.train_only, "e.g. train_only: [rgt] (the multitask RGT decoder); leave it out to train everything")

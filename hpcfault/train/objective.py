@@ -1,8 +1,9 @@
 """The training objective: for each of the task's targets, its model channels and loss function.
 
 The first target's loss comes from the training config (`loss`, or the phase of `phases` a step
-falls in: hpcfault.train.config.loss_at); the task's other targets bring their own. Every target
-keeps the task's weight unless the config's `target_weights` names its output.
+falls in: hpcfault.train.config.loss_at); the task's other targets bring their own unless the
+config's `target_losses` names their output. Every target keeps the task's weight unless the
+config's `target_weights` names its output.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def objective(cfg: TrainConfig, task: Any, loss: Any = None) -> list[tuple[Any, 
     for k, t in enumerate(task.targets):
         if t.output in cfg.target_weights:
             t = replace(t, weight=float(cfg.target_weights[t.output]))
+        if t.output in cfg.target_losses:
+            t = replace(t, loss=str(cfg.target_losses[t.output]))
         if k == 0:
             fn = build_loss(loss.name, **loss.options())
         else:

@@ -194,12 +194,12 @@ def build_stream(cfg: TrainConfig, rank: int, world: int, per_step: int, run_dir
             weights += [src.weight / len(made)] * len(made)
     azimuths = {name: task.output(t.output).period for t in task.targets for name in (t.label,)
                 if name in task.angle_labels}
-    from hpcfault.tasks import resolve
+    from hpcfault.tasks import cube_transform
 
     sampler = CubeSampler(sources, weights, cube=cfg.data.cube, min_fault_voxels=cfg.data.min_fault_voxels,
                           seed=cfg.seed, rank=rank, world_size=world, augment=augment_config(cfg),
                           labels=task.labels, azimuths=azimuths, scaled=task.scaled_labels,
-                          smooth=task.smooth_labels, transform=resolve(task.transform) if task.transform else None)
+                          smooth=task.smooth_labels, transform=cube_transform(task, cfg.refine_from))
     return CubeStream(sampler, per_step, workers)
 
 

@@ -204,6 +204,8 @@ class Trainer:
             prov["loss"] = [f"{ph.loss.name} x {ph.steps}" for ph in self.cfg.phases]
         if self.cfg.init:
             prov["init"] = self.cfg.init
+        if self.cfg.refine_from:
+            prov["refine_from"] = self.cfg.refine_from
         if self.dims == 2:
             # what predict-tiles needs to feed tiles as in training, and the threshold validation chose
             val = extra.get("val") or self.last_val
@@ -232,7 +234,14 @@ class Trainer:
             def load_held_out(v, rank, world, task):
                 return sections(v, rank, world, task.labels)
         else:
-            from hpcfault.train.validate import load_held_out, validate
+            from hpcfault.tasks import cube_transform
+            from hpcfault.train import validate as held
+
+            def load_held_out(v, rank, world, task):   # with the upstream model's outputs as inputs, if any
+                upstream = cube_transform(task, self.cfg.refine_from) if self.cfg.refine_from else None
+                return held.load_held_out(v, rank, world, task, transform=upstream)
+
+            validate = held.validate
 
         v = self.cfg.validation
         ddp.average_batchnorm_stats(self.d, self.model)

@@ -42,9 +42,10 @@ VALIDATION_SEED = 7301            # seeds the task transform's draws on held-out
 
 
 def held_out(name: str, seismic: np.ndarray, labels: dict[str, np.ndarray], mask: np.ndarray | None,
-             task: Any = None, index: int = 0) -> HeldOut:
+             task: Any = None, index: int = 0, transform: Any = None) -> HeldOut:
     """A held-out volume as validation sees it: raw `seismic` and the task's `labels` by name
-    ("labels" first) -> scaled input (or the transform's input channels) and prepared labels."""
+    ("labels" first) -> scaled input (or the transform's input channels) and prepared labels.
+    `transform` replaces the task's own (hpcfault.tasks.cube_transform, e.g. with an upstream model)."""
     from hpcfault.data.cube_sources import scale_like, training_normalizer
     from hpcfault.tasks import resolve, task_spec
 
@@ -53,9 +54,10 @@ def held_out(name: str, seismic: np.ndarray, labels: dict[str, np.ndarray], mask
     arrays = {"seismic": norm.apply(seismic), **labels}
     for n in task.scaled_labels:
         arrays[n] = scale_like(arrays[n], norm)
-    if task.transform:
+    transform = transform or (resolve(task.transform) if task.transform else None)
+    if transform is not None:
         arrays["mask"] = np.ones(seismic.shape, np.uint8) if mask is None else mask
-        arrays = resolve(task.transform)(arrays, np.random.default_rng([VALIDATION_SEED, index]))
+        arrays = transform(arrays, np.random.default_rng([VALIDATION_SEED, index]))
     inputs = arrays["seismic"] if tuple(task.inputs) == ("seismic",) else np.stack([arrays[n] for n in task.inputs])
     fault = np.asarray(arrays[task.labels[0]])
     return HeldOut(name, inputs, (fault > 0).astype(np.uint8), mask, {k: arrays[k] for k in task.labels[1:]})
@@ -73,9 +75,10 @@ def names(cfg: ValidationConfig) -> list[str]:
     return [f"file:{p}" for p in cfg.volumes] + [f"synthetic:{s}" for s in cfg.synthetic_seeds]
 
 
-def load_held_out(cfg: ValidationConfig, rank: int, world: int, task: Any = None) -> list[HeldOut]:
+def load_held_out(cfg: ValidationConfig, rank: int, world: int, task: Any = None,
+                  transform: Any = None) -> list[HeldOut]:
     """The held-out volumes this rank validates on (volume k goes to rank k % world), prepared for
-    `task` (default: the fault task) by `held_out`."""
+    `task` (default: the fault task) by `held_out` (with `transform`, if given)."""
     from hpcfault.tasks import task_spec
 
     task = task_spec(None) if task is None else task
@@ -92,7 +95,7 @@ def load_held_out(cfg: ValidationConfig, rank: int, world: int, task: Any = None
 
             v = SynthModel(tuple(cfg.synthetic_shape), int(ref), synth_config(cfg.synthetic_family)).render_volumes()
             seismic, labels, mask = v["seismic"], {n: v[n] for n in task.labels}, None
-        out.append(held_out(name, seismic, labels, mask, task, k))
+        out.append(held_out(name, seismic, labels, mask, task, k, transform))
     return out
 
 

@@ -75,7 +75,8 @@ MULTITASK = Task(
 )
 
 # the same outputs, targets and merge rules; fed the MTI's output channels and trained on
-# deliberately corrupted labels (data.corrupt); no embedded default of its own
+# deliberately corrupted labels (data.corrupt) or, with `refine_from: MTI.pt` in the training
+# config, on that MTI's own outputs for each cube (data.from_model); no embedded default of its own
 MULTITASK_REFINE = replace(
     MULTITASK,
     name="multitask-refine",
@@ -83,5 +84,7 @@ MULTITASK_REFINE = replace(
     inputs=tuple(f"mti.{c}" for c in MULTITASK.channel_names()),
     labels=(*_LABELS, "fault_ids"),
     transform="hpcfault.tasks.multitask.data:corrupt",
+    model_transform="hpcfault.tasks.multitask.data:from_model",
+    upstream="multitask",
     default_model="",
 )

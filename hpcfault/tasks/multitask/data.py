@@ -20,6 +20,10 @@ corrupted labels (Gao 2024):
   range.
 Every draw comes from the generator the sampler passes (a function of the run's seed and the cube's
 number), so cubes are reproducible.
+
+`from_model` (multitask-refine with `refine_from: MTI.pt` in the training config): `prepare`, then
+the MTR's input channels are that MTI's outputs for the cube's own (degraded) input - what the MTR
+is given at inference, block by block - instead of corrupted labels.
 """
 from __future__ import annotations
 
@@ -125,3 +129,19 @@ def corrupt(arrays: dict[str, np.ndarray], rng: np.random.Generator, c: Corrupti
         out[f"mti.{name}"] = np.ascontiguousarray(channels[name], dtype=np.float32)
     return out
 
+
+
+def from_model(arrays: dict[str, np.ndarray], rng: np.random.Generator | None = None, *, model) -> dict[str, np.ndarray]:
+    """`prepare`, then the MTR input channels `mti.*`: `model`'s output channels (an MTI, in eval
+    mode) for the cube's scaled input `seismic`, as predict chains them per block."""
+    import torch
+
+    from hpcfault.tasks import task_spec
+
+    out = prepare(arrays, rng)
+    x = torch.from_numpy(np.ascontiguousarray(out["seismic"], np.float32))[None, None]
+    with torch.inference_mode():
+        y = model(x)[0].float().numpy()
+    for k, name in enumerate(task_spec("multitask").channel_names()):
+        out[f"mti.{name}"] = np.ascontiguousarray(y[k])
+    return out
