@@ -125,6 +125,33 @@ def test_integrated_rgt_follows_dipping_layers_and_rises_down_every_trace():
     assert not hasattr(build_model("mtl", **SMALL, rgt="cumulative"), "rgt_slope")
 
 
+def test_residual_mtr_starts_near_the_identity_and_learns_everywhere():
+    """residual: each MTR output is its input's plus a correction whose last layers start at 1e-3 of
+    their default weights: the untrained MTR returns the MTI's outputs (to 1e-3; exactly where the
+    corrections are zeroed), folded for inference too; every layer still gets a gradient (only the
+    biases that feed a normalization are redundant, as without residual)."""
+    from hpcfault.train.redundant import zero_gradient_parameters
+
+    torch.manual_seed(5)
+    mti = build_model("mtl", **SMALL, norm="instance-running").eval()
+    mtr = build_model("mtl-refine", **SMALL, norm="instance-running", residual=True).eval()
+    with torch.no_grad():
+        y = mti(torch.rand(2, 1, 16, 16, 16))
+        assert float((mtr(y) - y).abs().max()) < 1e-3
+        assert float((prepare_for_inference(mtr)(y.clone()) - y).abs().max()) < 1e-3
+        for conv in (mtr.fault_prob.out, mtr.fault_dip.out, mtr.fault_strike.out, mtr.rgt.head[-1], mtr.dhr.head[-1]):
+            conv.weight.zero_()
+        assert float((mtr(y) - y).abs().max()) < 1e-6
+    fresh = build_model("mtl-refine", **SMALL, norm="instance-running", residual=True)
+    frozen = zero_gradient_parameters(fresh, 16)
+    assert frozen and all(n.endswith(".bias") for n in frozen)
+    assert frozen == zero_gradient_parameters(build_model("mtl-refine", **SMALL, norm="instance-running"), 16)
+    with pytest.raises(HpcfaultError, match="residual is for the refinement network"):
+        build_model("mtl", **SMALL, residual=True)
+    with pytest.raises(HpcfaultError, match="residual is for the refinement network"):
+        build_model("mtl-refine", **SMALL, residual=True, rgt="cumulative")
+
+
 def test_bad_inputs_and_configs_are_one_line_errors():
     with pytest.raises(HpcfaultError, match=r"\(N, 7, time, inline, xline\)"):
         build_model("mtl-refine", **SMALL)(torch.rand(1, 1, 16, 16, 16))

@@ -45,6 +45,7 @@ from hpcfault.errors import HpcfaultError
 
 NORMS = ("instance", "instance-running", "batch", "none")
 RGT_MODES = ("sigmoid", "cumulative", "integrated")
+RESIDUAL_INIT = 1e-3    # residual MTR: its last layers' initial weights, x their default initialization
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class MTLConfig:
     head_depth: int = 4                             # convolutions in each fault sub-head's residual stack
     head_width: int = 2                             # their width, x widths[0] (the last one: x 1)
     rgt: str = "sigmoid"                            # RGT output: sigmoid (the reference) | cumulative | integrated
+    residual: bool = False                          # MTR: each output = its input's + a correction (starts as identity)
 
 
 def output_groups() -> tuple[int, ...]:
@@ -161,7 +163,7 @@ class MTLNet(nn.Module):
 
     def __init__(self, widths=(16, 32, 64), bottleneck: int = 256, depths=(3, 2, 3), norm: str = "instance",
                  refine: bool = False, stem: int = 4, head_depth: int = 4, head_width: int = 2,
-                 rgt: str = "sigmoid") -> None:
+                 rgt: str = "sigmoid", residual: bool = False) -> None:
         super().__init__()
         widths, depths = tuple(int(w) for w in widths), tuple(int(d) for d in depths)
         if norm not in NORMS:
@@ -169,10 +171,13 @@ class MTLNet(nn.Module):
         if rgt not in RGT_MODES:
             raise HpcfaultError(f"model rgt must be one of {', '.join(RGT_MODES)} (got {rgt!r}); the reference uses "
                                 "sigmoid")
+        if residual and (not refine or rgt != "sigmoid"):
+            raise HpcfaultError(f"model residual is for the refinement network with rgt sigmoid (got refine {refine}, "
+                                f"rgt {rgt!r}); use model mtl-refine without an rgt option")
         if len(depths) != 3 or min(depths) < 1 or max(depths) > 5:
             raise HpcfaultError(f"model depths must be three levels in 1..5 (got {list(depths)}); e.g. [3, 2, 3]")
         self.config = cfg = MTLConfig(widths, int(bottleneck), depths, norm, bool(refine), int(stem),
-                                      int(head_depth), int(head_width), rgt)
+                                      int(head_depth), int(head_width), rgt, bool(residual))
         w1, w2, w3 = widths
         self.groups = output_groups()
         self.in_channels = sum(self.groups) if refine else 1
@@ -192,6 +197,12 @@ class MTLNet(nn.Module):
         if rgt == "integrated":      # lateral gradients of RGT (inline, xline) from the RGT decoder's features
             self.rgt_slope = SubHead(w1, 2, norm, *sub)
         self.dhr = Decoder(cfg, 1, 1)
+        if residual:        # the last layers start near zero: the network starts near the identity of its input
+            with torch.no_grad():   # (not at zero: every other layer's first gradient would be exactly 0)
+                for conv in (self.fault_prob.out, self.fault_dip.out, self.fault_strike.out, self.rgt.head[-1],
+                             self.dhr.head[-1]):
+                    conv.weight.mul_(RESIDUAL_INIT)
+                    conv.bias.zero_()
 
     def check(self, x: torch.Tensor) -> None:
         if x.dim() != 5 or x.shape[1] != self.in_channels:
@@ -221,22 +232,42 @@ class MTLNet(nn.Module):
         self.check(x)
         e1, e2, e3 = self.encode(x)
         feat = self.fault(e1, e2, e3)
-        prob = torch.sigmoid(self.fault_prob(feat))
+        logit = self.fault_prob(feat)
+        prev = self.split_input(x) if self.config.residual else None
+        if prev is not None:
+            logit = _add(logit, _logit(prev[0]))
+        prob = torch.sigmoid(logit)
         dip = _mul(self.fault_dip(feat), prob)
         strike = _mul(self.fault_strike(feat), prob)
         del feat
-        rgt = self.rgt_output(e1, e2, e3)
+        rgt = self.rgt_output(e1, e2, e3, None if prev is None else prev[3])
         dhr = self.dhr(e1, e2, e3)
+        if prev is not None:
+            dip, strike, dhr = _add(dip, prev[1]), _add(strike, prev[2]), _add(dhr, prev[4])
         return torch.cat([prob, dip, strike, rgt, dhr], 1)
 
+    def split_input(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The MTR's input split into the outputs' channel groups (fault, dip, strike, rgt, dhr)."""
+        return list(torch.split(x, list(self.groups), dim=1))
 
-    def rgt_output(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor) -> torch.Tensor:
+
+    def rgt_output(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor,
+                   prior: torch.Tensor | None = None) -> torch.Tensor:
+        """RGT in the configured form; with a `prior` (a residual MTR's input RGT) sigmoid(raw + logit(prior))."""
         mode = self.config.rgt
+        if prior is not None:
+            return torch.sigmoid(_add(self.rgt(e1, e2, e3), _logit(prior)))
         if mode == "integrated":
             y = self.rgt.trunk(e1, e2, e3)
             return integrated_rgt(self.rgt.head(y), self.rgt_slope(y))
         raw = self.rgt(e1, e2, e3)
         return torch.sigmoid(raw) if mode == "sigmoid" else cumulative_rgt(raw)
+
+
+def _logit(p: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """The inverse of the sigmoid, for probabilities and RGT in [0, 1] (clamped to [eps, 1 - eps])."""
+    p = p.clamp(eps, 1.0 - eps)
+    return torch.log(p) - torch.log1p(-p)
 
 
 def cumulative_rgt(raw: torch.Tensor) -> torch.Tensor:
