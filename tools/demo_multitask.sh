@@ -4,7 +4,7 @@
 #   fault probability, dip, strike; HDF5 + PNG per output) -> scores against the targets -> horizons
 # Usage: bash tools/demo_multitask.sh [OUTDIR]   (make demo-multitask runs it in the virtual environment)
 # DEMO_SHAPE="64 128 128" another survey size, DEMO_RANKS=N another rank count, DEMO_ITER=k also applies the
-# shipped MTR (hpcfault/assets/multitask-refine-cpu.pt) k times (it does not improve on MTI yet).
+# shipped MTR (hpcfault/assets/multitask-refine-cpu.pt) k times (level with the MTI at k=1, worse after).
 set -euo pipefail
 out=${1:-demo-out/multitask}
 ranks=${DEMO_RANKS:-2}

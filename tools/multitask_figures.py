@@ -22,7 +22,7 @@ it also measures what the engine must guarantee:
   the engine's test hook HPCFAULT_TEST_CRASH_AFTER_BLOCKS) and resumed: byte-identical datasets.
 
     python tools/multitask_figures.py --mti hpcfault/assets/multitask-default.pt \\
-        --mtr hpcfault/assets/multitask-refine-default.pt --seeds 9401 9402 9403 9404 --out /tmp/mtfig \\
+        --mtr hpcfault/assets/multitask-refine-cpu.pt --seeds 9401 9402 9403 9404 --out /tmp/mtfig \\
         --png docs/figures/multitask-heldout.png --png-iterations docs/figures/multitask-iterations.png
 """
 from __future__ import annotations

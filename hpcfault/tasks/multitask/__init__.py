@@ -69,8 +69,8 @@ MULTITASK = Task(
     smooth_labels=("rgt", "dhr"),
     transform="hpcfault.tasks.multitask.data:prepare",
     cube_blocks=True,
-    # small, CPU-trained (docs/multitask.md#the-embedded-models); the MTR trained beside it
-    # (assets/multitask-refine-cpu.pt) does not improve on it yet, so it is not applied by default
+    # small, CPU-trained (docs/multitask.md#the-embedded-models); the MTR trained on its outputs
+    # (assets/multitask-refine-cpu.pt) is only level with it after one iteration, so it is not applied by default
     default_model="multitask-default.pt",
 )
 

@@ -164,7 +164,6 @@ def evaluate(pred_path: str, labels_path: str, *, use_mask: bool = False, thresh
 
         # pass 2: errors after the fits, horizons, SSIM
         acc = np.zeros(9, np.float64)   # rgt |err|; horizon within, n, |err|; dhr sq err; input sq err; ssim p, n; ssim in
-        n_ssim_in = 0.0
         for rd, core in plan:
             a = read(rd)
             c3 = (slice(None), core, slice(None))
