@@ -167,3 +167,19 @@ def test_the_block_chooser_and_block_stay_within_the_training_cube(files, tmp_pa
     assert chosen == 48 and timed and max(timed) <= 48
     assert edge("cube48", "--block", "128")[0] == 48
     assert edge("nocube")[0] > 48          # the whole survey's width (56) in one block
+
+
+def test_rgt_oracles_rank_what_each_candidate_knows(files, tmp_path):
+    """tools/rgt_oracles.py on the tiny survey: the integrated form holds the true RGT given the true
+    local quantities (far below time's error), and a model row is scored beside the oracles."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "rgt_oracles.py"), str(files / "s.h5"), "--edge", "16",
+                           "--blocks", "3", "--model", str(files / "mtl.pt")], capture_output=True, text=True,
+                          check=True, timeout=300)
+    rows = {line.split("  ", 2)[2]: float(line.split()[0]) for line in proc.stdout.splitlines()[1:]}
+    assert set(rows) >= {"time", "true increments and lateral gradients", "model mtl.pt"}
+    assert rows["true increments and lateral gradients"] < 0.2 * rows["time"]
