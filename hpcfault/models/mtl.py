@@ -237,6 +237,7 @@ class MTLNet(nn.Module):
         if prev is not None:
             logit = _add(logit, _logit(prev[0]))
         prob = torch.sigmoid(logit)
+        del logit                   # a full-size channel the decoders' peak need not hold
         dip = _mul(self.fault_dip(feat), prob)
         strike = _mul(self.fault_strike(feat), prob)
         del feat
