@@ -238,8 +238,7 @@ class Trainer:
             from hpcfault.train import validate as held
 
             def load_held_out(v, rank, world, task):   # with the upstream model's outputs as inputs, if any
-                upstream = cube_transform(task, self.cfg.refine_from) if self.cfg.refine_from else None
-                return held.load_held_out(v, rank, world, task, transform=upstream)
+                return held.load_held_out(v, rank, world, task, transform=cube_transform(task, self.cfg.refine_from))
 
             validate = held.validate
 

@@ -47,14 +47,14 @@ def held_out(name: str, seismic: np.ndarray, labels: dict[str, np.ndarray], mask
     ("labels" first) -> scaled input (or the transform's input channels) and prepared labels.
     `transform` replaces the task's own (hpcfault.tasks.cube_transform, e.g. with an upstream model)."""
     from hpcfault.data.cube_sources import scale_like, training_normalizer
-    from hpcfault.tasks import resolve, task_spec
+    from hpcfault.tasks import cube_transform, task_spec
 
     task = task_spec(None) if task is None else task
     norm = training_normalizer(seismic)
     arrays = {"seismic": norm.apply(seismic), **labels}
     for n in task.scaled_labels:
         arrays[n] = scale_like(arrays[n], norm)
-    transform = transform or (resolve(task.transform) if task.transform else None)
+    transform = transform or cube_transform(task)
     if transform is not None:
         arrays["mask"] = np.ones(seismic.shape, np.uint8) if mask is None else mask
         arrays = transform(arrays, np.random.default_rng([VALIDATION_SEED, index]))
