@@ -61,7 +61,8 @@ def structure_slopes(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def candidates(t: np.ndarray, block: dict[str, np.ndarray], models: list) -> dict[str, np.ndarray]:
-    """Every candidate RGT of one block (`t`: the true RGT scaled to [0, 1])."""
+    """Every candidate RGT of one block (`t`: the true RGT scaled to [0, 1]; `block`: its dhr, data
+    and `input`, the data scaled over the whole survey as in training)."""
     ones = np.ones_like(t)
     dt = np.gradient(t, axis=0)
     step = float(dt.mean())
@@ -74,16 +75,16 @@ def candidates(t: np.ndarray, block: dict[str, np.ndarray], models: list) -> dic
     for key in ("dhr", "data"):
         pi, px = structure_slopes(block[key])
         out[f"structure-tensor dips of {key}, even spacing"] = integrate(ones, -pi, -px)
-    for name, model in models:
+    if models:
         import torch
 
-        from hpcfault.data.cube_sources import training_normalizer
         from hpcfault.tasks import task_spec
 
-        x = training_normalizer(block["survey_data"]).apply(block["data"]).astype(np.float32)
-        with torch.inference_mode():
-            y = model(torch.from_numpy(x)[None, None])[0].numpy()
-        out[f"model {name}"] = y[task_spec("multitask").channel_slices()["rgt"]][0]
+        rgt = task_spec("multitask").channel_slices()["rgt"]
+        x = torch.from_numpy(np.ascontiguousarray(block["input"], np.float32))[None, None]
+        for name, model in models:
+            with torch.inference_mode():
+                out[f"model {name}"] = model(x)[0, rgt][0].numpy()
     return out
 
 
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import h5py
 
+    from hpcfault.data.cube_sources import training_normalizer
     from hpcfault.models import load_model, prepare_for_inference
 
     models = [(Path(m).name, prepare_for_inference(load_model(m)).eval()) for m in args.model]
@@ -105,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.surveys:
         with h5py.File(path, "r") as f:
             vol = {k: f[k][...].astype(np.float64) for k in ("rgt", "dhr", "data")}
+        vol["input"] = training_normalizer(vol["data"]).apply(vol["data"])    # scaled as the model saw it in training
         for _ in range(args.blocks):
             o = [int(rng.integers(0, n - args.edge + 1)) for n in vol["rgt"].shape]
             sl = tuple(slice(a, a + args.edge) for a in o)
             t = vol["rgt"][sl]
             t = (t - t.min()) / max(float(t.max() - t.min()), 1e-12)
             block = {k: v[sl] for k, v in vol.items()}
-            block["survey_data"] = vol["data"]
             for name, pred in candidates(t, block, models).items():
                 scores.setdefault(name, []).append(affine_mae(pred, t))
     n = len(next(iter(scores.values())))
