@@ -81,7 +81,7 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise bad(f"a list")
+            raise bad("a list")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise bad(f"a list of {len(args)} items")

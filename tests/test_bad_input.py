@@ -7,7 +7,6 @@ The commands run in this process through `hpcfault.cli.main` (real files, a real
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

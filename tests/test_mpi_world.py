@@ -6,10 +6,6 @@ the launcher's task count (hpcfault.cluster.mpi.world_mismatch). Here: the pure 
 singleton under Slurm's variables, and a real 2-rank mpiexec run that passes the check. The real
 `srun --mpi=none -n 2` case runs on the test cluster (tests/test_slurm_gpu_ready.py).
 """
-import os
-import subprocess
-import sys
-
 import pytest
 
 from conftest import REPO, run_cli, run_python_mpi

@@ -120,7 +120,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
         atomic._swept.clear()   # a fresh process would list the folder again
         atomic.write_text_atomic(tmp_path / "out.h5", "complete")
         left = sorted(p.name for p in tmp_path.iterdir())
-        assert left == [f".other.h5.tmp-999999999", f".out.h5.tmp-{live.pid}", "out.h5"]
+        assert left == [".other.h5.tmp-999999999", f".out.h5.tmp-{live.pid}", "out.h5"]
     finally:
         live.kill()
         live.wait()

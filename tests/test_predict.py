@@ -7,7 +7,6 @@ blending machinery; tools/bench_seams.py measures seams with the published weigh
 from __future__ import annotations
 
 import json
-import logging
 
 import h5py
 import numpy as np

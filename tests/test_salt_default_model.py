@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import REPO
 from hpcfault.tasks.salt import DEFAULT_MODEL

@@ -44,7 +44,7 @@ def test_a_survey_is_predicted_along_both_section_directions_the_same_on_any_ran
         proc = run_cli("predict", files / "s.sgy", "-m", files / "salt.pt", "-o", out, *OPTS, ranks=ranks)
         assert "salt (salt) from inline and xline sections, averaged" in proc.stdout, proc.stdout
         outs[ranks] = _salt(out)
-    (one, task, plan), (two, _, _) = outs[1], outs[2]
+    (one, task, _), (two, _, _) = outs[1], outs[2]
     assert task == "salt" and one.dtype == np.float32 and one.shape == (64, 40, 48)
     assert np.array_equal(one, two)
     assert 0.0 <= one.min() and one.max() <= 1.0 and one.std() > 0

@@ -203,7 +203,7 @@ def section_scaling(cfg: dict, tmp: Path, timeout: float, model: Path) -> Sectio
     for ranks, wall, sp_wall, pred, sp_pred in re.findall(pat, out):
         sec.rows.append(Row("scaling", f"predict {shape}, block {cfg['block']}, {ranks} rank(s)",
                             f"wall {wall} s (x{sp_wall}), predict stage {pred} s (x{sp_pred})",
-                            f"1 per rank", "fp32"))
+                            "1 per rank", "fp32"))
     if not sec.rows and sec.status == "ok":
         sec.status = "failed: no figures in the output"
     return sec
