@@ -3,6 +3,7 @@ after a kill (the refinement network, whose inputs are drawn per cube), and the 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -200,6 +201,11 @@ def test_refine_from_trains_the_mtr_on_the_mti_outputs(tmp_path):
         want = model(torch.from_numpy(cube["seismic"])[None, None])[0].numpy()
     assert np.array_equal(np.stack([got[n] for n in refine.inputs]), want)
     assert float(got["rgt"].min()) == 0 and float(got["rgt"].max()) == 1          # prepared like the MTI's cubes
+    shared = cube_transform(refine, str(mti)).keywords["model"]                   # sampler and validation: one read
+    assert cube_transform(refine, str(mti)).keywords["model"] is shared
+    stamp = mti.stat().st_mtime_ns
+    os.utime(mti, ns=(stamp, stamp + 1_000_000))                                  # a changed file is read again
+    assert cube_transform(refine, str(mti)).keywords["model"] is not shared
     run_cli("train", TINY, "steps=2", "task=multitask-refine", "model.name=mtl-refine", f"refine_from={mti}",
             "--run-dir", tmp_path / "mtr", env=env1())
     payload = torch.load(tmp_path / "mtr" / "checkpoints" / "model.pt", weights_only=True)

@@ -8,6 +8,9 @@ package is cheap (no torch).
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from hpcfault.errors import HpcfaultError
 from hpcfault.tasks.fault import FAULT
 from hpcfault.tasks.fault_strike import FAULT_STRIKE
@@ -30,23 +33,29 @@ def task_spec(name: str | None) -> Task:
 def cube_transform(task: Task, upstream: str | None = None):
     """The callable(arrays, rng) that finishes each training and validation cube of `task`: its
     `transform`, or with an `upstream` checkpoint (the training config's `refine_from`) its
-    `model_transform` bound to that model, loaded once (eval, normalization folded, CPU). None when
-    the task has neither."""
+    `model_transform` bound to that model (eval, normalization folded, CPU), read once per process
+    while the file is unchanged, so the sampler and validation share it. None when the task has neither."""
     if upstream:
         if not task.model_transform:
             raise HpcfaultError(f"task {task.name!r} does not train on another model's outputs (got refine_from "
                                 f"{upstream!r}); remove refine_from, or use task multitask-refine")
-        import functools
-
-        from hpcfault.models import model_from_checkpoint, prepare_for_inference, read_checkpoint
-
-        payload = read_checkpoint(upstream)
-        if payload.get("task") != task.upstream:
+        stat = Path(upstream).stat()
+        kind, model = _upstream_model(str(Path(upstream).resolve()), stat.st_mtime_ns, stat.st_size)
+        if kind != task.upstream:
             raise HpcfaultError(f"refine_from must be a {task.upstream} checkpoint (got {upstream!r}, a "
-                                f"{payload.get('task') or 'fault'} checkpoint); train one with task: {task.upstream}")
-        model = prepare_for_inference(model_from_checkpoint(payload, upstream)).eval()
+                                f"{kind} checkpoint); train one with task: {task.upstream}")
         return functools.partial(resolve(task.model_transform), model=model)
     return resolve(task.transform) if task.transform else None
+
+
+@functools.lru_cache(maxsize=2)
+def _upstream_model(path: str, mtime_ns: int, size: int):
+    """(task, model) of the checkpoint at `path`, read once per process while the file's
+    modification time and size stay the same (the sampler and validation share it)."""
+    from hpcfault.models import model_from_checkpoint, prepare_for_inference, read_checkpoint
+
+    payload = read_checkpoint(path)
+    return payload.get("task") or "fault", prepare_for_inference(model_from_checkpoint(payload, path)).eval()
 
 
 def resolve(ref: str):
