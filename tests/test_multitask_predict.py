@@ -207,3 +207,27 @@ def test_by_degradation_holds_the_geology_and_changes_only_the_input(files, tmp_
     assert set(rows) == {"clean input (no blur, no noise)", "blur + noise 50 %"}
     assert clean["input_psnr_db"] > noisy["input_psnr_db"] + 3
     assert clean["time_rgt_mae"] == noisy["time_rgt_mae"]          # the same true RGT, the same baseline
+
+
+def test_angle_errors_scores_the_truth_as_perfect_and_finds_a_mirrored_strike(files, tmp_path):
+    """tools/angle_errors.py: the survey's own dip and strike as the prediction score 0 per voxel and
+    per fault; mirrored strikes (180 - s) score 0 in the mirrored column and not in the plain one."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    with h5py.File(files / "s.h5", "r") as f:
+        labels, dip, strike = f["labels"][...], f["fault_dip"][...], f["fault_strike"][...]
+    for name, s in (("same", strike), ("mirrored", (180.0 - strike) % 180.0)):
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            f["fault"], f["fault_dip"], f["fault_strike"] = labels.astype(np.float32), dip, s.astype(np.float32)
+    run = [sys.executable, str(REPO / "tools" / "angle_errors.py")]
+    same = subprocess.run(run + [str(tmp_path / "same.h5"), str(files / "s.h5"), "--min-voxels", "1"],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+    assert "voxels: dip 0.0 deg, strike 0.0 deg" in same, same
+    faults = [line.split("|") for line in same.splitlines() if line.strip()[:1].isdigit() and "|" in line]
+    assert faults and all(abs(float(a.split()[0]) - float(a.split()[1])) < 0.05 for _, a, _ in faults)
+    mirrored = subprocess.run(run + [str(tmp_path / "mirrored.h5"), str(files / "s.h5"), "--sigmas"],
+                              capture_output=True, text=True, check=True, timeout=120).stdout
+    assert "strike mirrored (180 - s) 0.0" in mirrored and "strike 0.0 deg" not in mirrored, mirrored
