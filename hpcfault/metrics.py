@@ -43,6 +43,12 @@ def ball(radius: float, ndim: int = 3) -> np.ndarray:
     return (grid ** 2).sum(axis=0) <= radius ** 2
 
 
+def angle_error(pred: np.ndarray, truth: np.ndarray, period: float) -> np.ndarray:
+    """Absolute difference of two angles (degrees) on a circle of `period` (360; strike: 180), float64."""
+    d = np.abs(np.asarray(pred, np.float64) - np.asarray(truth, np.float64)) % period
+    return np.minimum(d, period - d)
+
+
 def dilate(a: np.ndarray, radius: float) -> np.ndarray:
     """Voxels within `radius` of a True voxel of `a` (nothing outside the array counts)."""
     if radius <= 0 or not a.any():
@@ -332,8 +338,7 @@ def angle_error_files(pred_path: str, labels_path: str, pred_dataset: str, label
         for k in share(len(slabs), comm.size, comm.rank):
             sl = slice(*slabs[k])
             where = ods[:, sl, :] > 0
-            d = np.abs(pds[:, sl, :][where].astype(np.float64) - lds[:, sl, :][where].astype(np.float64)) % period
-            err = np.minimum(d, period - d)
+            err = angle_error(pds[:, sl, :][where], lds[:, sl, :][where], period)
             total += float(err.sum())
             count += int(err.size)
             within += np.array([(err <= lim).sum() for lim in (5.0, 10.0, 20.0)], np.int64)

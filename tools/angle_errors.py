@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
-PERIODS = {"fault_dip": 360.0, "fault_strike": 180.0}
-
-
-def angle_error(a: np.ndarray, b: np.ndarray, period: float) -> np.ndarray:
-    d = np.abs(np.asarray(a, np.float64) - b) % period
-    return np.minimum(d, period - d)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hpcfault.metrics import angle_error  # noqa: E402
+from hpcfault.tasks.multitask.metrics import PERIODS  # noqa: E402
 
 
 def circular_mean(a: np.ndarray, period: float) -> float:

@@ -160,7 +160,7 @@ def validate(model: torch.nn.Module, held: list[HeldOut], cfg: ValidationConfig,
     """Scores over all ranks' held-out volumes (every rank gets the same dict): the fault scores of
     the task's first output against the fault labels, and for each further target the mean
     absolute error (angles: modulo their period) on its masked voxels, as `<output>_mae`."""
-    from hpcfault.metrics import COUNT_KEYS, score_counts, scores
+    from hpcfault.metrics import COUNT_KEYS, angle_error, score_counts, scores
     from hpcfault.tasks import task_spec
 
     task = task_spec(None) if task is None else task
@@ -179,9 +179,7 @@ def validate(model: torch.nn.Module, held: list[HeldOut], cfg: ValidationConfig,
                 m = np.ones(truth.shape, bool) if t.mask is None else h.labels > 0
                 if h.mask is not None:
                     m &= h.mask > 0
-                err = np.abs(pred[m] - truth[m])
-                if out.kind == "angle":
-                    err = np.minimum(err, out.period - err)
+                err = angle_error(pred[m], truth[m], out.period) if out.kind == "angle" else np.abs(pred[m] - truth[m])
                 part += [float(err.sum()), float(m.sum())]
             total += torch.tensor(part, dtype=torch.float64)
     finally:

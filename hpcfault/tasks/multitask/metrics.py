@@ -82,11 +82,6 @@ def ssim_sums(x: np.ndarray, y: np.ndarray, data_range: float, core: slice) -> t
     return float(part.sum()), int(part.size)
 
 
-def _angle_error(pred: np.ndarray, truth: np.ndarray, period: float) -> np.ndarray:
-    err = np.abs(np.mod(np.asarray(pred, np.float64) - truth, period))
-    return np.minimum(err, period - err)
-
-
 def evaluate(pred_path: str, labels_path: str, *, use_mask: bool = False, threshold: float = 0.5,
              radius: float = 2, slab: int | None = None, comm: Any = None,
              values: Sequence[float] = HORIZON_VALUES, datasets: dict[str, str] | None = None,
@@ -95,8 +90,8 @@ def evaluate(pred_path: str, labels_path: str, *, use_mask: bool = False, thresh
     from hpcfault.cluster.mpi import allreduce, get_comm
     from hpcfault.io.volume import open_volume
     from hpcfault.losses import SSIM_RADIUS
-    from hpcfault.metrics import (COUNT_KEYS, DEFAULT_THRESHOLDS, add_counts, best_threshold, score_counts,
-                                  scores, slab_plan, threshold_counts)
+    from hpcfault.metrics import (COUNT_KEYS, DEFAULT_THRESHOLDS, add_counts, angle_error, best_threshold,
+                                  score_counts, scores, slab_plan, threshold_counts)
     from hpcfault.tasks.multitask.horizons import check_values, iso_times
 
     comm = get_comm() if comm is None else comm
@@ -144,7 +139,7 @@ def evaluate(pred_path: str, labels_path: str, *, use_mask: bool = False, thresh
             grid = add_counts(grid, threshold_counts(a["fault"], a["true_fault"], a["mask"], DEFAULT_THRESHOLDS, core=c3))
             on = a["true_fault"][c3] > 0
             for k, o in enumerate(("fault_dip", "fault_strike")):
-                err = _angle_error(a[o][c3][on], a[f"true_{o}"][c3][on], PERIODS[o])
+                err = angle_error(a[o][c3][on], a[f"true_{o}"][c3][on], PERIODS[o])
                 sums[2 * k:2 * k + 2] += (err.sum(), err.size)
             y_rgt, y_dhr = a["true_rgt"][c3], a["true_dhr"][c3]
             sums[4:9] += fit_sums(a["rgt"][c3], y_rgt)
