@@ -33,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def affine_mae(pred: np.ndarray, truth: np.ndarray) -> float:
-    a = np.stack([pred.ravel(), np.ones(pred.size)], 1)
-    coef = np.linalg.lstsq(a, truth.ravel(), rcond=None)[0]
-    return float(np.abs(a @ coef - truth.ravel()).mean())
+    """Mean absolute error after the best affine fit of `pred` to `truth` (as `hpcfault evaluate`)."""
+    from hpcfault.tasks.multitask.metrics import affine_fit, fit_sums
+
+    a, b = affine_fit(fit_sums(pred, truth))
+    return float(np.abs(a * np.asarray(pred, np.float64) + b - truth).mean())
 
 
 def integrate(increments: np.ndarray, gi: np.ndarray, gx: np.ndarray) -> np.ndarray:

@@ -251,7 +251,6 @@ class MTLNet(nn.Module):
         """The MTR's input split into the outputs' channel groups (fault, dip, strike, rgt, dhr)."""
         return list(torch.split(x, list(self.groups), dim=1))
 
-
     def rgt_output(self, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor,
                    prior: torch.Tensor | None = None) -> torch.Tensor:
         """RGT in the configured form; with a `prior` (a residual MTR's input RGT) sigmoid(raw + logit(prior))."""

@@ -130,7 +130,6 @@ def corrupt(arrays: dict[str, np.ndarray], rng: np.random.Generator, c: Corrupti
     return out
 
 
-
 def from_model(arrays: dict[str, np.ndarray], rng: np.random.Generator | None = None, *, model) -> dict[str, np.ndarray]:
     """`prepare`, then the MTR input channels `mti.*`: `model`'s output channels (an MTI, in eval
     mode) for the cube's scaled input `seismic`, as predict chains them per block."""
